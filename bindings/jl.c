@@ -1,0 +1,249 @@
+/*
+ * jl.c - argument checking, subject validation and module setup shared by
+ * every bindings file.
+ */
+#include "jl.h"
+
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return luaL_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
+}
+
+static int type_error(lua_State *L, int idx, const char *fname, const char *arg, const char *want)
+{
+    return jl_argerror(L, fname, arg, "%s expected, got %s", want, luaL_typename(L, idx));
+}
+
+const char *jl_check_string(lua_State *L, int idx, const char *fname, const char *arg, size_t *len)
+{
+    /* Numbers are not silently turned into strings: a subject or payload
+     * given as a number is almost always a mistake in argument order. */
+    if (lua_type(L, idx) != LUA_TSTRING)
+        type_error(L, idx, fname, arg, "string");
+    return lua_tolstring(L, idx, len);
+}
+
+double jl_check_number(lua_State *L, int idx, const char *fname, const char *arg)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        type_error(L, idx, fname, arg, "number");
+    return lua_tonumber(L, idx);
+}
+
+void jl_check_function(lua_State *L, int idx, const char *fname, const char *arg)
+{
+    if (lua_type(L, idx) != LUA_TFUNCTION)
+        type_error(L, idx, fname, arg, "function");
+}
+
+int jl_opt_table(lua_State *L, int idx, const char *fname, const char *arg)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TNONE || t == LUA_TNIL)
+        return 0;
+    if (t != LUA_TTABLE)
+        type_error(L, idx, fname, arg, "table");
+    return 1;
+}
+
+void jl_check_keys(lua_State *L, int idx, const char *fname, const char *const allowed[])
+{
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        int ok = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            for (int i = 0; allowed[i]; i++)
+                if (strcmp(k, allowed[i]) == 0) {
+                    ok = 1;
+                    break;
+                }
+            if (!ok)
+                luaL_error(L, "%s: unknown option '%s'", fname, k);
+        } else {
+            luaL_error(L, "%s: option keys must be strings, got a %s key",
+                       fname, luaL_typename(L, -2));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+const char *jl_field_string(lua_State *L, int idx, const char *field, const char *fname, const char *def)
+{
+    const char *s;
+    lua_getfield(L, idx, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        jl_argerror(L, fname, field, "string expected, got %s", luaL_typename(L, -1));
+    s = lua_tostring(L, -1);
+    lua_pop(L, 1);   /* the string stays alive: it is referenced by the table */
+    return s;
+}
+
+double jl_field_number(lua_State *L, int idx, const char *field, const char *fname, double def)
+{
+    double v;
+    lua_getfield(L, idx, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        jl_argerror(L, fname, field, "number expected, got %s", luaL_typename(L, -1));
+    v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+int jl_field_bool(lua_State *L, int idx, const char *field, const char *fname, int def)
+{
+    int v;
+    lua_getfield(L, idx, field);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return def;
+    }
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        jl_argerror(L, fname, field, "boolean expected, got %s", luaL_typename(L, -1));
+    v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* NATS subject rules: non-empty dot-separated tokens, no whitespace or
+ * control characters; `*` must be a whole token and `>` a whole last token,
+ * and neither is allowed where the subject names one destination. */
+const char *jl_subject_invalid(const char *s, size_t len, int wildcards_ok)
+{
+    size_t tok_start = 0;
+
+    if (len == 0)
+        return "empty subject";
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            size_t tl = i - tok_start;
+            const char *t = s + tok_start;
+            if (tl == 0)
+                return "empty token";
+            if (tl == 1 && (t[0] == '*' || t[0] == '>')) {
+                if (!wildcards_ok)
+                    return "wildcards are not allowed here";
+                if (t[0] == '>' && i != len)
+                    return "'>' must be the last token";
+            } else {
+                for (size_t j = 0; j < tl; j++)
+                    if (t[j] == '*' || t[j] == '>')
+                        return "a wildcard must be a whole token";
+            }
+            tok_start = i + 1;
+            continue;
+        }
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return "whitespace or control character";
+    }
+    return NULL;
+}
+
+const char *jl_check_subject(lua_State *L, int idx, const char *fname, int wildcards_ok, size_t *lenp)
+{
+    size_t len;
+    const char *s = jl_check_string(L, idx, fname, "subject", &len);
+    const char *why = jl_subject_invalid(s, len, wildcards_ok);
+    if (why)
+        jl_argerror(L, fname, "subject", "invalid subject '%s' (%s)", s, why);
+    if (lenp)
+        *lenp = len;
+    return s;
+}
+
+int jl_fail(lua_State *L, const char *code, const char *detail)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, code);
+    if (detail)
+        lua_pushstring(L, detail);
+    else
+        lua_pushstring(L, code);
+    return 3;
+}
+
+void jl_newclass(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta)
+{
+    if (luaL_newmetatable(L, name)) {
+        if (meta)
+            luaL_register(L, NULL, meta);
+        if (methods) {
+            lua_newtable(L);
+            luaL_register(L, NULL, methods);
+            lua_setfield(L, -2, "__index");
+        }
+        lua_pushstring(L, name);
+        lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+}
+
+/* ---- module setup ---- */
+
+static int open_jetlua(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.module");
+    return 1;
+}
+
+void jl_open(lua_State *L)
+{
+    const char *dir = getenv("JETLUA_LUA_DIR");
+    char buf[2048];
+
+    luaL_openlibs(L);
+
+    /* package.path: jetlua's Lua half first, then the script's own dir
+     * (set by main.c via JETLUA_SCRIPT_DIR), then the defaults. */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s",
+             dir ? dir : JETLUA_LUA_DIR, dir ? dir : JETLUA_LUA_DIR, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_pushstring(L, buf);
+    lua_setfield(L, -2, "path");
+    /* lua-cjson from Debian lives in the multiarch Lua 5.1 dir */
+    lua_getfield(L, -1, "cpath");
+    snprintf(buf, sizeof buf, "%s;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;/usr/lib/aarch64-linux-gnu/lua/5.1/?.so",
+             lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_pushstring(L, buf);
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+
+    rt_sched_init(L);
+
+    lua_newtable(L);                   /* jet */
+    jl_inject_core(L);
+    jl_inject_timer(L);
+    jl_inject_msg(L);
+    jl_inject_conn(L);
+    jl_inject_process(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");
+
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_pushcfunction(L, open_jetlua);
+    lua_setfield(L, -2, "jetlua");
+    lua_pop(L, 2);
+}

@@ -1,0 +1,92 @@
+/*
+ * lconn.h - the connection object shared by the bindings that need one
+ * (lconn.c owns it; lmsg.c uses it to respond; JetStream will use the mux).
+ *
+ * Lifetime: a jl_conn is reference counted. The Lua userdata, every live
+ * subscription, every message userdata, every pending request and the cnats
+ * connection itself (until its closed event is processed) each hold one ref.
+ * The struct, the natsConnection and the natsOptions are freed at zero.
+ */
+#ifndef JETLUA_LCONN_H
+#define JETLUA_LCONN_H
+
+#include <nats/nats.h>
+#include <stdint.h>
+
+#include "rt.h"
+#include "rt_map.h"
+#include "rt_sched.h"
+
+enum { JL_CONN_CONNECTING = 0, JL_CONN_CONNECTED, JL_CONN_RECONNECTING, JL_CONN_DRAINING, JL_CONN_CLOSED };
+enum { JL_EV_DISCONNECTED = 0, JL_EV_RECONNECTED, JL_EV_CLOSED, JL_EV_ERROR, JL_EV_COUNT };
+
+typedef struct jl_sub jl_sub;
+
+/* A reply waiter on the connection's mux subscription. */
+typedef struct jl_reply jl_reply;
+typedef void (*jl_reply_fn)(jl_reply *r, natsMsg *m, const char *err);
+struct jl_reply {
+    struct jl_conn *conn;
+    uint64_t     token;
+    jl_reply_fn  fn;      /* m is owned by fn; err: "timeout", "closed", ... */
+    void        *data;
+    uv_timer_t  *timer;   /* NULL: no timeout */
+};
+
+typedef struct jl_conn {
+    natsConnection *nc;
+    natsOptions    *opts;
+    int             refs;
+    int             state;
+    int             ev_ref[JL_EV_COUNT];   /* Lua callbacks, LUA_NOREF if none */
+    int             self_ref;              /* Lua userdata, held while open */
+    char            name[128];             /* for logs: connection name or url */
+    rt_hook         hook;                  /* closes the connection at shutdown */
+    rt_co          *drain_co;              /* nc:drain() waiting for closed */
+    int             nsubs;
+    /* request/reply mux: one wildcard subscription, one map lookup per reply */
+    natsSubscription *mux;
+    char            mux_prefix[64];        /* "_INBOX.<nuid>." */
+    size_t          mux_prefix_len;
+    uint64_t        next_token;
+    rt_map          replies;
+    uint64_t        reconnects;
+    int             mux_live;              /* mux not yet completed by cnats */
+    int             closing;               /* close or drain was asked for */
+} jl_conn;
+
+void jl_conn_retain(jl_conn *c);
+/* After the closed event, the shutdown hook is done only once every
+ * subscription and the mux have been completed by cnats (so no late event
+ * can arrive after the inbox closes). Call when one of those changes. */
+void jl_conn_maybe_done(jl_conn *c);
+void jl_conn_release(jl_conn *c);
+
+/* Register a reply waiter; fills r->token and writes the reply subject to
+ * buf. timeout_ms 0 = none. Returns 0, or -1 (connection closed / no mux). */
+int  jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, size_t bufsz);
+/* Forget a waiter without calling it (its coroutine was abandoned). */
+void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
+
+/* Publish with optional reply and headers table at hidx (0 = none). Returns
+ * NATS_OK or a status; raises on bad headers. */
+natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
+                           const char *data, size_t len, int hidx, const char *fname);
+
+/* Push a status as (nil, code, detail); returns 3. */
+int jl_push_status(lua_State *L, natsStatus s, const char *what);
+
+/* The connection behind the nc userdata at idx; raises if it is not one. */
+jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname);
+/* Raise "<fname>: the connection is closed" unless it is usable. */
+void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname);
+
+/* Subscriptions (lsub.c). */
+int  jl_conn_subscribe(lua_State *L);      /* nc:subscribe(subject, fn, opts) */
+void jl_inject_sub(lua_State *L);
+
+/* Message userdata (lmsg.c): takes ownership of m; c may be NULL. */
+void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c);
+natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * main.c - the jetlua command line: `jetlua run`, `jetlua version`,
+ * `jetlua --help`, and the tools written in Lua (scripts/tools).
+ */
+#include "rt.h"
+#include "rt_sched.h"
+#include "jl.h"
+
+#include <nats/nats.h>
+#include <luajit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+"jetlua - run Lua scripts on NATS JetStream\n"
+"\n"
+"Usage:\n"
+"  jetlua run [options] SCRIPT [args...]   run a Lua script\n"
+"  jetlua version                         print the versions of jetlua and its parts\n"
+"  jetlua --help                          this text\n"
+"\n"
+"Options for run (before SCRIPT; --opt VALUE or --opt=VALUE):\n"
+"  --server URL          NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
+"                        list; if neither is given, jetlua starts a private\n"
+"                        `nats-server -js` on 127.0.0.1 when the script first calls\n"
+"                        jet.connect() and stops it at exit)\n"
+"  --user USER           user name for the default server\n"
+"  --password PASSWORD   password for the default server\n"
+"  --token TOKEN         auth token for the default server\n"
+"  --creds FILE          NATS credentials file (JWT + NKey seed)\n"
+"  --tls-ca FILE         CA certificate to verify the server\n"
+"  --tls-cert FILE       client certificate (with --tls-key)\n"
+"  --tls-key FILE        client private key\n"
+"  --name NAME           connection name shown by the server\n"
+"  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
+"  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
+"  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
+"\n"
+"The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
+"SIGINT/SIGTERM shut down gracefully; a second signal forces the exit.\n"
+"Exit status: 0 when the script ended and everything finished cleanly; 1 on a\n"
+"script error or an unclean shutdown; the code given to jet.exit(code).\n";
+
+static int opt_value(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *out = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "jetlua: %s needs a value (see jetlua --help)\n", name);
+        exit(2);
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+static void add_server(rt_cfg *cfg, const char *url)
+{
+    cfg->servers = realloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
+    cfg->servers[cfg->nservers++] = url;
+    cfg->servers[cfg->nservers] = NULL;
+}
+
+static int cmd_version(void)
+{
+    printf("jetlua %s\n", JETLUA_VERSION);
+    printf("%s\n", LUAJIT_VERSION);
+    printf("libuv %s\n", uv_version_string());
+    printf("cnats %s\n", nats_GetVersion());
+    return 0;
+}
+
+static void main_done(rt_co *co, int ok, void *data)
+{
+    RT->main_done = 1;
+    rt_unref();
+    if (!ok)
+        rt_shutdown(1);
+}
+
+static int cmd_run(int argc, char **argv, int first)
+{
+    rt_cfg *cfg = &RT->cfg;
+    const char *v, *env;
+    int i;
+    lua_State *L;
+    int code;
+
+    for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        if (opt_value(argc, argv, &i, "--server", &v))            add_server(cfg, v);
+        else if (opt_value(argc, argv, &i, "--user", &v))         cfg->user = v;
+        else if (opt_value(argc, argv, &i, "--password", &v))     cfg->password = v;
+        else if (opt_value(argc, argv, &i, "--token", &v))        cfg->token = v;
+        else if (opt_value(argc, argv, &i, "--creds", &v))        cfg->creds = v;
+        else if (opt_value(argc, argv, &i, "--tls-ca", &v))       cfg->tls_ca = v;
+        else if (opt_value(argc, argv, &i, "--tls-cert", &v))     cfg->tls_cert = v;
+        else if (opt_value(argc, argv, &i, "--tls-key", &v))      cfg->tls_key = v;
+        else if (opt_value(argc, argv, &i, "--name", &v))         cfg->name = v;
+        else if (opt_value(argc, argv, &i, "--state-dir", &v))    cfg->state_dir = v;
+        else if (opt_value(argc, argv, &i, "--shutdown-timeout", &v)) {
+            char *end;
+            cfg->shutdown_timeout = strtod(v, &end);
+            if (*end || cfg->shutdown_timeout <= 0) {
+                fprintf(stderr, "jetlua: --shutdown-timeout: '%s' is not a positive number of seconds\n", v);
+                return 2;
+            }
+        } else if (opt_value(argc, argv, &i, "--log-level", &v)) {
+            int lvl = rt_log_parse_level(v);
+            if (lvl < 0) {
+                fprintf(stderr, "jetlua: --log-level: unknown level '%s' (debug, info, warn, error, off)\n", v);
+                return 2;
+            }
+            rt_log_level = lvl;
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "jetlua: unknown option '%s' (see jetlua --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "jetlua: run needs a SCRIPT (see jetlua --help)\n");
+        return 2;
+    }
+    if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
+        char *copy = strdup(env), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            if (*tok)
+                add_server(cfg, tok);
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        fprintf(stderr, "jetlua: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (!cfg->state_dir)
+        cfg->state_dir = getenv("JETLUA_STATE_DIR") ? getenv("JETLUA_STATE_DIR") : "./.jetlua";
+    RT->script = argv[i];
+
+    if (rt_init() != 0) {
+        fprintf(stderr, "jetlua: cannot initialize the event loop\n");
+        return 1;
+    }
+    L = luaL_newstate();
+    if (!L) {
+        fprintf(stderr, "jetlua: cannot create the Lua state (out of memory?)\n");
+        return 1;
+    }
+    RT->L = L;
+    jl_open(L);
+
+    /* arg table, as the lua standalone interpreter builds it */
+    lua_createtable(L, argc - i, 1);
+    for (int k = i; k < argc; k++) {
+        lua_pushstring(L, argv[k]);
+        lua_rawseti(L, -2, k - i);
+    }
+    lua_setglobal(L, "arg");
+
+    if (luaL_loadfile(L, RT->script) != 0) {
+        fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        RT->exit_code = 1;
+        RT->main_done = 1;
+        rt_shutdown(1);
+    } else {
+        int nargs = argc - i - 1;
+        for (int k = i + 1; k < argc; k++)
+            lua_pushstring(L, argv[k]);
+        rt_ref();        /* held by the main chunk until it ends */
+        rt_co_spawn(L, nargs, "main chunk", main_done, NULL);
+    }
+    rt_run();
+    code = RT->exit_code;
+    if (code == 0 && RT->unclean)
+        code = 1;
+    rt_teardown();
+    free(cfg->servers);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
+        return cmd_version();
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc, argv, 2);
+    fprintf(stderr, "jetlua: unknown command '%s' (see jetlua --help)\n", argv[1]);
+    return 2;
+}

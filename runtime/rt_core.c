@@ -1,0 +1,277 @@
+/*
+ * rt_core.c - the runtime's lifecycle: loop, inbox, liveness, signals and
+ * the graceful shutdown state machine.
+ *
+ * Shutdown (DESIGN.md "Shutdown"), driven by a uv_prepare handle that looks at
+ * the state after every loop iteration:
+ *   RUNNING  -> DRAINING  rt_shutdown(): timers stop, sleepers are abandoned,
+ *                         handlers still running get to finish (bounded)
+ *   DRAINING -> HOOKS     no handler busy: every shutdown hook begins
+ *                         (connections drain and close, child processes die)
+ *   HOOKS    -> SERVER    every hook done: the embedded server is stopped
+ *   SERVER   -> CLOSING   server gone: every remaining handle is closed and
+ *                         uv_run returns
+ * A timer bounds the whole thing (--shutdown-timeout); when it fires,
+ * whatever is left is abandoned, logged, and the exit code says so.
+ */
+#include "rt.h"
+#include "rt_inbox.h"
+#include "rt_sched.h"
+#include "rt_server.h"
+#include "jl.h"
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ST_RUNNING = 0, ST_DRAINING, ST_HOOKS, ST_SERVER, ST_CLOSING };
+
+static rt_t       rt_instance;
+rt_t             *RT = &rt_instance;
+static rt_inbox   inbox;
+static uv_prepare_t check;   /* runs before each poll: sees state changes at once */
+static uv_timer_t shutdown_timer;
+static uv_signal_t sig_int, sig_term;
+static rt_hook   *hooks;
+static int        signals_seen;
+
+void rt_post(rt_event_fn fn, void *a, void *b)
+{
+    if (rt_inbox_push(&inbox, fn, a, b) != 0) {
+        /* Only after shutdown closed the inbox: the event is dropped, and
+         * the caller's data is leaked rather than touched off-thread. */
+        rt_debug("inbox closed: late event dropped");
+    }
+}
+
+int rt_post_try(rt_event_fn fn, void *a, void *b)
+{
+    return rt_inbox_push(&inbox, fn, a, b);
+}
+
+void rt_ref(void)   { RT->live++; }
+void rt_unref(void) { RT->live--; }
+
+double rt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t rt_mono_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+const char *rt_default_server(void)
+{
+    return RT->cfg.nservers > 0 ? RT->cfg.servers[0] : NULL;
+}
+
+/* ---- hooks ---- */
+
+void rt_hook_add(rt_hook *h)
+{
+    h->done = 0;
+    h->prev = NULL;
+    h->next = hooks;
+    if (hooks)
+        hooks->prev = h;
+    hooks = h;
+}
+
+void rt_hook_remove(rt_hook *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (hooks == h)
+        hooks = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+void rt_hook_done(rt_hook *h)
+{
+    h->done = 1;
+}
+
+/* ---- shutdown ---- */
+
+static void advance(void);
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+    int left = rt_sched_abandon_all();
+    int hooks_left = 0;
+    for (rt_hook *h = hooks; h; h = h->next)
+        if (!h->done) {
+            hooks_left++;
+            h->done = 1;   /* give up waiting for it */
+        }
+    rt_error("shutdown timed out after %.1fs: %d handler(s) still running, %d resource(s) not closed; exiting anyway",
+             RT->cfg.shutdown_timeout, left, hooks_left);
+    RT->unclean = 1;
+    if (RT->exiting < ST_HOOKS) {
+        /* hooks never began: begin them now, they are marked done above
+         * only if they were registered; new begin calls close what they can */
+        RT->exiting = ST_HOOKS;
+        for (rt_hook *h = hooks; h; h = h->next)
+            if (h->begin) {
+                h->done = 0;
+                h->begin(h);
+                h->done = 1;
+            }
+    }
+    advance();
+}
+
+void rt_shutdown(int code)
+{
+    if (code != 0 && RT->exit_code == 0)
+        RT->exit_code = code;
+    if (RT->exiting != ST_RUNNING)
+        return;
+    RT->exiting = ST_DRAINING;
+    rt_debug("shutdown: draining (exit code %d)", RT->exit_code);
+    rt_sched_abandon_sleepers();
+    uv_timer_start(&shutdown_timer, on_shutdown_timeout,
+                   (uint64_t)(RT->cfg.shutdown_timeout * 1000.0), 0);
+    uv_unref((uv_handle_t *)&shutdown_timer);
+}
+
+static void server_stopped(void *data)
+{
+    RT->exiting = ST_CLOSING;
+    advance();
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void advance(void)
+{
+    int progress = 1;
+
+    while (progress) {
+        progress = 0;
+        switch (RT->exiting) {
+        case ST_RUNNING:
+            if (RT->live <= 0 && RT->main_done) {
+                rt_shutdown(0);
+                progress = 1;
+            }
+            break;
+        case ST_DRAINING:
+            if (rt_sched_busy() - rt_sched_sleeping() > 0)
+                break;
+            RT->exiting = ST_HOOKS;
+            rt_debug("shutdown: closing resources");
+            for (rt_hook *h = hooks, *next; h; h = next) {
+                next = h->next;
+                if (h->begin && !h->done)
+                    h->begin(h);
+            }
+            progress = 1;
+            break;
+        case ST_HOOKS: {
+            int pending = 0;
+            for (rt_hook *h = hooks; h; h = h->next)
+                pending += !h->done;
+            if (pending)
+                break;
+            RT->exiting = ST_SERVER;
+            rt_server_stop(server_stopped, NULL);
+            progress = 1;   /* server_stopped may have run synchronously */
+            break;
+        }
+        case ST_SERVER:
+            break;
+        case ST_CLOSING:
+            RT->exiting = ST_CLOSING + 1;
+            uv_timer_stop(&shutdown_timer);
+            rt_inbox_close(&inbox);
+            uv_walk(RT->loop, close_walk, NULL);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void on_check(uv_prepare_t *h)
+{
+    advance();
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (++signals_seen > 1) {
+        rt_error("received %s again: forced exit", name);
+        rt_server_kill_now();
+        _exit(128 + signum);
+    }
+    rt_info("received %s: shutting down gracefully (send it again to force)", name);
+    rt_shutdown(0);
+    advance();
+}
+
+/* ---- lifecycle ---- */
+
+int rt_init(void)
+{
+    RT->loop = uv_default_loop();
+    if (rt_inbox_init(&inbox, RT->loop) != 0)
+        return -1;
+    uv_prepare_init(RT->loop, &check);
+    uv_prepare_start(&check, on_check);
+    uv_timer_init(RT->loop, &shutdown_timer);
+    uv_signal_init(RT->loop, &sig_int);
+    uv_signal_init(RT->loop, &sig_term);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_unref((uv_handle_t *)&sig_int);
+    uv_unref((uv_handle_t *)&sig_term);
+    signal(SIGPIPE, SIG_IGN);
+    if (RT->cfg.shutdown_timeout <= 0)
+        RT->cfg.shutdown_timeout = 10.0;
+    return 0;
+}
+
+/* Runs until the shutdown state machine closed every handle. */
+int rt_run(void)
+{
+    advance();            /* the main chunk may already be done */
+    uv_run(RT->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void rt_teardown(void)
+{
+    if (RT->L) {
+        rt_sched_close();
+        lua_close(RT->L);
+        RT->L = NULL;
+    }
+    /* lua_close may have closed handles (finalizers): let them finish. */
+    uv_run(RT->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(RT->loop) != 0)
+        rt_debug("loop closed with handles still open");
+    /* Wait for cnats' threads, so no late callback finds freed memory. */
+    nats_CloseAndWait(2000);
+    rt_inbox_free(&inbox);
+}
+
+unsigned long long rt_inbox_events(void)
+{
+    return inbox.events;
+}

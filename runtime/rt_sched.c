@@ -1,0 +1,308 @@
+/*
+ * rt_sched.c - pooled coroutines and the one resume driver (see rt_sched.h).
+ *
+ * Lifetime: each rt_co is malloc'd and owns a registry ref to its thread
+ * (co->ref) for as long as it is pooled, running or waiting. A coroutine that
+ * is abandoned (shutdown, or it yielded outside our API) drops the ref and the
+ * struct is freed; the thread is then garbage.
+ */
+#include "rt_sched.h"
+#include "rt.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The trampoline every pooled coroutine runs. `step` yields IDLE with the
+ * previous job's outcome and receives the next job; both calls are tail
+ * calls, so the coroutine's stack does not grow from job to job. xpcall with
+ * extra arguments and yielding across it are LuaJIT features we rely on. */
+static const char trampoline_src[] =
+    "local IDLE = ...\n"
+    "local yield, xpcall, traceback, tostring = coroutine.yield, xpcall, debug.traceback, tostring\n"
+    "local function onerror(e) return traceback(tostring(e), 2) end\n"
+    "local step\n"
+    "local function run(fn, ...) return step(xpcall(fn, onerror, ...)) end\n"
+    "step = function(ok, err) return run(yield(IDLE, ok, err)) end\n"
+    "return function() return step(true, nil) end\n";
+
+#define POOL_MAX 256
+
+static lua_State *ML;           /* main state */
+static int        trampoline_ref = LUA_NOREF;
+static int        map_ref = LUA_NOREF;   /* registry table: thread ptr -> rt_co ptr */
+static char       idle_key;              /* address used as the IDLE sentinel */
+static rt_co     *pool;
+static int        pool_n;
+static rt_co     *waiting;               /* doubly linked list of waiting coroutines */
+static int        n_busy, n_sleeping;
+
+void rt_report_error(const char *what, const char *msg)
+{
+    rt_error("%s failed: %s", what ? what : "coroutine", msg ? msg : "(error object is not a string)");
+}
+
+static void map_set(lua_State *co, rt_co *c)
+{
+    lua_rawgeti(ML, LUA_REGISTRYINDEX, map_ref);
+    lua_pushlightuserdata(ML, co);
+    if (c)
+        lua_pushlightuserdata(ML, c);
+    else
+        lua_pushnil(ML);
+    lua_rawset(ML, -3);
+    lua_pop(ML, 1);
+}
+
+rt_co *rt_co_lookup(lua_State *L)
+{
+    rt_co *c;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, map_ref);
+    lua_pushlightuserdata(L, L);
+    lua_rawget(L, -2);
+    c = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return c;
+}
+
+rt_co *rt_co_current(lua_State *L, const char *fname)
+{
+    rt_co *c = rt_co_lookup(L);
+    if (!c || c->L != L || c->state != RT_CO_RUNNING)
+        luaL_error(L, "%s: must be called from a jetlua coroutine "
+                      "(main chunk, handler, timer or jet.spawn), not from a "
+                      "plain coroutine or a metamethod", fname);
+    return c;
+}
+
+static void unlink_waiting(rt_co *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (waiting == c)
+        waiting = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void destroy_co(rt_co *c)
+{
+    map_set(c->L, NULL);
+    luaL_unref(ML, LUA_REGISTRYINDEX, c->ref);
+    free(c);
+}
+
+static void run(rt_co *c, int nargs);
+
+static rt_co *new_co(void)
+{
+    rt_co *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->L = lua_newthread(ML);
+    c->ref = luaL_ref(ML, LUA_REGISTRYINDEX);
+    map_set(c->L, c);
+    /* Start the trampoline: it yields IDLE at once. */
+    lua_rawgeti(c->L, LUA_REGISTRYINDEX, trampoline_ref);
+    c->state = RT_CO_IDLE;
+    if (lua_resume(c->L, 0) != LUA_YIELD) {
+        rt_error("scheduler: trampoline failed to start: %s", lua_tostring(c->L, -1));
+        destroy_co(c);
+        return NULL;
+    }
+    lua_settop(c->L, 0);
+    return c;
+}
+
+static void release(rt_co *c)
+{
+    c->state = RT_CO_IDLE;
+    c->done = NULL;
+    c->done_data = NULL;
+    c->cancel = NULL;
+    c->op = NULL;
+    c->sleeping = 0;
+    c->quiet_errors = 0;
+    n_busy--;
+    lua_settop(c->L, 0);
+    if (pool_n < POOL_MAX) {
+        c->next = pool;
+        c->prev = NULL;
+        pool = c;
+        pool_n++;
+    } else {
+        destroy_co(c);
+    }
+}
+
+/* A coroutine we cannot resume any more: drop it. */
+static void abandon(rt_co *c, const char *why)
+{
+    rt_done_fn done = c->done;
+    void *data = c->done_data;
+
+    if (c->state == RT_CO_WAITING) {
+        unlink_waiting(c);
+        if (c->cancel)
+            c->cancel(c, c->op);
+        if (c->sleeping)
+            n_sleeping--;
+        rt_unref();
+    }
+    c->state = RT_CO_IDLE;
+    n_busy--;
+    if (done) {
+        lua_pushstring(c->L, why);
+        done(c, 0, data);
+    }
+    destroy_co(c);
+}
+
+/* The one resume driver. */
+static void run(rt_co *c, int nargs)
+{
+    int st;
+
+    c->state = RT_CO_RUNNING;
+    c->gen++;
+    st = lua_resume(c->L, nargs);
+    if (st == LUA_YIELD) {
+        int n = lua_gettop(c->L);
+        if (n >= 1 && lua_touserdata(c->L, 1) == &idle_key) {
+            /* the job ended: (IDLE, ok, err) */
+            int ok = lua_toboolean(c->L, 2);
+            if (!ok && !c->quiet_errors)
+                rt_report_error(c->what, lua_tostring(c->L, 3));
+            if (c->done) {
+                lua_settop(c->L, 3);
+                c->done(c, ok, c->done_data);
+            }
+            release(c);
+        } else if (c->state == RT_CO_WAITING) {
+            /* a binding is waiting for an operation: nothing to do */
+        } else {
+            rt_error("%s: coroutine.yield() was called outside a jetlua API; "
+                     "the coroutine is abandoned (use jet.sleep or a waiting "
+                     "jetlua call instead)", c->what);
+            abandon(c, "yielded outside a jetlua API");
+        }
+        return;
+    }
+    /* The trampoline itself failed (out of memory, C-call boundary...). */
+    rt_report_error(c->what, lua_tostring(c->L, -1));
+    c->state = RT_CO_IDLE;
+    n_busy--;
+    if (c->done) {
+        c->done(c, 0, c->done_data);
+    }
+    destroy_co(c);
+}
+
+rt_co *rt_co_spawn(lua_State *L, int nargs, const char *what, rt_done_fn done, void *data)
+{
+    rt_co *c = pool;
+    if (c) {
+        pool = c->next;
+        pool_n--;
+        c->next = NULL;
+    } else if (!(c = new_co())) {
+        lua_pop(L, nargs + 1);
+        rt_error("scheduler: cannot create a coroutine for %s", what);
+        return NULL;
+    }
+    c->done = done;
+    c->done_data = data;
+    snprintf(c->what, sizeof c->what, "%s", what ? what : "coroutine");
+    n_busy++;
+    lua_xmove(L, c->L, nargs + 1);
+    run(c, nargs + 1);
+    return c;
+}
+
+int rt_co_wait(rt_co *c, rt_cancel_fn cancel, void *op)
+{
+    c->state = RT_CO_WAITING;
+    c->cancel = cancel;
+    c->op = op;
+    c->prev = NULL;
+    c->next = waiting;
+    if (waiting)
+        waiting->prev = c;
+    waiting = c;
+    if (c->sleeping)
+        n_sleeping++;
+    rt_ref();
+    return lua_yield(c->L, 0);
+}
+
+lua_State *rt_co_prepare(rt_co *c)
+{
+    if (c->state != RT_CO_WAITING)
+        return NULL;
+    unlink_waiting(c);
+    if (c->sleeping) {
+        n_sleeping--;
+        c->sleeping = 0;
+    }
+    c->cancel = NULL;
+    c->op = NULL;
+    c->state = RT_CO_RUNNING;
+    rt_unref();
+    return c->L;
+}
+
+void rt_co_resume(rt_co *c, int nresults)
+{
+    run(c, nresults);
+}
+
+int rt_sched_busy(void)     { return n_busy; }
+int rt_sched_sleeping(void) { return n_sleeping; }
+
+void rt_sched_abandon_sleepers(void)
+{
+    rt_co *c = waiting, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->sleeping)
+            abandon(c, "jet.sleep abandoned at shutdown");
+    }
+}
+
+int rt_sched_abandon_all(void)
+{
+    int n = 0;
+    while (waiting) {
+        rt_debug("abandoning %s at shutdown", waiting->what);
+        abandon(waiting, "abandoned at shutdown");
+        n++;
+    }
+    return n;
+}
+
+void rt_sched_init(lua_State *L)
+{
+    ML = L;
+    lua_newtable(L);
+    map_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (luaL_loadbuffer(L, trampoline_src, sizeof trampoline_src - 1, "=jetlua.scheduler") != 0) {
+        rt_error("scheduler: %s", lua_tostring(L, -1));
+        abort();
+    }
+    lua_pushlightuserdata(L, &idle_key);
+    lua_call(L, 1, 1);
+    trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+void rt_sched_close(void)
+{
+    rt_sched_abandon_all();
+    while (pool) {
+        rt_co *c = pool;
+        pool = c->next;
+        destroy_co(c);
+    }
+    pool_n = 0;
+}

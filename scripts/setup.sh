@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs exactly what jetlua needs from Debian, and only what is missing.
+# Idempotent: a second run installs nothing. Used by README's commands and .ci/run.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config   # toolchain
+  libnats-dev                        # cnats 3.4.1 (the NATS C client)
+  libluajit2-5.1-dev                 # OpenResty's maintained LuaJIT 2.1 branch
+  libuv1-dev                         # the event loop
+  lua-cjson                          # jet.json
+  nats-server                        # embedded default server and the tests' servers
+  openssl                            # the TLS tests generate their certificates with it
+  curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
