@@ -81,6 +81,19 @@ jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname);
 /* Raise "<fname>: the connection is closed" unless it is usable. */
 void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname);
 
+#define CONN_MT "jetlua.conn"
+typedef struct { jl_conn *c; } conn_ud;
+
+/* Shared between lconn.c and lconnect.c. */
+const char *jl_status_code(natsStatus s);
+int  jl_conn_mux_start(jl_conn *c);
+void jl_conn_hook_begin(rt_hook *h);
+void jl_conn_on_disconnected(natsConnection *nc, void *cl);
+void jl_conn_on_reconnected(natsConnection *nc, void *cl);
+void jl_conn_on_closed(natsConnection *nc, void *cl);
+void jl_conn_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *cl);
+void jl_inject_connect(lua_State *L);
+
 /* Subscriptions (lsub.c). */
 int  jl_conn_subscribe(lua_State *L);      /* nc:subscribe(subject, fn, opts) */
 void jl_inject_sub(lua_State *L);

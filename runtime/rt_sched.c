@@ -21,7 +21,10 @@
 static const char trampoline_src[] =
     "local IDLE = ...\n"
     "local yield, xpcall, traceback, tostring = coroutine.yield, xpcall, debug.traceback, tostring\n"
-    "local function onerror(e) return traceback(tostring(e), 2) end\n"
+    "local function onerror(e)\n"
+    "  local tb = traceback(tostring(e), 2)\n"
+    "  return (tb:gsub('\\n%s*%[C%]: in function .xpcall.*$', ''))\n"
+    "end\n"
     "local step\n"
     "local function run(fn, ...) return step(xpcall(fn, onerror, ...)) end\n"
     "step = function(ok, err) return run(yield(IDLE, ok, err)) end\n"

@@ -1,0 +1,525 @@
+/*
+ * lconnect.c - jet.connect: options, the embedded default, and the first
+ * connect without blocking the loop.
+ *
+ * cnats' natsConnection_Connect does a blocking TCP connect and handshake,
+ * and its libuv adapter requires the first attach on the loop thread. So we
+ * probe the server with a non-blocking libuv TCP connect first; only a
+ * server that answered is handed to natsConnection_Connect, whose handshake
+ * is then a few round trips (bounded by its timeout). A failed first connect
+ * is retried here with libuv timers (cnats' RetryOnFailedConnect would
+ * attach from its reconnect thread, which the adapter refuses).
+ */
+#include "jl.h"
+#include "lconn.h"
+#include "rt_server.h"
+
+#include <nats/adapters/libuv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- jet.connect ---- */
+
+typedef struct connect_op {
+    jl_conn   *c;
+    rt_co     *co;          /* NULL once abandoned */
+    char     **urls;
+    int        nurls;
+    int        next;        /* server to probe next */
+    int        attempts;
+    int        max_attempts;/* -1: forever */
+    uint64_t   wait_ms;
+    double     deadline;    /* 0: none */
+    int        pending;     /* libuv requests/handles in flight */
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_tcp_t   tcp;
+    uv_connect_t creq;
+    uv_timer_t probe_timer;
+    char       host[256], port[16];
+} connect_op;
+
+static void op_unpend(connect_op *op);
+
+static void op_handle_closed(uv_handle_t *h)
+{
+    op_unpend(h->data);
+}
+
+static void op_free(connect_op *op)
+{
+    for (int i = 0; i < op->nurls; i++)
+        free(op->urls[i]);
+    free(op->urls);
+    jl_conn_release(op->c);
+    free(op);
+}
+
+/* The op is freed when it is finished (co == NULL) and nothing is pending. */
+static void op_unpend(connect_op *op)
+{
+    if (--op->pending == 0 && op->co == NULL)
+        op_free(op);
+}
+
+static void connect_finish(connect_op *op, int ok, const char *code, const char *detail)
+{
+    rt_co *co = op->co;
+    lua_State *T = co ? rt_co_prepare(co) : NULL;
+    jl_conn *c = op->c;
+    int n = 1;
+
+    op->co = NULL;
+    uv_close((uv_handle_t *)&op->timer, op_handle_closed);
+    if (T) {
+        if (ok) {
+            lua_rawgeti(T, LUA_REGISTRYINDEX, c->self_ref);
+        } else {
+            lua_pushnil(T);
+            lua_pushstring(T, code);
+            lua_pushstring(T, detail);
+            n = 3;
+        }
+    }
+    if (!ok) {
+        /* never connected: drop the Lua object's hold on itself */
+        c->state = JL_CONN_CLOSED;
+        rt_hook_remove(&c->hook);
+        luaL_unref(RT->L, LUA_REGISTRYINDEX, c->self_ref);
+        c->self_ref = LUA_NOREF;
+    }
+    if (T)
+        rt_co_resume(co, n);
+}
+
+static void connect_cancel(rt_co *co, void *p)
+{
+    connect_op *op = p;
+    op->co = NULL;
+    /* Stop retrying; in-flight probes finish and see co == NULL. */
+    if (!uv_is_closing((uv_handle_t *)&op->timer))
+        uv_close((uv_handle_t *)&op->timer, op_handle_closed);
+}
+
+static void start_attempt(connect_op *op);
+
+static void retry_fired(uv_timer_t *t)
+{
+    start_attempt(t->data);
+}
+
+static void attempt_failed(connect_op *op, const char *url, const char *why)
+{
+    op->attempts++;
+    if (!op->co)
+        return;
+    if (op->max_attempts >= 0 && op->attempts > op->max_attempts) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "jet.connect: cannot connect to %s: %s", url, why);
+        connect_finish(op, 0, "connect_failed", detail);
+        return;
+    }
+    if (op->deadline > 0 && rt_now() + (double)op->wait_ms / 1000.0 > op->deadline) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "jet.connect: no server answered in time (last: %s: %s)", url, why);
+        connect_finish(op, 0, "timeout", detail);
+        return;
+    }
+    rt_warn("connect to %s failed: %s; retrying in %.1fs (attempt %d)",
+            url, why, (double)op->wait_ms / 1000.0, op->attempts);
+    op->next++;
+    uv_timer_start(&op->timer, retry_fired, op->wait_ms, 0);
+}
+
+static int status_retryable(natsStatus s)
+{
+    return s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR ||
+           s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED ||
+           s == NATS_STALE_CONNECTION;
+}
+
+/* The probe succeeded: now the (short) cnats handshake on the loop thread. */
+static void do_connect(connect_op *op)
+{
+    jl_conn *c = op->c;
+    const char *url = op->urls[op->next % op->nurls];
+    const char **order = malloc((size_t)op->nurls * sizeof *order);
+    natsStatus s;
+
+    /* The server that answered goes first; cnats keeps the rest for reconnects. */
+    order[0] = url;
+    for (int i = 0, k = 1; i < op->nurls; i++)
+        if (i != op->next % op->nurls)
+            order[k++] = op->urls[i];
+    natsOptions_SetServers(c->opts, order, op->nurls);
+    free(order);
+    s = natsConnection_Connect(&c->nc, c->opts);
+    if (s == NATS_OK) {
+        if (jl_conn_mux_start(c) != 0) {
+            natsConnection_Close(c->nc);
+            connect_finish(op, 0, "nats_error", "jet.connect: cannot subscribe the reply inbox");
+            return;
+        }
+        c->state = JL_CONN_CONNECTED;
+        rt_hook_add(&c->hook);
+        jl_conn_retain(c);        /* the connection's own ref, until closed */
+        {
+            char cu[256] = "";
+            natsConnection_GetConnectedUrl(c->nc, cu, sizeof cu);
+            rt_info("connected to %s as %s", cu, c->name);
+        }
+        connect_finish(op, 1, NULL, NULL);
+        return;
+    }
+    if (c->nc) {
+        natsConnection_Destroy(c->nc);
+        c->nc = NULL;
+    }
+    {
+        char why[256];
+        const char *last = nats_GetLastError(NULL);
+        snprintf(why, sizeof why, "%s%s%s", natsStatus_GetText(s), last && *last ? ": " : "", last ? last : "");
+        if (status_retryable(s)) {
+            attempt_failed(op, url, why);
+        } else {
+            char detail[512];
+            snprintf(detail, sizeof detail, "jet.connect: %s: %s", url, why);
+            connect_finish(op, 0, jl_status_code(s), detail);
+        }
+    }
+}
+
+static void probe_done(connect_op *op, int status)
+{
+    const char *url = op->urls[op->next % op->nurls];
+    if (!op->co)
+        return;
+    if (status < 0)
+        attempt_failed(op, url, uv_strerror(status));
+    else
+        do_connect(op);
+}
+
+static void probe_tcp_closed(uv_handle_t *h)
+{
+    connect_op *op = h->data;
+    int status = (int)(intptr_t)op->creq.data;
+    probe_done(op, status);
+    op_unpend(op);
+}
+
+static void probe_timer_closed(uv_handle_t *h) { op_unpend(h->data); }
+
+static void on_probe(uv_connect_t *req, int status)
+{
+    connect_op *op = req->handle->data;
+    if (status == UV_ECANCELED)
+        return;          /* probe_timeout closed the handles already */
+    req->data = (void *)(intptr_t)status;
+    uv_timer_stop(&op->probe_timer);
+    uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
+    uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
+}
+
+static void probe_timeout(uv_timer_t *t)
+{
+    connect_op *op = t->data;
+    /* closing the socket makes on_probe run with UV_ECANCELED */
+    op->creq.data = (void *)(intptr_t)UV_ETIMEDOUT;
+    uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
+    uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    connect_op *op = req->data;
+    if (status < 0 || !op->co) {
+        if (op->co)
+            attempt_failed(op, op->urls[op->next % op->nurls], uv_strerror(status));
+        if (res)
+            uv_freeaddrinfo(res);
+        op_unpend(op);
+        return;
+    }
+    uv_tcp_init(RT->loop, &op->tcp);
+    op->tcp.data = op;
+    uv_timer_init(RT->loop, &op->probe_timer);
+    op->probe_timer.data = op;
+    op->pending += 2;     /* tcp + probe timer */
+    op->creq.data = (void *)(intptr_t)0;
+    if (uv_tcp_connect(&op->creq, &op->tcp, res->ai_addr, on_probe) != 0) {
+        op->creq.data = (void *)(intptr_t)UV_ECONNREFUSED;
+        uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
+        uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
+    } else {
+        uv_timer_start(&op->probe_timer, probe_timeout, 2000, 0);
+    }
+    uv_freeaddrinfo(res);
+    op_unpend(op);
+}
+
+/* host and port of a NATS URL: [scheme://][user[:pass]@]host[:port] */
+static void split_url(const char *url, char *host, size_t hl, char *port, size_t pl)
+{
+    const char *p = strstr(url, "://");
+    const char *at, *end, *colon;
+    p = p ? p + 3 : url;
+    at = strchr(p, '@');
+    if (at)
+        p = at + 1;
+    end = p + strcspn(p, "/?");
+    if (*p == '[') {                       /* [::1]:4222 */
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        size_t n = rb ? (size_t)(rb - p - 1) : 0;
+        snprintf(host, hl, "%.*s", (int)n, p + 1);
+        colon = rb && rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+        snprintf(host, hl, "%.*s", (int)((colon ? colon : end) - p), p);
+    }
+    if (colon)
+        snprintf(port, pl, "%.*s", (int)(end - colon - 1), colon + 1);
+    else
+        snprintf(port, pl, "4222");
+    if (!*host)
+        snprintf(host, hl, "127.0.0.1");
+}
+
+static void start_attempt(connect_op *op)
+{
+    struct addrinfo hints;
+    const char *url;
+
+    if (!op->co)
+        return;
+    url = op->urls[op->next % op->nurls];
+    split_url(url, op->host, sizeof op->host, op->port, sizeof op->port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    op->gai.data = op;
+    op->pending++;
+    if (uv_getaddrinfo(RT->loop, &op->gai, on_resolved, op->host, op->port, &hints) != 0) {
+        op->pending--;
+        attempt_failed(op, url, "cannot resolve host");
+    }
+}
+
+static void embedded_ready(const char *url, const char *err, void *data)
+{
+    connect_op *op = data;
+    if (!op->co) {
+        op_unpend(op);
+        return;
+    }
+    if (!url) {
+        op->pending--;
+        connect_finish(op, 0, "no_server", err);
+        return;
+    }
+    op->urls = calloc(1, sizeof *op->urls);
+    op->urls[0] = strdup(url);
+    op->nurls = 1;
+    op->pending--;
+    start_attempt(op);
+}
+
+/* Collect a list of URL strings from a string or a table at idx. */
+static int read_servers(lua_State *L, int idx, connect_op *op)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        op->urls = calloc(1, sizeof *op->urls);
+        op->urls[0] = strdup(lua_tostring(L, idx));
+        op->nurls = 1;
+        return 1;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE)
+        jl_argerror(L, "jet.connect", "servers", "string or list of strings expected, got %s", luaL_typename(L, idx));
+    int n = (int)lua_objlen(L, idx);
+    if (n == 0)
+        jl_argerror(L, "jet.connect", "servers", "the list is empty");
+    op->urls = calloc((size_t)n, sizeof *op->urls);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            jl_argerror(L, "jet.connect", "servers", "entry %d: string expected, got %s", i, luaL_typename(L, -1));
+        op->urls[op->nurls++] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+#define NATS_CHECK(call, what)                                                          \
+    do {                                                                                \
+        natsStatus s_ = (call);                                                         \
+        if (s_ != NATS_OK)                                                              \
+            jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_));          \
+    } while (0)
+
+/* jet.connect{servers=, name=, user=, password=, token=, creds=,
+ *             tls={ca=, cert=, key=}, reconnect={max=, wait=}, timeout=} */
+static int jet_connect(lua_State *L)
+{
+    static const char *const keys[] = {"servers", "name", "user", "password", "token",
+                                       "creds", "tls", "reconnect", "timeout", NULL};
+    static const char *const rkeys[] = {"max", "wait", NULL};
+    static const char *const tkeys[] = {"ca", "cert", "key", NULL};
+    const rt_cfg *cfg = &RT->cfg;
+    int has = jl_opt_table(L, 1, "jet.connect", "opts");
+    int explicit_servers = 0;
+    const char *user = NULL, *password = NULL, *token = NULL, *creds = NULL, *name = NULL;
+    const char *ca = NULL, *cert = NULL, *key = NULL;
+    double max = -1, wait = 2.0, timeout = 0;
+    int tls = 0;
+    rt_co *co = rt_co_current(L, "jet.connect");
+    connect_op *op;
+    jl_conn *c;
+    conn_ud *ud;
+
+    if (has) {
+        jl_check_keys(L, 1, "jet.connect", keys);
+        lua_getfield(L, 1, "servers");
+        explicit_servers = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        name = jl_field_string(L, 1, "name", "jet.connect", NULL);
+        user = jl_field_string(L, 1, "user", "jet.connect", NULL);
+        password = jl_field_string(L, 1, "password", "jet.connect", NULL);
+        token = jl_field_string(L, 1, "token", "jet.connect", NULL);
+        creds = jl_field_string(L, 1, "creds", "jet.connect", NULL);
+        timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
+        lua_getfield(L, 1, "reconnect");
+        if (jl_opt_table(L, -1, "jet.connect", "reconnect")) {
+            int r = lua_gettop(L);
+            jl_check_keys(L, r, "jet.connect reconnect", rkeys);
+            max = jl_field_number(L, r, "max", "jet.connect", -1);
+            wait = jl_field_number(L, r, "wait", "jet.connect", 2.0);
+            if (wait < 0)
+                jl_argerror(L, "jet.connect", "reconnect.wait", "must be >= 0 seconds");
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 1, "tls");
+        if (jl_opt_table(L, -1, "jet.connect", "tls")) {
+            int t = lua_gettop(L);
+            jl_check_keys(L, t, "jet.connect tls", tkeys);
+            ca = jl_field_string(L, t, "ca", "jet.connect", NULL);
+            cert = jl_field_string(L, t, "cert", "jet.connect", NULL);
+            key = jl_field_string(L, t, "key", "jet.connect", NULL);
+            tls = 1;
+        }
+        lua_pop(L, 1);
+    }
+    if (!explicit_servers) {
+        /* the server jetlua was started with: take its credentials too */
+        if (!user && !token && !creds) {
+            user = cfg->user;
+            password = cfg->password;
+            token = cfg->token;
+            creds = cfg->creds;
+        }
+        if (!tls && (cfg->tls_ca || cfg->tls_cert)) {
+            ca = cfg->tls_ca;
+            cert = cfg->tls_cert;
+            key = cfg->tls_key;
+            tls = 1;
+        }
+        if (!name)
+            name = cfg->name;
+    }
+    if ((cert && !key) || (key && !cert))
+        jl_argerror(L, "jet.connect", "tls", "cert and key go together");
+
+    c = calloc(1, sizeof *c);
+    c->self_ref = LUA_NOREF;
+    for (int i = 0; i < JL_EV_COUNT; i++)
+        c->ev_ref[i] = LUA_NOREF;
+    rt_map_init(&c->replies, 64);
+    c->hook.begin = jl_conn_hook_begin;
+    c->hook.data = c;
+    snprintf(c->name, sizeof c->name, "%s", name ? name : "jetlua");
+    /* From here the userdata owns c: an error raised below frees it via __gc. */
+    ud = lua_newuserdata(L, sizeof *ud);
+    ud->c = c;
+    jl_conn_retain(c);
+    luaL_getmetatable(L, CONN_MT);
+    lua_setmetatable(L, -2);
+
+    NATS_CHECK(natsOptions_Create(&c->opts), "opts");
+    natsOptions_SetEventLoop(c->opts, RT->loop, natsLibuv_Attach, natsLibuv_Read,
+                             natsLibuv_Write, natsLibuv_Detach);
+    natsOptions_SetNoRandomize(c->opts, true);
+    natsOptions_SetTimeout(c->opts, 5000);
+    natsOptions_SetAllowReconnect(c->opts, true);
+    natsOptions_SetMaxReconnect(c->opts, max < 0 ? -1 : (int)max);
+    natsOptions_SetReconnectWait(c->opts, (int64_t)(wait * 1000.0));
+    natsOptions_SetName(c->opts, c->name);
+    natsOptions_SetDisconnectedCB(c->opts, jl_conn_on_disconnected, c);
+    natsOptions_SetReconnectedCB(c->opts, jl_conn_on_reconnected, c);
+    natsOptions_SetClosedCB(c->opts, jl_conn_on_closed, c);
+    natsOptions_SetErrorHandler(c->opts, jl_conn_on_error, c);
+    if (user)
+        NATS_CHECK(natsOptions_SetUserInfo(c->opts, user, password ? password : ""), "user");
+    if (token)
+        NATS_CHECK(natsOptions_SetToken(c->opts, token), "token");
+    if (creds)
+        NATS_CHECK(natsOptions_SetUserCredentialsFromFiles(c->opts, creds, NULL), "creds");
+    if (tls) {
+        NATS_CHECK(natsOptions_SetSecure(c->opts, true), "tls");
+        if (ca)
+            NATS_CHECK(natsOptions_LoadCATrustedCertificates(c->opts, ca), "tls.ca");
+        if (cert)
+            NATS_CHECK(natsOptions_LoadCertificatesChain(c->opts, cert, key), "tls.cert");
+    }
+
+    op = calloc(1, sizeof *op);
+    if (explicit_servers) {
+        lua_getfield(L, 1, "servers");
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TTABLE) {
+            free(op);
+            jl_argerror(L, "jet.connect", "servers", "string or list of strings expected, got %s",
+                        luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    c->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* pops the userdata */
+    op->c = c;
+    jl_conn_retain(c);
+    op->max_attempts = max < 0 ? -1 : (int)max;
+    op->wait_ms = (uint64_t)(wait * 1000.0);
+    op->deadline = timeout > 0 ? rt_now() + timeout : 0;
+    uv_timer_init(RT->loop, &op->timer);
+    op->timer.data = op;
+    op->pending = 1;                 /* the retry timer, closed at finish */
+    op->co = co;
+
+    if (explicit_servers) {
+        lua_getfield(L, 1, "servers");
+        read_servers(L, lua_gettop(L), op);
+        lua_pop(L, 1);
+    } else if (cfg->nservers > 0) {
+        op->urls = calloc((size_t)cfg->nservers, sizeof *op->urls);
+        for (int i = 0; i < cfg->nservers; i++)
+            op->urls[op->nurls++] = strdup(cfg->servers[i]);
+    }
+    if (op->nurls > 0) {
+        start_attempt(op);
+    } else {
+        op->pending++;
+        rt_server_ensure(embedded_ready, op);
+    }
+    if (!op->co) {
+        /* finished synchronously (cannot happen today: probes are async) */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c->self_ref);
+        return 1;
+    }
+    return rt_co_wait(co, connect_cancel, op);
+}
+
+
+void jl_inject_connect(lua_State *L)
+{
+    natsLibuv_Init();
+    natsLibuv_SetThreadLocalLoop(RT->loop);
+    lua_pushcfunction(L, jet_connect);
+    lua_setfield(L, -2, "connect");
+}
