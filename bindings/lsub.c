@@ -47,6 +47,7 @@ struct jl_sub {
     size_t            fifo_cap, fifo_head, fifo_n;
     rt_co            *drain_co;
     struct sub_ud    *ud;
+    rt_hook           hook;          /* drains the subscription at shutdown */
     char              what[160];     /* "handler for 'subject'" */
 };
 
@@ -202,6 +203,8 @@ static void finalize(jl_sub *s)
 
     s->drain_co = NULL;
     fifo_discard(s);
+    rt_hook_done(&s->hook);
+    rt_hook_remove(&s->hook);
     if (s->ud)
         s->ud->s = NULL;
     luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
@@ -217,6 +220,18 @@ static void finalize(jl_sub *s)
         lua_pushboolean(dco->L, 1);
         rt_co_resume(dco, 1);
     }
+}
+
+/* Shutdown, first phase: stop receiving, handle what already arrived. */
+static void sub_hook_begin(rt_hook *h)
+{
+    jl_sub *s = h->data;
+    if (s->state == SUB_ACTIVE && !s->completed) {
+        if (natsSubscription_Drain(s->sub) == NATS_OK)
+            s->state = SUB_DRAINING;
+    }
+    /* done when finalize() runs; a sub that cannot drain (connection
+     * gone) is completed by cnats anyway */
 }
 
 /* ---- Lua API ---- */
@@ -274,6 +289,10 @@ int jl_conn_subscribe(lua_State *L)
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     jl_conn_retain(c);
     c->nsubs++;
+    s->hook.begin = sub_hook_begin;
+    s->hook.phase = RT_PHASE_STOP;
+    s->hook.data = s;
+    rt_hook_add(&s->hook);
     rt_ref();
     return 1;
 }

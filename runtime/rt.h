@@ -32,11 +32,18 @@ typedef void (*rt_event_fn)(void *a, void *b);
 /* Any thread. Queues fn(a, b) to run on the loop thread, FIFO. */
 void rt_post(rt_event_fn fn, void *a, void *b);
 
-/* ---- shutdown hooks: things that must finish before the loop closes ---- */
+/* ---- shutdown hooks: things that must finish before the loop closes ----
+ * Phase RT_PHASE_STOP hooks begin as soon as shutdown starts: they stop new
+ * work from arriving (subscriptions drain, consumers stop pulling).
+ * Phase RT_PHASE_CLOSE hooks begin once those are done and no handler is
+ * busy any more: they close resources (connections, child processes). */
+enum { RT_PHASE_CLOSE = 0, RT_PHASE_STOP = 1 };   /* zeroed hooks are close hooks */
 typedef struct rt_hook rt_hook;
 typedef void (*rt_hook_fn)(rt_hook *h);
 struct rt_hook {
-    rt_hook_fn  begin;   /* called once when shutdown starts draining */
+    rt_hook_fn  begin;   /* called once, when its phase starts */
+    int         phase;   /* RT_PHASE_STOP or RT_PHASE_CLOSE (default) */
+    int         begun;
     int         done;    /* set to 1 (via rt_hook_done) when finished */
     rt_hook    *next, *prev;
     void       *data;

@@ -5,9 +5,11 @@
  * Shutdown (DESIGN.md "Shutdown"), driven by a uv_prepare handle that looks at
  * the state after every loop iteration:
  *   RUNNING  -> DRAINING  rt_shutdown(): timers stop, sleepers are abandoned,
- *                         handlers still running get to finish (bounded)
- *   DRAINING -> HOOKS     no handler busy: every shutdown hook begins
- *                         (connections drain and close, child processes die)
+ *                         "stop" hooks begin (subscriptions drain: no new
+ *                         messages, queued ones are still handled), handlers
+ *                         still running get to finish (bounded)
+ *   DRAINING -> HOOKS     stop hooks done and no handler busy: "close" hooks
+ *                         begin (connections drain and close, children die)
  *   HOOKS    -> SERVER    every hook done: the embedded server is stopped
  *   SERVER   -> CLOSING   server gone: every remaining handle is closed and
  *                         uv_run returns
@@ -78,6 +80,7 @@ const char *rt_default_server(void)
 void rt_hook_add(rt_hook *h)
 {
     h->done = 0;
+    h->begun = 0;
     h->prev = NULL;
     h->next = hooks;
     if (hooks)
@@ -105,6 +108,28 @@ void rt_hook_done(rt_hook *h)
 
 static void advance(void);
 
+/* Begin every hook of this phase that has not begun. A begin may remove
+ * its own hook (finished at once), so the next pointer is read first. */
+static void begin_phase(int phase)
+{
+    for (rt_hook *h = hooks, *next; h; h = next) {
+        next = h->next;
+        if (h->phase == phase && !h->begun && !h->done) {
+            h->begun = 1;
+            if (h->begin)
+                h->begin(h);
+        }
+    }
+}
+
+static int phase_pending(int phase)
+{
+    int n = 0;
+    for (rt_hook *h = hooks; h; h = h->next)
+        n += (h->phase == phase && !h->done);
+    return n;
+}
+
 static void on_shutdown_timeout(uv_timer_t *t)
 {
     int left = rt_sched_abandon_all();
@@ -118,15 +143,12 @@ static void on_shutdown_timeout(uv_timer_t *t)
              RT->cfg.shutdown_timeout, left, hooks_left);
     RT->unclean = 1;
     if (RT->exiting < ST_HOOKS) {
-        /* hooks never began: begin them now, they are marked done above
-         * only if they were registered; new begin calls close what they can */
+        /* close-phase hooks never began: let them close what they can now,
+         * without waiting for them */
         RT->exiting = ST_HOOKS;
+        begin_phase(RT_PHASE_CLOSE);
         for (rt_hook *h = hooks; h; h = h->next)
-            if (h->begin) {
-                h->done = 0;
-                h->begin(h);
-                h->done = 1;
-            }
+            h->done = 1;
     }
     advance();
 }
@@ -171,22 +193,17 @@ static void advance(void)
             }
             break;
         case ST_DRAINING:
-            if (rt_sched_busy() - rt_sched_sleeping() > 0)
+            begin_phase(RT_PHASE_STOP);     /* also stops work registered late */
+            rt_sched_abandon_sleepers();
+            if (phase_pending(RT_PHASE_STOP) || rt_sched_busy() - rt_sched_sleeping() > 0)
                 break;
             RT->exiting = ST_HOOKS;
             rt_debug("shutdown: closing resources");
-            for (rt_hook *h = hooks, *next; h; h = next) {
-                next = h->next;
-                if (h->begin && !h->done)
-                    h->begin(h);
-            }
+            begin_phase(RT_PHASE_CLOSE);
             progress = 1;
             break;
         case ST_HOOKS: {
-            int pending = 0;
-            for (rt_hook *h = hooks; h; h = h->next)
-                pending += !h->done;
-            if (pending)
+            if (phase_pending(RT_PHASE_CLOSE) || phase_pending(RT_PHASE_STOP))
                 break;
             RT->exiting = ST_SERVER;
             rt_server_stop(server_stopped, NULL);
