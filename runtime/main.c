@@ -83,8 +83,8 @@ static void main_done(rt_co *co, int ok, void *data)
 {
     RT->main_done = 1;
     rt_unref();
-    if (!ok)
-        rt_shutdown(1);
+    if (ok == 0)
+        rt_shutdown(1);   /* raised; -1 (abandoned at shutdown) is not a failure */
 }
 
 static int cmd_run(int argc, char **argv, int first)

@@ -158,7 +158,7 @@ static void abandon(rt_co *c, const char *why)
     n_busy--;
     if (done) {
         lua_pushstring(c->L, why);
-        done(c, 0, data);
+        done(c, -1, data);
     }
     destroy_co(c);
 }

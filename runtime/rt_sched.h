@@ -28,8 +28,9 @@
 typedef struct rt_co rt_co;
 typedef void (*rt_cancel_fn)(rt_co *co, void *op);
 /* Called when a job finishes: ok = 1 if it returned, 0 if it raised (the
- * error and traceback were logged unless the done fn says otherwise). The
- * error message is at the top of co->L during the call when ok == 0. */
+ * error and traceback were logged unless quiet_errors), -1 if it was
+ * abandoned (shutdown, or it yielded outside our API). The error message
+ * is at the top of co->L during the call when ok <= 0. */
 typedef void (*rt_done_fn)(rt_co *co, int ok, void *data);
 
 enum { RT_CO_IDLE = 0, RT_CO_RUNNING, RT_CO_WAITING };

@@ -1,0 +1,262 @@
+-- jetlua.testing: the helper every integration test uses.
+--
+--   local T = require "jetlua.testing"
+--   T.test("name", function() ... end)
+--   T.run()        -- prints "ok N - name" lines, then "P passed, F failed"; exits 1 on failure
+--
+-- It starts real nats-server processes on free 127.0.0.1 ports with fresh
+-- store dirs (T.server, T.cluster), and can stop, kill -9, pause and restart
+-- them. Everything it started is killed and removed when T.run ends.
+local jet = require "jetlua"
+local proc = jet.process
+
+local T = {}
+local cases = {}
+local cleanup = {}     -- functions run at the end, last first
+
+local function fmt(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for k, x in pairs(v) do parts[#parts + 1] = tostring(k) .. "=" .. fmt(x) end
+  table.sort(parts)
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local function deep_eq(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do if not deep_eq(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- ---- assertions (each raises with a useful message) ----
+
+function T.eq(actual, expected, msg)
+  if not deep_eq(actual, expected) then
+    error(("%sexpected %s, got %s"):format(msg and (msg .. ": ") or "", fmt(expected), fmt(actual)), 2)
+  end
+  return actual
+end
+
+function T.ok(v, msg)
+  if not v then error(msg or "expected a true value", 2) end
+  return v
+end
+
+function T.near(a, b, tol, msg)
+  if type(a) ~= "number" or math.abs(a - b) > tol then
+    error(("%sexpected %s ± %s, got %s"):format(msg and (msg .. ": ") or "", b, tol, tostring(a)), 2)
+  end
+  return a
+end
+
+-- fn must raise, with a message matching the Lua pattern; returns the message
+function T.raises(fn, pattern, msg)
+  local ok, err = pcall(fn)
+  if ok then error((msg and (msg .. ": ") or "") .. "expected an error, none was raised", 2) end
+  err = tostring(err)
+  if pattern and not err:find(pattern) then
+    error(("%serror %q does not match %q"):format(msg and (msg .. ": ") or "", err, pattern), 2)
+  end
+  return err
+end
+
+-- poll fn every 10 ms until it returns a true value; raise after timeout seconds
+function T.wait_until(fn, timeout, msg)
+  local deadline = jet.monotonic() + (timeout or 5)
+  while true do
+    local v = fn()
+    if v then return v end
+    if jet.monotonic() > deadline then
+      error("timed out after " .. (timeout or 5) .. "s waiting for " .. (msg or "a condition"), 2)
+    end
+    jet.sleep(0.01)
+  end
+end
+
+-- ---- files ----
+
+function T.tmpdir(prefix)
+  local d = proc.tmpdir(prefix or "jetlua-test")
+  cleanup[#cleanup + 1] = function() proc.rmtree(d) end
+  return d
+end
+
+function T.write_file(path, content)
+  local f = assert(io.open(path, "w"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+function T.read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- ---- child processes ----
+
+local function run(argv, opts)
+  local p = assert(proc.spawn(argv, opts))
+  local status, sig = p:wait(60)
+  return status, sig
+end
+T.run_command = run
+
+-- spawn the jetlua binary under test (env JETLUA_BIN)
+function T.jetlua(args, opts)
+  local argv = { proc.getenv("JETLUA_BIN") or "jetlua" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local p = assert(proc.spawn(argv, opts))
+  cleanup[#cleanup + 1] = function() if p:running() then p:kill("KILL"); p:wait(5) end end
+  return p
+end
+
+-- ---- nats-server ----
+
+local Server = {}
+Server.__index = Server
+
+function Server:start()
+  local argv = { "nats-server", "-a", "127.0.0.1", "-p", tostring(self.port) }
+  if self.config then
+    argv[#argv + 1] = "-c"; argv[#argv + 1] = self.config
+  end
+  if self.js then
+    argv[#argv + 1] = "-js"; argv[#argv + 1] = "-sd"; argv[#argv + 1] = self.store
+  end
+  for _, a in ipairs(self.args) do argv[#argv + 1] = a end
+  self.proc = assert(proc.spawn(argv, { stdout = self.log, stderr = self.log }))
+  if not proc.wait_port("127.0.0.1", self.port, 10) then
+    error("nats-server on port " .. self.port .. " did not start; log: " .. (T.read_file(self.log) or "?"))
+  end
+  return self
+end
+
+function Server:stop()
+  if self.proc and self.proc:running() then
+    self.proc:kill("TERM")
+    if not self.proc:wait(10) then self.proc:kill("KILL"); self.proc:wait(5) end
+  end
+end
+
+function Server:kill()
+  if self.proc and self.proc:running() then
+    self.proc:kill("KILL")
+    self.proc:wait(5)
+  end
+end
+
+function Server:restart()
+  self:stop()
+  return self:start()
+end
+
+function Server:pause()  self.proc:kill("STOP") end
+function Server:resume() self.proc:kill("CONT") end
+
+-- opts: js (default true), port, user, password, token,
+--       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...}
+function T.server(opts)
+  opts = opts or {}
+  local dir = opts.store or T.tmpdir("jetlua-nats")
+  local s = setmetatable({
+    port = opts.port or proc.free_port(),
+    js = opts.js ~= false,
+    store = dir,
+    log = dir .. "/server.log",
+    args = opts.args or {},
+  }, Server)
+  local conf = {}
+  if opts.user then
+    conf[#conf + 1] = ("authorization { user: %q, password: %q }"):format(opts.user, opts.password or "")
+  elseif opts.token then
+    conf[#conf + 1] = ("authorization { token: %q }"):format(opts.token)
+  end
+  if opts.tls then
+    conf[#conf + 1] = ("tls { cert_file: %q, key_file: %q%s%s }"):format(opts.tls.cert, opts.tls.key,
+      opts.tls.ca and (", ca_file: " .. ("%q"):format(opts.tls.ca)) or "",
+      opts.tls.verify and ", verify: true" or "")
+  end
+  if opts.cluster then conf[#conf + 1] = opts.cluster end
+  if opts.server_name then conf[#conf + 1] = ("server_name: %q"):format(opts.server_name) end
+  if #conf > 0 then
+    s.config = T.write_file(dir .. "/server.conf", table.concat(conf, "\n") .. "\n")
+  end
+  s.url = "nats://127.0.0.1:" .. s.port
+  s.tls_url = "tls://127.0.0.1:" .. s.port
+  cleanup[#cleanup + 1] = function() s:kill() end
+  return s:start()
+end
+
+-- an n-node JetStream cluster on loopback (default 3)
+function T.cluster(n, opts)
+  n = n or 3
+  local ports, routes = {}, {}
+  for i = 1, n do
+    ports[i] = { client = proc.free_port(), route = proc.free_port() }
+    routes[i] = "nats-route://127.0.0.1:" .. ports[i].route
+  end
+  local c = { servers = {}, urls = {} }
+  for i = 1, n do
+    local cl = ("cluster { name: \"jetlua-test\", listen: \"127.0.0.1:%d\", routes: [%s] }")
+      :format(ports[i].route, '"' .. table.concat(routes, '", "') .. '"')
+    local s = T.server{ port = ports[i].client, cluster = cl, server_name = "n" .. i }
+    c.servers[i] = s
+    c.urls[i] = s.url
+  end
+  return c
+end
+
+-- a CA, a server certificate for 127.0.0.1/localhost and a client certificate
+function T.certs()
+  local d = T.tmpdir("jetlua-certs")
+  local function ssl(args)
+    local argv = { "openssl" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local st = run(argv, { stdout = d .. "/openssl.log", stderr = d .. "/openssl.log" })
+    if st ~= 0 then error("openssl " .. args[1] .. " failed: " .. (T.read_file(d .. "/openssl.log") or "")) end
+  end
+  T.write_file(d .. "/san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+  ssl{ "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=jetlua test CA",
+       "-keyout", d .. "/ca.key", "-out", d .. "/ca.pem" }
+  for _, who in ipairs{ "server", "client" } do
+    ssl{ "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" .. (who == "server" and "localhost" or "jetlua client"),
+         "-keyout", d .. "/" .. who .. ".key", "-out", d .. "/" .. who .. ".csr" }
+    ssl{ "x509", "-req", "-in", d .. "/" .. who .. ".csr", "-CA", d .. "/ca.pem", "-CAkey", d .. "/ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", d .. "/san.ext", "-out", d .. "/" .. who .. ".pem" }
+  end
+  return { dir = d, ca = d .. "/ca.pem", server_cert = d .. "/server.pem", server_key = d .. "/server.key",
+           client_cert = d .. "/client.pem", client_key = d .. "/client.key" }
+end
+
+-- ---- the harness ----
+
+function T.test(name, fn)
+  cases[#cases + 1] = { name = name, fn = fn }
+end
+
+function T.run()
+  local passed, failed = 0, 0
+  for i, c in ipairs(cases) do
+    local t0 = jet.monotonic()
+    local ok, err = xpcall(c.fn, function(e) return debug.traceback(tostring(e), 2) end)
+    if ok then
+      passed = passed + 1
+      print(("ok %d - %s (%.2fs)"):format(i, c.name, jet.monotonic() - t0))
+    else
+      failed = failed + 1
+      print(("not ok %d - %s\n  %s"):format(i, c.name, tostring(err):gsub("\n", "\n  ")))
+    end
+  end
+  for i = #cleanup, 1, -1 do pcall(cleanup[i]) end
+  print(("%d passed, %d failed"):format(passed, failed))
+  jet.exit(failed > 0 and 1 or 0)
+end
+
+return T
