@@ -220,7 +220,18 @@ static void mux_complete(void *a, void *b)
 
 void jl_conn_maybe_done(jl_conn *c)
 {
-    if (c->state == JL_CONN_CLOSED && !c->mux_live && c->nsubs == 0 && !c->hook.done) {
+    rt_co *dco;
+    if (c->state != JL_CONN_CLOSED || c->nsubs > 0)
+        return;
+    /* every subscription finished its queued messages: nc:drain returns */
+    if ((dco = c->drain_co)) {
+        c->drain_co = NULL;
+        if (rt_co_prepare(dco)) {
+            lua_pushboolean(dco->L, 1);
+            rt_co_resume(dco, 1);
+        }
+    }
+    if (!c->mux_live && !c->hook.done) {
         rt_hook_done(&c->hook);
         rt_hook_remove(&c->hook);
     }
@@ -510,6 +521,7 @@ static int nc_close(lua_State *L)
     jl_conn *c = jl_conn_check(L, 1, "nc:close");
     if (c->state != JL_CONN_CLOSED && c->nc) {
         c->closing = 1;
+        c->dropping = 1;
         natsConnection_Close(c->nc);
     }
     lua_pushboolean(L, 1);
@@ -581,16 +593,10 @@ static void fire_event(jl_conn *c, int ev, const char *info)
 static void conn_closed(jl_conn *c)
 {
     lua_State *L = RT->L;
-    rt_co *dco = c->drain_co;
 
     c->state = JL_CONN_CLOSED;
     rt_info("connection %s closed", c->name);
     fail_all_replies(c, "closed");
-    c->drain_co = NULL;
-    if (dco && rt_co_prepare(dco)) {
-        lua_pushboolean(dco->L, 1);
-        rt_co_resume(dco, 1);
-    }
     fire_event(c, JL_EV_CLOSED, NULL);
     jl_conn_maybe_done(c);
     for (int i = 0; i < JL_EV_COUNT; i++) {
@@ -614,6 +620,13 @@ static void conn_event(void *a, void *b)
     case JL_EV_DISCONNECTED:
         if (c->closing)
             break;      /* cnats reports a disconnect on close too */
+        if (RT->exiting) {
+            /* shutting down: waiting for a reconnect would only stall it */
+            rt_warn("connection %s: disconnected during shutdown; closing it", c->name);
+            c->closing = 1;
+            natsConnection_Close(c->nc);
+            break;
+        }
         c->state = JL_CONN_RECONNECTING;
         rt_warn("connection %s: disconnected, reconnecting", c->name);
         fire_event(c, ev, NULL);

@@ -53,6 +53,7 @@ typedef struct jl_conn {
     uint64_t        reconnects;
     int             mux_live;              /* mux not yet completed by cnats */
     int             closing;               /* close or drain was asked for */
+    int             dropping;              /* nc:close: queued messages are dropped */
 } jl_conn;
 
 void jl_conn_retain(jl_conn *c);

@@ -170,6 +170,10 @@ static void sub_completed(void *a, void *b)
 {
     jl_sub *s = a;
     s->completed = 1;
+    if (s->conn->dropping) {        /* nc:close(): what is queued is dropped */
+        s->state = SUB_UNSUBSCRIBED;
+        fifo_discard(s);
+    }
     pump(s);
 }
 
@@ -226,9 +230,17 @@ static void finalize(jl_sub *s)
 static void sub_hook_begin(rt_hook *h)
 {
     jl_sub *s = h->data;
-    if (s->state == SUB_ACTIVE && !s->completed) {
-        if (natsSubscription_Drain(s->sub) == NATS_OK)
-            s->state = SUB_DRAINING;
+    if (s->state != SUB_ACTIVE || s->completed)
+        return;
+    /* A drain needs the server; without one, stop at once (cnats then
+     * completes the subscription and finalize() marks the hook done). */
+    if (s->conn->state == JL_CONN_CONNECTED && natsSubscription_Drain(s->sub) == NATS_OK) {
+        s->state = SUB_DRAINING;
+    } else {
+        s->state = SUB_UNSUBSCRIBED;
+        fifo_discard(s);
+        if (natsSubscription_Unsubscribe(s->sub) != NATS_OK)
+            natsConnection_Close(s->conn->nc);
     }
     /* done when finalize() runs; a sub that cannot drain (connection
      * gone) is completed by cnats anyway */
