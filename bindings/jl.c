@@ -22,7 +22,9 @@ int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fm
 
 static int type_error(lua_State *L, int idx, const char *fname, const char *arg, const char *want)
 {
-    return jl_argerror(L, fname, arg, "%s expected, got %s", want, luaL_typename(L, idx));
+    /* "no value" (argument absent) reads as nil to a Lua user */
+    return jl_argerror(L, fname, arg, "%s expected, got %s", want,
+                       lua_isnone(L, idx) ? "nil" : luaL_typename(L, idx));
 }
 
 const char *jl_check_string(lua_State *L, int idx, const char *fname, const char *arg, size_t *len)
