@@ -190,6 +190,8 @@ static int cmd_run(int argc, char **argv, int first)
 
 int main(int argc, char **argv)
 {
+    /* print() output reaches logs and pipes line by line, as a person expects */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
