@@ -85,6 +85,19 @@ int jl_push_status(lua_State *L, natsStatus s, const char *what)
 
 /* ---- publish ---- */
 
+/* With the libuv adapter, cnats writes only when the loop sees the socket
+ * writable. A script publishing in a tight loop never returns to the loop,
+ * so cnats' buffer would grow (realloc + page faults: measured 5x slower
+ * than raw cnats). Every 64 publishes we write what is buffered ourselves,
+ * non-blocking, as the adapter's writable callback would. */
+void jl_conn_write_some(jl_conn *c)
+{
+    if ((++c->pubs & 63) != 0)
+        return;
+    if (natsConnection_Buffered(c->nc) >= 32 * 1024)
+        natsConnection_ProcessWriteEvent(c->nc);
+}
+
 static int add_header_value(lua_State *L, natsMsg *m, const char *key, int vidx, const char *fname)
 {
     if (lua_type(L, vidx) != LUA_TSTRING)
@@ -101,8 +114,11 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
 
     if (!hidx) {
         if (reply)
-            return natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
-        return natsConnection_Publish(c->nc, subj, data, (int)len);
+            s = natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
+        else
+            s = natsConnection_Publish(c->nc, subj, data, (int)len);
+        jl_conn_write_some(c);
+        return s;
     }
     if (lua_type(L, hidx) != LUA_TTABLE)
         jl_argerror(L, fname, "headers", "table expected, got %s", luaL_typename(L, hidx));
@@ -135,6 +151,7 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
     }
     s = natsConnection_PublishMsg(c->nc, m);
     natsMsg_Destroy(m);
+    jl_conn_write_some(c);
     return s;
 }
 

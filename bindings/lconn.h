@@ -51,6 +51,7 @@ typedef struct jl_conn {
     uint64_t        next_token;
     rt_map          replies;
     uint64_t        reconnects;
+    uint32_t        pubs;                  /* publishes since the last write check */
     int             mux_live;              /* mux not yet completed by cnats */
     int             closing;               /* close or drain was asked for */
     int             dropping;              /* nc:close: queued messages are dropped */
@@ -73,6 +74,9 @@ void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
  * NATS_OK or a status; raises on bad headers. */
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
                            const char *data, size_t len, int hidx, const char *fname);
+
+/* Write out what cnats buffered when it is a lot (loop thread). */
+void jl_conn_write_some(jl_conn *c);
 
 /* Push a status as (nil, code, detail); returns 3. */
 int jl_push_status(lua_State *L, natsStatus s, const char *what);

@@ -76,16 +76,8 @@ static int jl_exit(lua_State *L)
 /* jet.spawn(fn, ...): run fn(...) in a new coroutine, now, until it waits. */
 static int jl_spawn(lua_State *L)
 {
-    int n = lua_gettop(L);
-    char what[96];
-    lua_Debug ar;
-
     jl_check_function(L, 1, "jet.spawn", "fn");
-    snprintf(what, sizeof what, "jet.spawn coroutine");
-    lua_pushvalue(L, 1);               /* lua_getinfo ">" pops it */
-    if (lua_getinfo(L, ">S", &ar))
-        snprintf(what, sizeof what, "coroutine spawned at %s:%d", ar.short_src, ar.linedefined);
-    rt_co_spawn(L, n - 1, what, NULL, NULL);
+    rt_co_spawn(L, lua_gettop(L) - 1, "jet.spawn coroutine", NULL, NULL);
     return 0;
 }
 

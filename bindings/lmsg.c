@@ -20,6 +20,7 @@ typedef struct lmsg {
 } lmsg;
 
 static int methods_ref = LUA_NOREF;
+static int mt_ref = LUA_NOREF;      /* the metatable, by integer ref: no string lookup per message */
 
 void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
 {
@@ -28,7 +29,7 @@ void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
     u->c = c;
     if (c)
         jl_conn_retain(c);
-    luaL_getmetatable(L, MSG_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
     lua_setmetatable(L, -2);
 }
 
@@ -212,6 +213,8 @@ void jl_inject_msg(lua_State *L)
         {"__index", msg_index}, {"__gc", msg_gc}, {"__tostring", msg_tostring}, {NULL, NULL}};
 
     jl_newclass(L, MSG_MT, NULL, meta);
+    luaL_getmetatable(L, MSG_MT);
+    mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     luaL_register(L, NULL, methods);
     methods_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -466,6 +467,16 @@ static int p_pid(lua_State *L)
     return 1;
 }
 
+/* jet.process.cpu() -> seconds of CPU (user + system) used by this process */
+static int p_cpu(lua_State *L)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    lua_pushnumber(L, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                      ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    return 1;
+}
+
 static int p_getenv(lua_State *L)
 {
     const char *v = getenv(jl_check_string(L, 1, "jet.process.getenv", "name", NULL));
@@ -597,7 +608,7 @@ void jl_inject_process(lua_State *L)
     static const luaL_Reg fns[] = {
         {"spawn", p_spawn}, {"free_port", p_free_port}, {"tmpdir", p_tmpdir},
         {"rmtree", p_rmtree}, {"pid", p_pid}, {"getenv", p_getenv},
-        {"wait_port", p_wait_port}, {NULL, NULL}};
+        {"wait_port", p_wait_port}, {"cpu", p_cpu}, {NULL, NULL}};
 
     luaL_newmetatable(L, PROC_MT);
     lua_pushcfunction(L, proc_index);

@@ -217,7 +217,7 @@ rt_co *rt_co_spawn(lua_State *L, int nargs, const char *what, rt_done_fn done, v
     }
     c->done = done;
     c->done_data = data;
-    snprintf(c->what, sizeof c->what, "%s", what ? what : "coroutine");
+    c->what = what ? what : "coroutine";
     n_busy++;
     lua_xmove(L, c->L, nargs + 1);
     run(c, nargs + 1);
