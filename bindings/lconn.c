@@ -98,12 +98,16 @@ void jl_conn_write_some(jl_conn *c)
         natsConnection_ProcessWriteEvent(c->nc);
 }
 
-static int add_header_value(lua_State *L, natsMsg *m, const char *key, int vidx, const char *fname)
+/* Adds the value at vidx; on a wrong type destroys m first, then raises
+ * (a raise must not leak the message). */
+static void add_header_value(lua_State *L, natsMsg *m, const char *key, int vidx, const char *fname)
 {
-    if (lua_type(L, vidx) != LUA_TSTRING)
-        jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s",
-                    key, luaL_typename(L, vidx));
-    return natsMsgHeader_Add(m, key, lua_tostring(L, vidx)) == NATS_OK ? 0 : -1;
+    if (lua_type(L, vidx) != LUA_TSTRING) {
+        const char *t = luaL_typename(L, vidx);
+        natsMsg_Destroy(m);
+        jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s", key, t);
+    }
+    natsMsgHeader_Add(m, key, lua_tostring(L, vidx));
 }
 
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
