@@ -32,7 +32,7 @@ CONF
 # port -1: the server picks a free one and logs it
 nats-server -a 127.0.0.1 -p -1 -c "$TMP/server.conf" > "$TMP/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
 PORT=
 for _ in $(seq 200); do
   PORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
