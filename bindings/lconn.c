@@ -597,7 +597,7 @@ static int nc_tostring(lua_State *L)
 
 /* ---- events from cnats threads ---- */
 
-static void fire_event(jl_conn *c, int ev, const char *info)
+void jl_conn_fire_event(jl_conn *c, int ev, const char *info)
 {
     lua_State *L = RT->L;
     if (c->ev_ref[ev] == LUA_NOREF || c->self_ref == LUA_NOREF)
@@ -618,7 +618,7 @@ static void conn_closed(jl_conn *c)
     c->state = JL_CONN_CLOSED;
     rt_info("connection %s closed", c->name);
     fail_all_replies(c, "closed");
-    fire_event(c, JL_EV_CLOSED, NULL);
+    jl_conn_fire_event(c, JL_EV_CLOSED, NULL);
     jl_conn_maybe_done(c);
     for (int i = 0; i < JL_EV_COUNT; i++) {
         luaL_unref(L, LUA_REGISTRYINDEX, c->ev_ref[i]);
@@ -650,7 +650,7 @@ static void conn_event(void *a, void *b)
         }
         c->state = JL_CONN_RECONNECTING;
         rt_warn("connection %s: disconnected, reconnecting", c->name);
-        fire_event(c, ev, NULL);
+        jl_conn_fire_event(c, ev, NULL);
         break;
     case JL_EV_RECONNECTED:
         if (c->state == JL_CONN_RECONNECTING)
@@ -658,7 +658,7 @@ static void conn_event(void *a, void *b)
         c->reconnects++;
         natsConnection_GetConnectedUrl(c->nc, url, sizeof url);
         rt_info("connection %s: reconnected to %s", c->name, url);
-        fire_event(c, ev, url);
+        jl_conn_fire_event(c, ev, url);
         break;
     case JL_EV_CLOSED:
         conn_closed(c);
@@ -674,7 +674,7 @@ static void conn_error(void *a, void *b)
     if (c->state == JL_CONN_CLOSED)
         return;
     rt_warn("connection %s: %s", c->name, text);
-    fire_event(c, JL_EV_ERROR, s == NATS_SLOW_CONSUMER ? "slow_consumer" : text);
+    jl_conn_fire_event(c, JL_EV_ERROR, s == NATS_SLOW_CONSUMER ? "slow_consumer" : text);
 }
 
 void jl_conn_on_disconnected(natsConnection *nc, void *cl) { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_DISCONNECTED); }

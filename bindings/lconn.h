@@ -75,6 +75,9 @@ void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
                            const char *data, size_t len, int hidx, const char *fname);
 
+/* Run the script's nc:on(event) callback, if any, in its own coroutine. */
+void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
+
 /* Write out what cnats buffered when it is a lot (loop thread). */
 void jl_conn_write_some(jl_conn *c);
 

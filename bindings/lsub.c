@@ -139,6 +139,7 @@ static void report_drops(jl_sub *s)
             natsSubscription_GetSubject(s->sub), d, (long long)s->limit);
     s->dropped_reported = d;
     s->last_drop_log = now;
+    jl_conn_fire_event(s->conn, JL_EV_ERROR, "slow_consumer");
 }
 
 static void sub_deliver(void *a, void *b)
