@@ -242,7 +242,16 @@ static void mux_complete(void *a, void *b)
 void jl_conn_maybe_done(jl_conn *c)
 {
     rt_co *dco;
-    if (c->state != JL_CONN_CLOSED || c->nsubs > 0)
+    if (c->nsubs > 0)
+        return;
+    if (c->state == JL_CONN_DRAINING && !c->drain_closing) {
+        /* subscriptions drained: cnats' drain now only flushes and closes */
+        c->drain_closing = 1;
+        if (natsConnection_DrainTimeout(c->nc, (int64_t)(c->drain_timeout * 1000.0)) != NATS_OK)
+            natsConnection_Close(c->nc);
+        return;
+    }
+    if (c->state != JL_CONN_CLOSED)
         return;
     /* every subscription finished its queued messages: nc:drain returns */
     if ((dco = c->drain_co)) {
@@ -513,8 +522,6 @@ static int nc_drain(lua_State *L)
     jl_conn *c = jl_conn_check(L, 1, "nc:drain");
     double timeout = RT->cfg.shutdown_timeout;
     rt_co *co;
-    natsStatus s;
-
     if (!lua_isnoneornil(L, 2)) {
         timeout = jl_check_number(L, 2, "nc:drain", "timeout");
         if (!(timeout > 0))
@@ -527,12 +534,15 @@ static int nc_drain(lua_State *L)
     }
     if (c->drain_co)
         return jl_fail(L, "draining", "nc:drain: another coroutine is already draining this connection");
-    s = natsConnection_DrainTimeout(c->nc, (int64_t)(timeout * 1000.0));
-    if (s != NATS_OK && s != NATS_DRAINING)
-        return jl_push_status(L, s, "nc:drain");
+    if (c->state != JL_CONN_CONNECTED)
+        return jl_fail(L, c->state == JL_CONN_DRAINING ? "draining" : "not_connected",
+                       "nc:drain: the connection is not connected");
     c->closing = 1;
     c->state = JL_CONN_DRAINING;
     c->drain_co = co;
+    c->drain_timeout = timeout;
+    jl_conn_drain_subs(c);
+    jl_conn_maybe_done(c);      /* no subscriptions: flush and close now */
     return rt_co_wait(co, drain_cancel, c);
 }
 
@@ -617,6 +627,7 @@ static void conn_closed(jl_conn *c)
 
     c->state = JL_CONN_CLOSED;
     rt_info("connection %s closed", c->name);
+    jl_conn_after_read(c);     /* subscriptions see the close and complete */
     fail_all_replies(c, "closed");
     jl_conn_fire_event(c, JL_EV_CLOSED, NULL);
     jl_conn_maybe_done(c);
@@ -699,11 +710,14 @@ void jl_conn_hook_begin(rt_hook *h)
     c->closing = 1;
     /* Drain: handlers see what already arrived, publishes get flushed. A
      * connection that cannot drain (reconnecting) is closed. */
-    if (c->state != JL_CONN_CONNECTED ||
-        natsConnection_DrainTimeout(c->nc, (int64_t)(RT->cfg.shutdown_timeout * 1000.0 * 0.8)) != NATS_OK)
+    if (c->state != JL_CONN_CONNECTED) {
         natsConnection_Close(c->nc);
-    else
-        c->state = JL_CONN_DRAINING;
+        return;
+    }
+    c->state = JL_CONN_DRAINING;
+    c->drain_timeout = RT->cfg.shutdown_timeout * 0.8;
+    jl_conn_drain_subs(c);
+    jl_conn_maybe_done(c);
 }
 
 static int conn_gc(lua_State *L)

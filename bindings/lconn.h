@@ -44,6 +44,7 @@ typedef struct jl_conn {
     rt_hook         hook;                  /* closes the connection at shutdown */
     rt_co          *drain_co;              /* nc:drain() waiting for closed */
     int             nsubs;
+    jl_sub         *subs;                  /* live subscriptions (lsub.c) */
     /* request/reply mux: one wildcard subscription, one map lookup per reply */
     natsSubscription *mux;
     char            mux_prefix[64];        /* "_INBOX.<nuid>." */
@@ -55,6 +56,8 @@ typedef struct jl_conn {
     int             mux_live;              /* mux not yet completed by cnats */
     int             closing;               /* close or drain was asked for */
     int             dropping;              /* nc:close: queued messages are dropped */
+    int             drain_closing;         /* subscriptions drained, cnats closes */
+    double          drain_timeout;
 } jl_conn;
 
 void jl_conn_retain(jl_conn *c);
@@ -105,6 +108,12 @@ void jl_inject_connect(lua_State *L);
 /* Subscriptions (lsub.c). */
 int  jl_conn_subscribe(lua_State *L);      /* nc:subscribe(subject, fn, opts) */
 void jl_inject_sub(lua_State *L);
+/* Loop thread, after each read event and when the connection closes:
+ * hand queued messages to the handlers. */
+void jl_conn_after_read(void *conn);
+/* Drain every subscription of c (lsub.c); jl_conn_maybe_done closes the
+ * connection when the last one is done and c is draining. */
+void jl_conn_drain_subs(jl_conn *c);
 
 /* Message userdata (lmsg.c): takes ownership of m; c may be NULL. */
 void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c);

@@ -14,7 +14,7 @@
 #include "lconn.h"
 #include "rt_server.h"
 
-#include <nats/adapters/libuv.h>
+#include "rt_natsuv.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +154,11 @@ static void do_connect(connect_op *op)
             order[k++] = op->urls[i];
     natsOptions_SetServers(c->opts, order, op->nurls);
     free(order);
+    /* messages of this connection's subscriptions are taken on the loop
+     * right after each read event (rt_natsuv.c, lsub.c) */
+    rt_natsuv_next_hook(jl_conn_after_read, c);
     s = natsConnection_Connect(&c->nc, c->opts);
+    rt_natsuv_next_hook(NULL, NULL);
     if (s == NATS_OK) {
         if (jl_conn_mux_start(c) != 0) {
             natsConnection_Close(c->nc);
@@ -445,8 +449,8 @@ static int jet_connect(lua_State *L)
     lua_setmetatable(L, -2);
 
     NATS_CHECK(natsOptions_Create(&c->opts), "opts");
-    natsOptions_SetEventLoop(c->opts, RT->loop, natsLibuv_Attach, natsLibuv_Read,
-                             natsLibuv_Write, natsLibuv_Detach);
+    natsOptions_SetEventLoop(c->opts, RT->loop, rt_natsuv_attach, rt_natsuv_read,
+                             rt_natsuv_write, rt_natsuv_detach);
     natsOptions_SetNoRandomize(c->opts, true);
     natsOptions_SetTimeout(c->opts, 5000);
     natsOptions_SetAllowReconnect(c->opts, true);
@@ -518,8 +522,7 @@ static int jet_connect(lua_State *L)
 
 void jl_inject_connect(lua_State *L)
 {
-    natsLibuv_Init();
-    natsLibuv_SetThreadLocalLoop(RT->loop);
+    rt_natsuv_init();
     lua_pushcfunction(L, jet_connect);
     lua_setfield(L, -2, "connect");
 }

@@ -3,22 +3,23 @@
  * concurrency=, pending_limit=}) and sub:unsubscribe(), sub:drain(),
  * sub:stats().
  *
- * Path of a message: cnats delivery thread -> on_msg (counts it, posts it)
- * -> inbox -> sub_deliver on the loop -> the handler runs in a pooled
- * coroutine. At most `concurrency` handlers run at once (default 1: in
- * order); the rest wait in a FIFO. `pending_limit` bounds what is queued
- * (inbox + FIFO); beyond it messages are dropped and reported as a slow
- * consumer, like cnats' own pending limits.
+ * Path of a message: the loop thread reads the socket (rt_natsuv.c) and
+ * cnats' parser queues the message in the subscription, which is a cnats
+ * *synchronous* subscription; right after the read event, pump() takes
+ * messages out with natsSubscription_NextMsg(timeout 0) and runs the
+ * handler in a pooled coroutine. No cnats delivery thread, no inbox hop.
+ * At most `concurrency` handlers run at once (default 1: in order); the
+ * rest stay in cnats' queue, bounded by `pending_limit` (cnats' pending
+ * limits: beyond it cnats drops and reports a slow consumer).
  *
- * Lifetime: the jl_sub struct lives until cnats reported completion
- * (unsubscribe, drain or connection closed), its FIFO is empty and no
- * handler of it still runs. Until then it holds: a registry ref on the Lua
- * userdata, the handler ref, a connection ref and a liveness ref.
+ * Lifetime: the jl_sub struct lives until cnats reports the subscription
+ * closed (unsubscribe, drain done or connection closed) and no handler of it
+ * still runs. Until then it holds: a registry ref on the Lua userdata, the
+ * handler ref, a connection ref and a liveness ref.
  */
 #include "jl.h"
 #include "lconn.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,88 +38,62 @@ struct jl_sub {
     int               concurrency;
     int               running;
     int               pumping;
+    int               finalized;
     int64_t           limit;         /* <= 0: unlimited */
-    atomic_llong      queued;        /* in the inbox or the FIFO */
-    atomic_llong      dropped;
-    long long         dropped_reported;
-    uint64_t          last_drop_log;
     uint64_t          delivered;
-    natsMsg         **fifo;          /* ring buffer */
-    size_t            fifo_cap, fifo_head, fifo_n;
     rt_co            *drain_co;
+    int               drain_flushed; /* the UNSUB reached the server: what it
+                                        sent before is queued here */
     struct sub_ud    *ud;
     rt_hook           hook;          /* drains the subscription at shutdown */
+    jl_sub           *next, *prev;   /* the connection's list */
     char              what[160];     /* "handler for 'subject'" */
 };
 
 typedef struct sub_ud { jl_sub *s; } sub_ud;
 
 static void finalize(jl_sub *s);
-
-/* ---- FIFO ---- */
-
-static int fifo_push(jl_sub *s, natsMsg *m)
-{
-    if (s->fifo_n == s->fifo_cap) {
-        size_t ncap = s->fifo_cap ? s->fifo_cap * 2 : 64;
-        natsMsg **nf = malloc(ncap * sizeof *nf);
-        if (!nf)
-            return -1;
-        for (size_t i = 0; i < s->fifo_n; i++)
-            nf[i] = s->fifo[(s->fifo_head + i) % s->fifo_cap];
-        free(s->fifo);
-        s->fifo = nf;
-        s->fifo_cap = ncap;
-        s->fifo_head = 0;
-    }
-    s->fifo[(s->fifo_head + s->fifo_n) % s->fifo_cap] = m;
-    s->fifo_n++;
-    return 0;
-}
-
-static natsMsg *fifo_pop(jl_sub *s)
-{
-    natsMsg *m = s->fifo[s->fifo_head];
-    s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
-    s->fifo_n--;
-    return m;
-}
-
-static void fifo_discard(jl_sub *s)
-{
-    while (s->fifo_n) {
-        natsMsg_Destroy(fifo_pop(s));
-        atomic_fetch_sub(&s->queued, 1);
-    }
-}
-
-/* ---- dispatch ---- */
-
 static void handler_done(rt_co *co, int ok, void *data);
+
 
 static void dispatch(jl_sub *s, natsMsg *m)
 {
     lua_State *L = RT->L;
     s->running++;
     s->delivered++;
-    atomic_fetch_sub(&s->queued, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler_ref);
     jl_msg_push(L, m, s->conn);
     rt_co_spawn(L, 1, s->what, handler_done, s);
 }
 
-/* Run queued messages while the concurrency limit allows. The guard keeps
- * this iterative: a handler that ends at once calls handler_done -> pump
- * from inside dispatch, and must not recurse once per queued message. */
+/* Hand queued messages to handlers while the concurrency limit allows. The
+ * guard keeps this iterative: a handler that ends at once calls
+ * handler_done -> pump from inside dispatch. */
 static void pump(jl_sub *s)
 {
-    if (s->pumping)
+    if (s->pumping || s->finalized)
         return;
     s->pumping = 1;
-    while (s->fifo_n && s->running < s->concurrency && s->state != SUB_UNSUBSCRIBED)
-        dispatch(s, fifo_pop(s));
+    while (!s->completed && s->state != SUB_UNSUBSCRIBED &&
+           (s->running < s->concurrency || (s->state == SUB_DRAINING && s->running == 0))) {
+        natsMsg *m = NULL;
+        natsStatus st = natsSubscription_NextMsg(&m, s->sub, 0);
+        if (st == NATS_OK)
+            dispatch(s, m);
+        else if (st == NATS_TIMEOUT) {
+            if (s->state == SUB_DRAINING && s->drain_flushed && s->running == 0) {
+                natsSubscription_Unsubscribe(s->sub);   /* drained: close it locally */
+                s->completed = 1;
+            }
+            break;                       /* nothing queued */
+        }
+        else if (st == NATS_SLOW_CONSUMER)
+            continue;                    /* reported by the connection's error event */
+        else
+            s->completed = 1;            /* unsubscribed, drained or connection closed */
+    }
     s->pumping = 0;
-    if (s->completed && s->running == 0 && (s->fifo_n == 0 || s->state == SUB_UNSUBSCRIBED))
+    if ((s->completed || s->state == SUB_UNSUBSCRIBED) && s->running == 0)
         finalize(s);
 }
 
@@ -129,98 +104,106 @@ static void handler_done(rt_co *co, int ok, void *data)
     pump(s);
 }
 
-static void report_drops(jl_sub *s)
+void jl_conn_after_read(void *conn)
 {
-    long long d = atomic_load(&s->dropped);
-    uint64_t now = rt_mono_ms();
-    if (d == s->dropped_reported || now - s->last_drop_log < 1000)
-        return;
-    rt_warn("slow consumer on '%s': %lld message(s) dropped so far (pending_limit %lld)",
-            natsSubscription_GetSubject(s->sub), d, (long long)s->limit);
-    s->dropped_reported = d;
-    s->last_drop_log = now;
-    jl_conn_fire_event(s->conn, JL_EV_ERROR, "slow_consumer");
+    jl_conn *c = conn;
+    for (jl_sub *s = c->subs, *next; s; s = next) {
+        next = s->next;
+        pump(s);
+    }
 }
 
-static void sub_deliver(void *a, void *b)
-{
-    jl_sub *s = a;
-    natsMsg *m = b;
+/* Drain (ours: cnats never ends the drain of a synchronous subscription
+ * whose queue is already empty): cnats sends the UNSUB at once; a flush
+ * round trip then proves the server got it, so everything it sent before is
+ * in our queue; when that queue is empty and no handler runs, it is done. */
+typedef struct drain_flush {
+    uv_work_t  w;
+    jl_conn   *c;
+    natsStatus st;
+} drain_flush;
 
-    if (s->state == SUB_UNSUBSCRIBED) {
-        natsMsg_Destroy(m);
-        atomic_fetch_sub(&s->queued, 1);
-        return;
+static void drain_flush_work(uv_work_t *w)
+{
+    drain_flush *f = w->data;
+    f->st = natsConnection_FlushTimeout(f->c->nc, 10000);
+}
+
+static void drain_flush_after(uv_work_t *w, int status)
+{
+    drain_flush *f = w->data;
+    jl_conn *c = f->c;
+    for (jl_sub *s = c->subs, *next; s; s = next) {
+        next = s->next;
+        if (s->state == SUB_DRAINING) {
+            s->drain_flushed = 1;
+            pump(s);
+        }
     }
-    if (s->dropped_reported != atomic_load_explicit(&s->dropped, memory_order_relaxed))
-        report_drops(s);
-    if (s->fifo_n == 0 && s->running < s->concurrency && !s->pumping) {
-        dispatch(s, m);     /* the fast path: no queueing */
+    free(f);
+    jl_conn_release(c);
+}
+
+static void start_drain(jl_sub *s)
+{
+    if (s->state != SUB_ACTIVE || s->completed)
         return;
+    if (s->conn->state == JL_CONN_CONNECTED || s->conn->state == JL_CONN_DRAINING) {
+        if (natsSubscription_Drain(s->sub) == NATS_OK) {
+            s->state = SUB_DRAINING;
+            return;
+        }
     }
-    if (fifo_push(s, m) != 0) {
-        natsMsg_Destroy(m);
-        atomic_fetch_sub(&s->queued, 1);
-        atomic_fetch_add(&s->dropped, 1);
-        return;
-    }
+    /* no server to drain against: stop at once */
+    s->state = SUB_UNSUBSCRIBED;
+    natsSubscription_Unsubscribe(s->sub);
     pump(s);
 }
 
-static void sub_completed(void *a, void *b)
+static void flush_drains(jl_conn *c)
 {
-    jl_sub *s = a;
-    s->completed = 1;
-    if (s->conn->dropping) {        /* nc:close(): what is queued is dropped */
-        s->state = SUB_UNSUBSCRIBED;
-        fifo_discard(s);
-    }
-    pump(s);
+    drain_flush *f = calloc(1, sizeof *f);
+    f->w.data = f;
+    f->c = c;
+    jl_conn_retain(c);
+    uv_queue_work(RT->loop, &f->w, drain_flush_work, drain_flush_after);
 }
 
-/* cnats delivery thread */
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+void jl_conn_drain_subs(jl_conn *c)
 {
-    jl_sub *s = closure;
-    long long q = atomic_fetch_add_explicit(&s->queued, 1, memory_order_relaxed);
-    if (s->limit > 0 && q >= s->limit) {
-        atomic_fetch_sub(&s->queued, 1);
-        atomic_fetch_add(&s->dropped, 1);
-        natsMsg_Destroy(m);
-        return;
+    for (jl_sub *s = c->subs, *next; s; s = next) {
+        next = s->next;
+        start_drain(s);
     }
-    if (rt_post_try(sub_deliver, s, m) != 0) {
-        atomic_fetch_sub(&s->queued, 1);
-        natsMsg_Destroy(m);
-    }
-}
-
-/* cnats delivery thread: nothing more will be delivered. */
-static void on_complete(void *closure)
-{
-    rt_post(sub_completed, closure, NULL);
+    flush_drains(c);
 }
 
 static void finalize(jl_sub *s)
 {
     lua_State *L = RT->L;
     rt_co *dco = s->drain_co;
+    jl_conn *c = s->conn;
 
+    s->finalized = 1;
     s->drain_co = NULL;
-    fifo_discard(s);
     rt_hook_done(&s->hook);
     rt_hook_remove(&s->hook);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
     if (s->ud)
         s->ud->s = NULL;
     luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
     natsSubscription_Destroy(s->sub);
-    s->conn->nsubs--;
-    jl_conn_maybe_done(s->conn);
-    jl_conn_release(s->conn);
-    free(s->fifo);
     free(s);
     rt_unref();
+    c->nsubs--;
+    jl_conn_maybe_done(c);
+    jl_conn_release(c);
     if (dco && rt_co_prepare(dco)) {
         lua_pushboolean(dco->L, 1);
         rt_co_resume(dco, 1);
@@ -231,20 +214,9 @@ static void finalize(jl_sub *s)
 static void sub_hook_begin(rt_hook *h)
 {
     jl_sub *s = h->data;
-    if (s->state != SUB_ACTIVE || s->completed)
-        return;
-    /* A drain needs the server; without one, stop at once (cnats then
-     * completes the subscription and finalize() marks the hook done). */
-    if (s->conn->state == JL_CONN_CONNECTED && natsSubscription_Drain(s->sub) == NATS_OK) {
-        s->state = SUB_DRAINING;
-    } else {
-        s->state = SUB_UNSUBSCRIBED;
-        fifo_discard(s);
-        if (natsSubscription_Unsubscribe(s->sub) != NATS_OK)
-            natsConnection_Close(s->conn->nc);
-    }
-    /* done when finalize() runs; a sub that cannot drain (connection
-     * gone) is completed by cnats anyway */
+    start_drain(s);
+    if (s->state == SUB_DRAINING)
+        flush_drains(s->conn);
 }
 
 /* ---- Lua API ---- */
@@ -280,16 +252,18 @@ int jl_conn_subscribe(lua_State *L)
     snprintf(s->what, sizeof s->what, "handler for '%s'%s%s", subj,
              queue ? " in queue " : "", queue ? queue : "");
     if (queue)
-        st = natsConnection_QueueSubscribe(&s->sub, c->nc, subj, queue, on_msg, s);
+        st = natsConnection_QueueSubscribeSync(&s->sub, c->nc, subj, queue);
     else
-        st = natsConnection_Subscribe(&s->sub, c->nc, subj, on_msg, s);
+        st = natsConnection_SubscribeSync(&s->sub, c->nc, subj);
     if (st != NATS_OK) {
         free(s);
         return jl_push_status(L, st, "nc:subscribe");
     }
-    /* Our own counter bounds the queue; cnats only hands messages over. */
-    natsSubscription_SetPendingLimits(s->sub, -1, -1);
-    natsSubscription_SetOnCompleteCB(s->sub, on_complete, s);
+    natsSubscription_SetPendingLimits(s->sub, s->limit > 0 ? (int)s->limit : -1, -1);
+    s->next = c->subs;
+    if (c->subs)
+        c->subs->prev = s;
+    c->subs = s;
 
     lua_pushvalue(L, 3);
     s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -327,10 +301,8 @@ static int sub_unsubscribe(lua_State *L)
         return 1;
     }
     s->state = SUB_UNSUBSCRIBED;
-    fifo_discard(s);
-    if (natsSubscription_Unsubscribe(s->sub) != NATS_OK && !s->completed) {
-        /* the connection is gone: cnats completes the sub by itself */
-    }
+    natsSubscription_Unsubscribe(s->sub);
+    pump(s);          /* finalizes now unless a handler still runs */
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -346,7 +318,6 @@ static int sub_drain(lua_State *L)
 {
     jl_sub *s = check_sub(L, "sub:drain");
     rt_co *co = rt_co_current(L, "sub:drain");
-    natsStatus st;
 
     if (!s) {
         lua_pushboolean(L, 1);
@@ -357,10 +328,13 @@ static int sub_drain(lua_State *L)
     if (s->drain_co)
         return jl_fail(L, "draining", "sub:drain: another coroutine is already draining it");
     if (s->state == SUB_ACTIVE) {
-        st = natsSubscription_Drain(s->sub);
-        if (st != NATS_OK && !s->completed)
-            return jl_push_status(L, st, "sub:drain");
-        s->state = SUB_DRAINING;
+        start_drain(s);
+        if (s->state == SUB_DRAINING)
+            flush_drains(s->conn);
+        else if (!s->ud || !s->ud->s) {      /* finalized at once */
+            lua_pushboolean(L, 1);
+            return 1;
+        }
     }
     s->drain_co = co;
     return rt_co_wait(co, drain_cancel, s);
@@ -377,10 +351,16 @@ static int sub_stats(lua_State *L)
     }
     lua_pushnumber(L, (double)s->delivered);
     lua_setfield(L, -2, "delivered");
-    lua_pushnumber(L, (double)atomic_load(&s->dropped));
-    lua_setfield(L, -2, "dropped");
-    lua_pushnumber(L, (double)atomic_load(&s->queued));
-    lua_setfield(L, -2, "pending");
+    {
+        int64_t dropped = 0;
+        int pending = 0, bytes = 0;
+        natsSubscription_GetDropped(s->sub, &dropped);
+        natsSubscription_GetPending(s->sub, &pending, &bytes);
+        lua_pushnumber(L, (double)dropped);
+        lua_setfield(L, -2, "dropped");
+        lua_pushnumber(L, pending > 0 ? pending : 0);
+        lua_setfield(L, -2, "pending");
+    }
     lua_pushinteger(L, s->running);
     lua_setfield(L, -2, "running");
     lua_pushboolean(L, 0);

@@ -1,0 +1,216 @@
+/*
+ * rt_natsuv.c - our libuv event-loop adapter for cnats (see rt_natsuv.h).
+ *
+ * Same contract as the adapter cnats ships (attach/read/write/detach, ops
+ * from other threads queued to the loop through a uv_async), plus one thing
+ * it lacks: a hook called on the loop thread right after cnats parsed a read
+ * event. jetlua uses it to take messages of synchronous subscriptions
+ * straight out of cnats' queues on the loop thread, with no hop through a
+ * cnats delivery thread and back through the inbox (measured: those two
+ * hops and their lock contention were most of the subscriber's CPU).
+ */
+#include "rt_natsuv.h"
+#include "rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { OP_ATTACH = 1, OP_READ, OP_WRITE, OP_DETACH };
+
+typedef struct op { int type, add; } op;
+
+typedef struct uvnats {
+    natsConnection *nc;
+    uv_loop_t      *loop;
+    uv_poll_t      *poll;
+    uv_async_t     *async;
+    uv_mutex_t      mu;
+    op             *ops;
+    size_t          nops, cap;
+    int             events;
+    natsSock        sock;
+    rt_natsuv_hook  after_read;
+    void           *arg;
+} uvnats;
+
+static uv_thread_t    loop_thread;
+static rt_natsuv_hook next_hook;
+static void          *next_arg;
+
+void rt_natsuv_init(void)
+{
+    loop_thread = uv_thread_self();
+}
+
+void rt_natsuv_next_hook(rt_natsuv_hook fn, void *arg)
+{
+    next_hook = fn;
+    next_arg = arg;
+}
+
+static int on_loop(void)
+{
+    uv_thread_t self = uv_thread_self();
+    return uv_thread_equal(&self, &loop_thread);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    uvnats *u = h->data;
+    if (status < 0 || (events & UV_READABLE)) {
+        natsConnection_ProcessReadEvent(u->nc);
+        if (u->after_read)
+            u->after_read(u->arg);
+    }
+    if (status == 0 && (events & UV_WRITABLE))
+        natsConnection_ProcessWriteEvent(u->nc);
+}
+
+static void poll_free(uv_handle_t *h) { free(h); }
+
+static natsStatus do_attach(uvnats *u)
+{
+    if (u->poll)
+        uv_close((uv_handle_t *)u->poll, poll_free);
+    u->poll = malloc(sizeof *u->poll);
+    if (!u->poll || uv_poll_init_socket(u->loop, u->poll, u->sock) != 0)
+        return NATS_ERR;
+    u->poll->data = u;
+    u->events = UV_READABLE;
+    return uv_poll_start(u->poll, UV_READABLE, on_poll) == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus do_update(uvnats *u, int type, int add)
+{
+    int bit = type == OP_READ ? UV_READABLE : UV_WRITABLE;
+    if (!u->poll)
+        return NATS_OK;
+    u->events = add ? (u->events | bit) : (u->events & ~bit);
+    if (u->events)
+        return uv_poll_start(u->poll, u->events, on_poll) == 0 ? NATS_OK : NATS_ERR;
+    return uv_poll_stop(u->poll) == 0 ? NATS_OK : NATS_ERR;
+}
+
+static void async_closed(uv_handle_t *h)
+{
+    uvnats *u = h->data;
+    free(u->async);
+    if (u->poll)
+        uv_close((uv_handle_t *)u->poll, poll_free);
+    uv_mutex_destroy(&u->mu);
+    free(u->ops);
+    free(u);
+}
+
+static void do_detach(uvnats *u)
+{
+    uv_close((uv_handle_t *)u->async, async_closed);
+}
+
+static void on_async(uv_async_t *h)
+{
+    uvnats *u = h->data;
+    for (;;) {
+        op o;
+        uv_mutex_lock(&u->mu);
+        if (u->nops == 0) {
+            uv_mutex_unlock(&u->mu);
+            return;
+        }
+        o = u->ops[0];
+        memmove(u->ops, u->ops + 1, (u->nops - 1) * sizeof *u->ops);
+        u->nops--;
+        uv_mutex_unlock(&u->mu);
+        if (o.type == OP_DETACH) {
+            do_detach(u);
+            return;
+        }
+        if ((o.type == OP_ATTACH ? do_attach(u) : do_update(u, o.type, o.add)) != NATS_OK) {
+            natsConnection_Close(u->nc);
+            return;
+        }
+    }
+}
+
+static natsStatus enqueue(uvnats *u, int type, int add)
+{
+    uv_mutex_lock(&u->mu);
+    if (u->nops == u->cap) {
+        size_t ncap = u->cap ? u->cap * 2 : 8;
+        op *n = realloc(u->ops, ncap * sizeof *n);
+        if (!n) {
+            uv_mutex_unlock(&u->mu);
+            return NATS_NO_MEMORY;
+        }
+        u->ops = n;
+        u->cap = ncap;
+    }
+    u->ops[u->nops].type = type;
+    u->ops[u->nops].add = add;
+    u->nops++;
+    uv_mutex_unlock(&u->mu);
+    return uv_async_send(u->async) == 0 ? NATS_OK : NATS_ERR;
+}
+
+/* Ops must stay in order: once one is queued, later ones queue too. */
+static int must_queue(uvnats *u)
+{
+    int q;
+    if (!on_loop())
+        return 1;
+    uv_mutex_lock(&u->mu);
+    q = u->nops > 0;
+    uv_mutex_unlock(&u->mu);
+    return q;
+}
+
+natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
+{
+    uvnats *u = *userData;
+    if (!u) {
+        if (!on_loop())
+            return NATS_ILLEGAL_STATE;   /* the first attach happens in jet.connect */
+        u = calloc(1, sizeof *u);
+        u->async = malloc(sizeof *u->async);
+        if (!u->async || uv_mutex_init(&u->mu) != 0 ||
+            uv_async_init(loop, u->async, on_async) != 0) {
+            free(u->async);
+            free(u);
+            return NATS_ERR;
+        }
+        u->async->data = u;
+        uv_unref((uv_handle_t *)u->async);
+        u->nc = nc;
+        u->loop = loop;
+        u->after_read = next_hook;
+        u->arg = next_arg;
+        next_hook = NULL;
+        next_arg = NULL;
+        *userData = u;
+    }
+    u->sock = sock;
+    if (must_queue(u))
+        return enqueue(u, OP_ATTACH, 1);
+    return do_attach(u);
+}
+
+natsStatus rt_natsuv_read(void *userData, bool add)
+{
+    uvnats *u = userData;
+    return must_queue(u) ? enqueue(u, OP_READ, add) : do_update(u, OP_READ, add);
+}
+
+natsStatus rt_natsuv_write(void *userData, bool add)
+{
+    uvnats *u = userData;
+    return must_queue(u) ? enqueue(u, OP_WRITE, add) : do_update(u, OP_WRITE, add);
+}
+
+natsStatus rt_natsuv_detach(void *userData)
+{
+    uvnats *u = userData;
+    if (must_queue(u))
+        return enqueue(u, OP_DETACH, 1);
+    do_detach(u);
+    return NATS_OK;
+}

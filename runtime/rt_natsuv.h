@@ -1,0 +1,25 @@
+/*
+ * rt_natsuv.h - a libuv event-loop adapter for cnats with an after-read hook.
+ * Pass the four functions to natsOptions_SetEventLoop. Loop thread for
+ * init and next_hook; cnats calls the rest from any thread.
+ */
+#ifndef JETLUA_RT_NATSUV_H
+#define JETLUA_RT_NATSUV_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <uv.h>
+
+typedef void (*rt_natsuv_hook)(void *arg);
+
+void rt_natsuv_init(void);
+/* The next first attach (inside natsConnection_Connect on the loop thread)
+ * takes this hook; it is called after every read event of that connection. */
+void rt_natsuv_next_hook(rt_natsuv_hook fn, void *arg);
+
+natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, natsSock sock);
+natsStatus rt_natsuv_read(void *userData, bool add);
+natsStatus rt_natsuv_write(void *userData, bool add);
+natsStatus rt_natsuv_detach(void *userData);
+
+#endif
