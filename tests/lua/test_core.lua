@@ -100,6 +100,18 @@ T.test("the test helper: kill -9 is observed, rmtree refuses paths outside /tmp"
   T.eq(p:running(), false)
   T.raises(function() jet.process.rmtree("/etc") end, "is not under")
   T.eq(select(2, jet.process.wait_port("127.0.0.1", jet.process.free_port(), 0.1)), "timeout")
+  T.ok(jet.process.pid() > 1)
+  T.eq(jet.process.getenv("JETLUA_NO_SUCH_VARIABLE"), nil)
+  local c0 = jet.process.cpu()
+  local x = 0
+  for i = 1, 3e6 do x = x + i % 7 end
+  T.ok(jet.process.cpu() > c0, "cpu() did not grow")
+  -- env: added, and removed with false
+  local dir = T.tmpdir()
+  p = jet.process.spawn({ "sh", "-c", "echo \"$JETLUA_A-${HOME:-nohome}\"" },
+    { env = { JETLUA_A = "added", HOME = false }, stdout = dir .. "/env" })
+  T.eq(p:wait(5), 0)
+  T.eq(T.read_file(dir .. "/env"), "added-nohome\n")
 end)
 
 T.test("a 3-node cluster on loopback routes messages between nodes", function()
