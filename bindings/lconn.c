@@ -598,6 +598,22 @@ static int nc_on(lua_State *L)
     return 0;
 }
 
+/* nc:jetstream(opts): the JetStream context lives in Lua (jetlua/js.lua),
+ * loaded on first use so scripts without JetStream never pay for it. */
+static int nc_jetstream(lua_State *L)
+{
+    jl_conn_check(L, 1, "nc:jetstream");
+    lua_settop(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "jetlua.js");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "jetstream");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 static int nc_tostring(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:__tostring");
@@ -739,7 +755,7 @@ void jl_inject_conn(lua_State *L)
         {"request", nc_request},     {"flush", nc_flush},
         {"drain", nc_drain},         {"close", nc_close},
         {"status", nc_status},       {"on", nc_on},
-        {"connected_url", nc_connected_url}, {NULL, NULL}};
+        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", conn_gc}, {"__tostring", nc_tostring}, {NULL, NULL}};
 
     jl_newclass(L, CONN_MT, methods, meta);

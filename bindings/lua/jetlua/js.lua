@@ -1,0 +1,455 @@
+-- jetlua.js: JetStream management (streams and consumers as code) and sync publish.
+--
+-- Everything here is JSON request/reply on the $JS.API subjects through
+-- nc:request, so every call yields its coroutine and none blocks the loop.
+-- Durations are seconds in Lua and nanoseconds on the wire.
+local jet = require "jetlua"
+local json = jet.json
+
+local JS = {}
+JS.__index = JS
+
+local NS = 1e9
+
+-- ---- argument checking (same wording as the C bindings) ----
+
+local function argerr(fname, arg, msg, level)
+  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), level or 3)
+end
+
+local function check_keys(fname, t, allowed)
+  for k in pairs(t) do
+    if type(k) ~= "string" then error(fname .. ": option keys must be strings", 3) end
+    if not allowed[k] then error(("%s: unknown option '%s'"):format(fname, k), 3) end
+  end
+end
+
+local function check_name(fname, arg, name)
+  if type(name) ~= "string" then argerr(fname, arg, "string expected, got " .. type(name), 4) end
+  if name == "" or name:find("[^%w%-_]") then
+    argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name), 4)
+  end
+  return name
+end
+
+local function check_type(fname, key, v, want)
+  if v ~= nil and type(v) ~= want then argerr(fname, key, want .. " expected, got " .. type(v), 5) end
+end
+
+local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
+
+-- ---- field tables: lua name -> {wire name, kind, allowed values} ----
+
+local STREAM_FIELDS = {
+  name = { "name", "string" }, subjects = { "subjects", "list" }, description = { "description", "string" },
+  storage = { "storage", "enum", set{ "file", "memory" } },
+  retention = { "retention", "enum", set{ "limits", "workqueue", "interest" } },
+  max_age = { "max_age", "duration" }, max_bytes = { "max_bytes", "number" }, max_msgs = { "max_msgs", "number" },
+  max_msgs_per_subject = { "max_msgs_per_subject", "number" }, max_msg_size = { "max_msg_size", "number" },
+  discard = { "discard", "enum", set{ "old", "new" } }, duplicate_window = { "duplicate_window", "duration" },
+  replicas = { "num_replicas", "number" }, allow_rollup = { "allow_rollup_hdrs", "boolean" },
+  deny_delete = { "deny_delete", "boolean" }, deny_purge = { "deny_purge", "boolean" },
+}
+
+local CONSUMER_FIELDS = {
+  durable = { "durable_name", "string" }, name = { "name", "string" }, description = { "description", "string" },
+  filter_subject = { "filter_subject", "string" },
+  deliver_policy = { "deliver_policy", "enum",
+    set{ "all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject" } },
+  opt_start_seq = { "opt_start_seq", "number" }, opt_start_time = { "opt_start_time", "string" },
+  ack_policy = { "ack_policy", "enum", set{ "explicit", "all", "none" } },
+  ack_wait = { "ack_wait", "duration" }, max_deliver = { "max_deliver", "number" },
+  backoff = { "backoff", "durations" }, max_ack_pending = { "max_ack_pending", "number" },
+  max_waiting = { "max_waiting", "number" }, max_request_batch = { "max_request_batch", "number" },
+  max_request_expires = { "max_request_expires", "duration" },
+  max_request_max_bytes = { "max_request_max_bytes", "number" },
+  inactive_threshold = { "inactive_threshold", "duration" }, headers_only = { "headers_only", "boolean" },
+  replay = { "replay_policy", "enum", set{ "instant", "original" } }, sample_freq = { "sample_freq", "string" },
+}
+
+-- Lua config -> wire config
+local function to_wire(fname, cfg, fields)
+  local out = {}
+  for k, v in pairs(cfg) do
+    local f = fields[k]
+    if type(k) ~= "string" or not f then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+    local wire, kind, allowed = f[1], f[2], f[3]
+    if kind == "duration" then
+      check_type(fname, k, v, "number"); out[wire] = math.floor(v * NS + 0.5)
+    elseif kind == "durations" then
+      if type(v) ~= "table" then argerr(fname, k, "list of seconds expected, got " .. type(v)) end
+      local l = {}
+      for i, d in ipairs(v) do
+        if type(d) ~= "number" then argerr(fname, k, "entry " .. i .. ": number expected") end
+        l[i] = math.floor(d * NS + 0.5)
+      end
+      out[wire] = l
+    elseif kind == "list" then
+      if type(v) == "string" then v = { v } end
+      if type(v) ~= "table" then argerr(fname, k, "list of strings expected, got " .. type(v)) end
+      for i, s in ipairs(v) do
+        if type(s) ~= "string" then argerr(fname, k, "entry " .. i .. ": string expected") end
+      end
+      out[wire] = v
+    elseif kind == "enum" then
+      if type(v) ~= "string" or not allowed[v] then
+        local names = {}
+        for a in pairs(allowed) do names[#names + 1] = a end
+        table.sort(names)
+        argerr(fname, k, ("'%s' is not one of %s"):format(tostring(v), table.concat(names, ", ")))
+      end
+      out[wire] = v
+    else
+      check_type(fname, k, v, kind); out[wire] = v
+    end
+  end
+  return out
+end
+
+-- wire config -> Lua config (durations back to seconds)
+local function from_wire(cfg, fields)
+  local out = {}
+  for k, f in pairs(fields) do
+    local v = cfg[f[1]]
+    if v ~= nil and v ~= json.null then
+      if f[2] == "duration" then v = v / NS
+      elseif f[2] == "durations" then local l = {} for i, d in ipairs(v) do l[i] = d / NS end v = l end
+      out[k] = v
+    end
+  end
+  return out
+end
+JS._from_wire = from_wire
+
+-- ---- API calls ----
+
+local ERR_CODES = {
+  [10071] = "wrong_last_sequence", [10070] = "wrong_last_msg_id", [10060] = "stream_mismatch",
+  [10054] = "message_too_large", [10097] = "header_too_large", [10023] = "insufficient_resources",
+  [10008] = "cluster_unavailable", [10109] = "stream_sealed", [10059] = "stream_not_found",
+  [10014] = "consumer_not_found", [10037] = "no_message_found", [10058] = "stream_name_in_use",
+  [10065] = "subjects_overlap", [10052] = "immutable", [10039] = "not_enabled",
+}
+
+local function api_error(e)
+  local code = ERR_CODES[e.err_code] or ("api_error")
+  if e.code == 404 and code == "api_error" then code = "not_found" end
+  return nil, code, ("%s (err_code %s)"):format(tostring(e.description), tostring(e.err_code)), e.err_code
+end
+
+-- one API request: returns the decoded response, or nil, code, detail, err_code
+function JS:_api(subject, body)
+  local msg, err = self.nc:request(self.prefix .. subject, body and json.encode(body) or "",
+    { timeout = self.timeout })
+  if not msg then
+    if err == "no_responders" then return nil, "not_enabled", "JetStream is not enabled or not reachable" end
+    return nil, err, "JetStream API " .. subject .. ": " .. tostring(err)
+  end
+  local ok, resp = pcall(json.decode, msg.data)
+  if not ok or type(resp) ~= "table" then return nil, "bad_response", "JetStream API: " .. tostring(msg.data) end
+  if type(resp.error) == "table" then return api_error(resp.error) end
+  return resp
+end
+
+-- nc:jetstream({domain=, prefix=, timeout=})
+local function jetstream(nc, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then argerr("nc:jetstream", "opts", "table expected, got " .. type(opts)) end
+  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout" })
+  check_type("nc:jetstream", "timeout", opts.timeout, "number")
+  local prefix = "$JS.API."
+  if opts.prefix then
+    check_type("nc:jetstream", "prefix", opts.prefix, "string")
+    prefix = opts.prefix:gsub("%.$", "") .. "."
+  elseif opts.domain then
+    check_name("nc:jetstream", "domain", opts.domain)
+    prefix = "$JS." .. opts.domain .. ".API."
+  end
+  return setmetatable({ nc = nc, prefix = prefix, timeout = opts.timeout or 5, domain = opts.domain }, JS)
+end
+
+-- ---- streams ----
+
+local function same(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function stream_info(resp)
+  return { config = from_wire(resp.config or {}, STREAM_FIELDS), state = resp.state, created = resp.created,
+           cluster = resp.cluster }
+end
+
+-- js:stream{...}: create, or update only what changed. Returns info, changed ("created"|"updated"|nil)
+function JS:stream(cfg)
+  if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg), 2) end
+  check_name("js:stream", "name", cfg.name)
+  local wire = to_wire("js:stream", cfg, STREAM_FIELDS)
+  local cur, code, detail, ec = self:_api("STREAM.INFO." .. cfg.name)
+  if not cur and code == "stream_not_found" then
+    if not wire.subjects then wire.subjects = { cfg.name } end
+    local r, c2, d2, e2 = self:_api("STREAM.CREATE." .. cfg.name, wire)
+    if not r then return nil, c2, d2, e2 end
+    return stream_info(r), "created"
+  elseif not cur then
+    return nil, code, detail, ec
+  end
+  local merged, changed = {}, false
+  for k, v in pairs(cur.config) do merged[k] = v end
+  for k, v in pairs(wire) do
+    if not same(merged[k], v) then changed = true end
+    merged[k] = v
+  end
+  if not changed then return stream_info(cur), nil end
+  local r, c2, d2, e2 = self:_api("STREAM.UPDATE." .. cfg.name, merged)
+  if not r then
+    if c2 == "api_error" and tostring(d2):find("can not") then c2 = "immutable" end
+    return nil, c2, d2, e2
+  end
+  return stream_info(r), "updated"
+end
+
+function JS:stream_info(name)
+  check_name("js:stream_info", "name", name)
+  local r, c, d, e = self:_api("STREAM.INFO." .. name)
+  if not r then return nil, c, d, e end
+  return stream_info(r)
+end
+
+function JS:delete_stream(name)
+  check_name("js:delete_stream", "name", name)
+  local r, c, d, e = self:_api("STREAM.DELETE." .. name)
+  if not r then return nil, c, d, e end
+  return r.success == true
+end
+
+-- js:purge(name, {subject=, seq=, keep=}) -> number purged
+function JS:purge(name, opts)
+  check_name("js:purge", "name", name)
+  opts = opts or {}
+  check_keys("js:purge", opts, set{ "subject", "seq", "keep" })
+  check_type("js:purge", "subject", opts.subject, "string")
+  check_type("js:purge", "seq", opts.seq, "number")
+  check_type("js:purge", "keep", opts.keep, "number")
+  local body = next(opts) and { filter = opts.subject, seq = opts.seq, keep = opts.keep } or nil
+  local r, c, d, e = self:_api("STREAM.PURGE." .. name, body)
+  if not r then return nil, c, d, e end
+  return r.purged
+end
+
+-- base64 (the API returns stored messages base64-encoded)
+local B64 = {}
+do
+  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  for i = 1, 64 do B64[chars:byte(i)] = i - 1 end
+end
+local function unbase64(s)
+  if not s or s == json.null then return "" end
+  local out, bits, nbits = {}, 0, 0
+  for i = 1, #s do
+    local v = B64[s:byte(i)]
+    if v then
+      bits = bits * 64 + v
+      nbits = nbits + 6
+      if nbits >= 8 then
+        nbits = nbits - 8
+        local byte = math.floor(bits / 2 ^ nbits)
+        out[#out + 1] = string.char(byte)
+        bits = bits - byte * 2 ^ nbits
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+-- "NATS/1.0\r\nA: 1\r\nA: 2\r\n\r\n" -> {A = {"1","2"}} shaped like msg.headers
+local function parse_headers(block)
+  local h = {}
+  for line in block:gmatch("[^\r\n]+") do
+    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+    if k then
+      if h[k] == nil then h[k] = v
+      elseif type(h[k]) == "table" then h[k][#h[k] + 1] = v
+      else h[k] = { h[k], v } end
+    end
+  end
+  return h
+end
+
+local function stored_msg(r)
+  local m = r.message
+  return { subject = m.subject, seq = m.seq, data = unbase64(m.data), headers = parse_headers(unbase64(m.hdrs)),
+           time = m.time }
+end
+
+function JS:get_msg(name, seq)
+  check_name("js:get_msg", "name", name)
+  if type(seq) ~= "number" then argerr("js:get_msg", "seq", "number expected, got " .. type(seq), 2) end
+  local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { seq = seq })
+  if not r then return nil, c, d, e end
+  return stored_msg(r)
+end
+
+function JS:get_last_msg(name, subject)
+  check_name("js:get_last_msg", "name", name)
+  if type(subject) ~= "string" then argerr("js:get_last_msg", "subject", "string expected, got " .. type(subject), 2) end
+  local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { last_by_subj = subject })
+  if not r then return nil, c, d, e end
+  return stored_msg(r)
+end
+
+function JS:delete_msg(name, seq)
+  check_name("js:delete_msg", "name", name)
+  if type(seq) ~= "number" then argerr("js:delete_msg", "seq", "number expected, got " .. type(seq), 2) end
+  local r, c, d, e = self:_api("STREAM.MSG.DELETE." .. name, { seq = seq })
+  if not r then return nil, c, d, e end
+  return r.success == true
+end
+
+-- every page of a paged list: key is "streams" or "consumers"
+function JS:_all_pages(subject, key, map)
+  local out, offset = {}, 0
+  while true do
+    local r, c, d, e = self:_api(subject, { offset = offset })
+    if not r then return nil, c, d, e end
+    local page = r[key]
+    if page == nil or page == json.null or #page == 0 then break end
+    for _, v in ipairs(page) do out[#out + 1] = map and map(v) or v end
+    offset = offset + #page
+    if offset >= (r.total or 0) then break end
+  end
+  return out
+end
+
+function JS:stream_names()
+  return self:_all_pages("STREAM.NAMES", "streams")
+end
+
+function JS:streams()
+  return self:_all_pages("STREAM.LIST", "streams", stream_info)
+end
+
+function JS:account_info()
+  return self:_api("INFO")
+end
+
+-- ---- consumers ----
+
+local function consumer_info(r)
+  return { stream = r.stream_name, name = r.name, config = from_wire(r.config or {}, CONSUMER_FIELDS),
+           delivered = r.delivered, ack_floor = r.ack_floor, num_pending = r.num_pending,
+           num_ack_pending = r.num_ack_pending, num_redelivered = r.num_redelivered,
+           num_waiting = r.num_waiting }
+end
+
+-- js:consumer(stream, {...}): create, or update what changed
+function JS:consumer(stream, cfg)
+  check_name("js:consumer", "stream", stream)
+  if type(cfg) ~= "table" then argerr("js:consumer", "config", "table expected, got " .. type(cfg), 2) end
+  local name = cfg.durable or cfg.name
+  if name == nil then argerr("js:consumer", "durable", "a durable or name is required", 2) end
+  check_name("js:consumer", cfg.durable and "durable" or "name", name)
+  local wire = to_wire("js:consumer", cfg, CONSUMER_FIELDS)
+  wire.ack_policy = wire.ack_policy or "explicit"
+  local cur = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  local subject = cfg.durable and ("CONSUMER.DURABLE.CREATE." .. stream .. "." .. name)
+                  or ("CONSUMER.CREATE." .. stream .. "." .. name)
+  if cur then
+    local merged, changed = {}, false
+    for k, v in pairs(cur.config) do merged[k] = v end
+    for k, v in pairs(wire) do
+      if not same(merged[k], v) then changed = true end
+      merged[k] = v
+    end
+    if not changed then return consumer_info(cur), nil end
+    wire = merged
+  end
+  local r, c, d, e = self:_api(subject, { stream_name = stream, config = wire })
+  if not r then return nil, c, d, e end
+  return consumer_info(r), cur and "updated" or "created"
+end
+
+function JS:consumer_info(stream, name)
+  check_name("js:consumer_info", "stream", stream)
+  check_name("js:consumer_info", "name", name)
+  local r, c, d, e = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  if not r then return nil, c, d, e end
+  return consumer_info(r)
+end
+
+function JS:delete_consumer(stream, name)
+  check_name("js:delete_consumer", "stream", stream)
+  check_name("js:delete_consumer", "name", name)
+  local r, c, d, e = self:_api("CONSUMER.DELETE." .. stream .. "." .. name)
+  if not r then return nil, c, d, e end
+  return r.success == true
+end
+
+function JS:consumers(stream)
+  check_name("js:consumers", "stream", stream)
+  return self:_all_pages("CONSUMER.LIST." .. stream, "consumers", consumer_info)
+end
+
+-- js:ensure_stream_for("orders.created", template) -> stream ORDERS with subjects orders.>
+function JS:ensure_stream_for(subject, template)
+  if type(subject) ~= "string" or subject == "" then
+    argerr("js:ensure_stream_for", "subject", "string expected", 2)
+  end
+  local first = subject:match("^([^%.]+)")
+  local name = first:upper():gsub("[^%w%-_]", "_")
+  local cfg = {}
+  for k, v in pairs(template or {}) do cfg[k] = v end
+  cfg.name = name
+  cfg.subjects = { first .. ".>" }
+  return self:stream(cfg)
+end
+
+-- ---- sync publish ----
+
+-- js:publish(subject, data, {msg_id=, headers=, timeout=, expect={stream=, last_seq=,
+--            last_subject_seq=, last_msg_id=}}) -> {stream=, seq=, duplicate=, domain=}
+function JS:publish(subject, data, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts), 2) end
+  check_keys("js:publish", opts, set{ "msg_id", "headers", "timeout", "expect" })
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then argerr("js:publish", "headers", "table expected, got " .. type(opts.headers), 2) end
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
+  if opts.msg_id ~= nil then
+    if type(opts.msg_id) ~= "string" then argerr("js:publish", "msg_id", "string expected, got " .. type(opts.msg_id), 2) end
+    headers["Nats-Msg-Id"] = opts.msg_id
+  end
+  local ex = opts.expect
+  if ex ~= nil then
+    if type(ex) ~= "table" then argerr("js:publish", "expect", "table expected, got " .. type(ex), 2) end
+    check_keys("js:publish expect", ex, set{ "stream", "last_seq", "last_subject_seq", "last_msg_id" })
+    if ex.stream then headers["Nats-Expected-Stream"] = ex.stream end
+    if ex.last_seq then headers["Nats-Expected-Last-Sequence"] = ("%d"):format(ex.last_seq) end
+    if ex.last_subject_seq then headers["Nats-Expected-Last-Subject-Sequence"] = ("%d"):format(ex.last_subject_seq) end
+    if ex.last_msg_id then headers["Nats-Expected-Last-Msg-Id"] = ex.last_msg_id end
+  end
+  local timeout = opts.timeout or self.timeout
+  -- no responders (no stream yet, or an election) is retried twice, 250 ms apart, like nats.go
+  local msg, err
+  for attempt = 1, 3 do
+    msg, err = self.nc:request(subject, data, { headers = next(headers) and headers or nil, timeout = timeout })
+    if msg or err ~= "no_responders" or attempt == 3 then break end
+    jet.sleep(0.25)
+  end
+  if not msg then
+    return nil, err, "js:publish to " .. subject .. ": " .. tostring(err)
+  end
+  local ok, ack = pcall(json.decode, msg.data)
+  if not ok or type(ack) ~= "table" then return nil, "bad_response", "js:publish: " .. tostring(msg.data) end
+  if type(ack.error) == "table" then return api_error(ack.error) end
+  return { stream = ack.stream, seq = ack.seq, duplicate = ack.duplicate == true, domain = ack.domain }
+end
+
+JS.jetstream = jetstream   -- nc:jetstream(opts) loads this module and calls it
+
+return JS
