@@ -144,20 +144,24 @@ static void drain_flush_after(uv_work_t *w, int status)
     jl_conn_release(c);
 }
 
-static void start_drain(jl_sub *s)
+/* Returns 1 if s is now draining. Returns 0 if it was stopped instead (no
+ * server to drain against): then s may already be freed, do not touch it. */
+static int start_drain(jl_sub *s)
 {
+    if (s->state == SUB_DRAINING)
+        return 1;
     if (s->state != SUB_ACTIVE || s->completed)
-        return;
+        return 0;
     if (s->conn->state == JL_CONN_CONNECTED || s->conn->state == JL_CONN_DRAINING) {
         if (natsSubscription_Drain(s->sub) == NATS_OK) {
             s->state = SUB_DRAINING;
-            return;
+            return 1;
         }
     }
-    /* no server to drain against: stop at once */
     s->state = SUB_UNSUBSCRIBED;
     natsSubscription_Unsubscribe(s->sub);
-    pump(s);
+    pump(s);          /* may finalize (free) s */
+    return 0;
 }
 
 static void flush_drains(jl_conn *c)
@@ -172,7 +176,7 @@ static void flush_drains(jl_conn *c)
 void jl_conn_drain_subs(jl_conn *c)
 {
     for (jl_sub *s = c->subs, *next; s; s = next) {
-        next = s->next;
+        next = s->next;      /* read first: start_drain may free s */
         start_drain(s);
     }
     flush_drains(c);
@@ -214,9 +218,9 @@ static void finalize(jl_sub *s)
 static void sub_hook_begin(rt_hook *h)
 {
     jl_sub *s = h->data;
-    start_drain(s);
-    if (s->state == SUB_DRAINING)
-        flush_drains(s->conn);
+    jl_conn *c = s->conn;
+    if (start_drain(s))
+        flush_drains(c);
 }
 
 /* ---- Lua API ---- */
@@ -328,10 +332,11 @@ static int sub_drain(lua_State *L)
     if (s->drain_co)
         return jl_fail(L, "draining", "sub:drain: another coroutine is already draining it");
     if (s->state == SUB_ACTIVE) {
-        start_drain(s);
-        if (s->state == SUB_DRAINING)
-            flush_drains(s->conn);
-        else if (!s->ud || !s->ud->s) {      /* finalized at once */
+        jl_conn *c = s->conn;
+        sub_ud *ud = lua_touserdata(L, 1);
+        if (start_drain(s)) {
+            flush_drains(c);
+        } else if (!ud->s) {                 /* stopped and finalized at once */
             lua_pushboolean(L, 1);
             return 1;
         }

@@ -54,6 +54,24 @@ static int on_loop(void)
     return uv_thread_equal(&self, &loop_thread);
 }
 
+static void poll_free(uv_handle_t *h) { free(h); }
+
+/* When cnats finds the connection broken while processing an event, it
+ * closes the socket; a poll handle left on that fd would make libuv call
+ * epoll_ctl on a closed (or reused) fd at the next start/stop, and libuv
+ * aborts on that. So the poll goes with the socket; the reconnect's attach
+ * makes a new one. (Seen as a rare silent abort in the reconnect test.) */
+static void drop_poll_if_broken(uvnats *u)
+{
+    natsConnStatus st = natsConnection_Status(u->nc);
+    if (u->poll && (st == NATS_CONN_STATUS_DISCONNECTED || st == NATS_CONN_STATUS_RECONNECTING ||
+                    st == NATS_CONN_STATUS_CLOSED)) {
+        uv_close((uv_handle_t *)u->poll, poll_free);
+        u->poll = NULL;
+        u->events = 0;
+    }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     uvnats *u = h->data;
@@ -62,11 +80,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
         if (u->after_read)
             u->after_read(u->arg);
     }
-    if (status == 0 && (events & UV_WRITABLE))
+    if (u->poll == h && status == 0 && (events & UV_WRITABLE))
         natsConnection_ProcessWriteEvent(u->nc);
+    if (u->poll == h)
+        drop_poll_if_broken(u);
 }
-
-static void poll_free(uv_handle_t *h) { free(h); }
 
 static natsStatus do_attach(uvnats *u)
 {
