@@ -158,6 +158,22 @@ static int cmd_run(int argc, char **argv, int first)
     RT->L = L;
     jl_open(L);
 
+    /* the script's own directory first on package.path, so `require "x"`
+     * finds x.lua next to the script wherever jetlua is started from */
+    {
+        char dir[4096];
+        const char *slash = strrchr(RT->script, '/');
+        if (slash)
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - RT->script), RT->script);
+        else
+            snprintf(dir, sizeof dir, ".");
+        lua_getglobal(L, "package");
+        lua_getfield(L, -1, "path");
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+        lua_setfield(L, -3, "path");
+        lua_pop(L, 2);
+    }
+
     /* arg table, as the lua standalone interpreter builds it */
     lua_createtable(L, argc - i, 1);
     for (int k = i; k < argc; k++) {

@@ -1,0 +1,29 @@
+-- workers.lua: a pool of workers sharing jobs through a queue group.
+--   jetlua run scripts/examples/workers.lua
+-- Each job goes to exactly one worker; each worker handles up to 4 jobs at once.
+local jet = require "jetlua"
+local nc = assert(jet.connect())
+
+local done, per_worker = 0, {}
+for w = 1, 3 do
+  per_worker[w] = 0
+  nc:subscribe("jobs.resize", function(msg)
+    jet.sleep(0.02 * math.random())          -- pretend to work, without blocking anyone
+    per_worker[w] = per_worker[w] + 1
+    done = done + 1
+  end, { queue = "resizers", concurrency = 4 })
+end
+
+for i = 1, 60 do
+  nc:publish("jobs.resize", jet.json.encode{ image = ("img-%03d.png"):format(i) })
+end
+
+local check
+check = jet.every(0.1, function()
+  if done == 60 then
+    check:stop()
+    print(("60 jobs done: worker 1 did %d, worker 2 did %d, worker 3 did %d")
+      :format(per_worker[1], per_worker[2], per_worker[3]))
+    nc:drain()
+  end
+end)

@@ -1,0 +1,37 @@
+-- The examples in scripts/examples run against the embedded default, as README says.
+local jet = require "jetlua"
+local T = require "jetlua.testing"
+
+local src = jet.process.getenv("JETLUA_SOURCE_DIR") or "."
+
+local function run_example(name)
+  local dir = T.tmpdir()
+  local p = T.jetlua({ "run", "--state-dir", dir .. "/state", src .. "/scripts/examples/" .. name },
+    { stdout = dir .. "/out", stderr = dir .. "/err", env = { NATS_URL = false } })
+  local status = p:wait(60)
+  return status, T.read_file(dir .. "/out") or "", T.read_file(dir .. "/err") or ""
+end
+
+T.test("hello.lua", function()
+  local st, out, err = run_example("hello.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("3 messages received", 1, true), out)
+  T.ok(out:find("asked time.now, got: %d%d%d%d%-"), out)
+end)
+
+T.test("service.lua", function()
+  local st, out, err = run_example("service.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("10 + 100 = 110", 1, true), out)
+  T.ok(out:find("10 answers", 1, true), out)
+end)
+
+T.test("workers.lua", function()
+  local st, out, err = run_example("workers.lua")
+  T.eq(st, 0, err)
+  local a, b, c = out:match("worker 1 did (%d+), worker 2 did (%d+), worker 3 did (%d+)")
+  T.ok(a, out)
+  T.eq(tonumber(a) + tonumber(b) + tonumber(c), 60)
+end)
+
+T.run()
