@@ -101,6 +101,11 @@ static natsStatus do_attach(uvnats *u)
 static natsStatus do_update(uvnats *u, int type, int add)
 {
     int bit = type == OP_READ ? UV_READABLE : UV_WRITABLE;
+    if (u->poll && natsConnection_Status(u->nc) == NATS_CONN_STATUS_CLOSED) {
+        /* closing: the socket may be gone already; never touch its fd again */
+        uv_close((uv_handle_t *)u->poll, poll_free);
+        u->poll = NULL;
+    }
     if (!u->poll)
         return NATS_OK;
     u->events = add ? (u->events | bit) : (u->events & ~bit);
@@ -113,8 +118,6 @@ static void async_closed(uv_handle_t *h)
 {
     uvnats *u = h->data;
     free(u->async);
-    if (u->poll)
-        uv_close((uv_handle_t *)u->poll, poll_free);
     uv_mutex_destroy(&u->mu);
     free(u->ops);
     free(u);
@@ -122,6 +125,15 @@ static void async_closed(uv_handle_t *h)
 
 static void do_detach(uvnats *u)
 {
+    /* Stop polling now, not in a later close callback: uv_close stops the
+     * watcher and removes the fd from epoll at once, while the number still
+     * names cnats' (closing) socket. Deferred, it could remove a new socket
+     * that got the same fd number meanwhile, and libuv aborts when it then
+     * updates that socket's watcher (seen as a rare abort in the tests). */
+    if (u->poll) {
+        uv_close((uv_handle_t *)u->poll, poll_free);
+        u->poll = NULL;
+    }
     uv_close((uv_handle_t *)u->async, async_closed);
 }
 
