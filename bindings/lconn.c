@@ -50,9 +50,11 @@ jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname)
 
 void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname)
 {
-    if (c->state == JL_CONN_CLOSED || c->state == JL_CONN_CONNECTING || !c->nc)
+    /* dropping: nc:close() was called; the closed event may not have come
+     * back yet, but the connection is closed for the script from then on */
+    if (c->state == JL_CONN_CLOSED || c->dropping || c->state == JL_CONN_CONNECTING || !c->nc)
         luaL_error(L, "%s: the connection is %s", fname,
-                   c->state == JL_CONN_CLOSED ? "closed" : "not connected yet");
+                   c->state == JL_CONN_CONNECTING ? "not connected yet" : "closed");
 }
 
 const char *jl_status_code(natsStatus s)
@@ -90,6 +92,19 @@ int jl_push_status(lua_State *L, natsStatus s, const char *what)
  * so cnats' buffer would grow (realloc + page faults: measured 5x slower
  * than raw cnats). Every 64 publishes we write what is buffered ourselves,
  * non-blocking, as the adapter's writable callback would. */
+/* natsConnection_Close flushes a non-empty write buffer with a PING and
+ * waits up to 500 ms for the PONG, on the calling thread. Called on the loop
+ * thread, the only one that reads the socket, it always waited the full
+ * 500 ms (blocking the loop) and the buffered publishes were lost. So write
+ * the buffer out first (non-blocking; a few tries while the socket takes it),
+ * then close. Found by a helper's repro (tests/lua/repro_close_stall.lua). */
+void jl_conn_close_now(jl_conn *c)
+{
+    for (int i = 0; i < 64 && natsConnection_Buffered(c->nc) > 0; i++)
+        natsConnection_ProcessWriteEvent(c->nc);
+    natsConnection_Close(c->nc);
+}
+
 void jl_conn_write_some(jl_conn *c)
 {
     if ((++c->pubs & 63) != 0)
@@ -248,7 +263,7 @@ void jl_conn_maybe_done(jl_conn *c)
         /* subscriptions drained: cnats' drain now only flushes and closes */
         c->drain_closing = 1;
         if (natsConnection_DrainTimeout(c->nc, (int64_t)(c->drain_timeout * 1000.0)) != NATS_OK)
-            natsConnection_Close(c->nc);
+            jl_conn_close_now(c);
         return;
     }
     if (c->state != JL_CONN_CLOSED)
@@ -550,10 +565,10 @@ static int nc_drain(lua_State *L)
 static int nc_close(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:close");
-    if (c->state != JL_CONN_CLOSED && c->nc) {
+    if (c->state != JL_CONN_CLOSED && c->nc && !c->dropping) {
         c->closing = 1;
         c->dropping = 1;
-        natsConnection_Close(c->nc);
+        jl_conn_close_now(c);
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -563,7 +578,7 @@ static int nc_status(lua_State *L)
 {
     static const char *names[] = {"connecting", "connected", "reconnecting", "draining", "closed"};
     jl_conn *c = jl_conn_check(L, 1, "nc:status");
-    lua_pushstring(L, names[c->state]);
+    lua_pushstring(L, c->dropping ? "closed" : names[c->state]);
     return 1;
 }
 

@@ -81,6 +81,9 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
 /* Run the script's nc:on(event) callback, if any, in its own coroutine. */
 void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
 
+/* Close now from the loop thread, writing out what is buffered first. */
+void jl_conn_close_now(jl_conn *c);
+
 /* Write out what cnats buffered when it is a lot (loop thread). */
 void jl_conn_write_some(jl_conn *c);
 

@@ -137,15 +137,15 @@ static void do_detach(uvnats *u)
     uv_close((uv_handle_t *)u->async, async_closed);
 }
 
-static void on_async(uv_async_t *h)
+/* Apply queued ops in order. Returns 0 once u is detached (gone). */
+static int run_ops(uvnats *u)
 {
-    uvnats *u = h->data;
     for (;;) {
         op o;
         uv_mutex_lock(&u->mu);
         if (u->nops == 0) {
             uv_mutex_unlock(&u->mu);
-            return;
+            return 1;
         }
         o = u->ops[0];
         memmove(u->ops, u->ops + 1, (u->nops - 1) * sizeof *u->ops);
@@ -153,13 +153,18 @@ static void on_async(uv_async_t *h)
         uv_mutex_unlock(&u->mu);
         if (o.type == OP_DETACH) {
             do_detach(u);
-            return;
+            return 0;
         }
         if ((o.type == OP_ATTACH ? do_attach(u) : do_update(u, o.type, o.add)) != NATS_OK) {
             natsConnection_Close(u->nc);
-            return;
+            return 1;
         }
     }
+}
+
+static void on_async(uv_async_t *h)
+{
+    run_ops(h->data);
 }
 
 static natsStatus enqueue(uvnats *u, int type, int add)
@@ -182,16 +187,18 @@ static natsStatus enqueue(uvnats *u, int type, int add)
     return uv_async_send(u->async) == 0 ? NATS_OK : NATS_ERR;
 }
 
-/* Ops must stay in order: once one is queued, later ones queue too. */
+/* Ops must stay in order. Another thread's op waits in the queue for the
+ * loop; on the loop thread we first apply whatever is queued, then our op
+ * directly. Queuing the loop's own ops instead (as cnats' adapter does once
+ * anything is queued) deferred the stop of a socket's poll past
+ * natsConnection_Close closing that socket, and libuv aborted on epoll_ctl
+ * for the dead fd (found by a helper's repro, tests/lua/repro_close_abort.lua).
+ * Returns 1 if the caller must queue, 0 to apply now, -1 if u is gone. */
 static int must_queue(uvnats *u)
 {
-    int q;
     if (!on_loop())
         return 1;
-    uv_mutex_lock(&u->mu);
-    q = u->nops > 0;
-    uv_mutex_unlock(&u->mu);
-    return q;
+    return run_ops(u) ? 0 : -1;
 }
 
 natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, natsSock sock)
@@ -219,28 +226,31 @@ natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, nat
         *userData = u;
     }
     u->sock = sock;
-    if (must_queue(u))
-        return enqueue(u, OP_ATTACH, 1);
-    return do_attach(u);
+    switch (must_queue(u)) {
+    case 1:  return enqueue(u, OP_ATTACH, 1);
+    case 0:  return do_attach(u);
+    default: return NATS_ILLEGAL_STATE;
+    }
 }
 
-natsStatus rt_natsuv_read(void *userData, bool add)
+static natsStatus update(uvnats *u, int type, bool add)
 {
-    uvnats *u = userData;
-    return must_queue(u) ? enqueue(u, OP_READ, add) : do_update(u, OP_READ, add);
+    switch (must_queue(u)) {
+    case 1:  return enqueue(u, type, add);
+    case 0:  return do_update(u, type, add);
+    default: return NATS_OK;       /* already detached */
+    }
 }
 
-natsStatus rt_natsuv_write(void *userData, bool add)
-{
-    uvnats *u = userData;
-    return must_queue(u) ? enqueue(u, OP_WRITE, add) : do_update(u, OP_WRITE, add);
-}
+natsStatus rt_natsuv_read(void *userData, bool add)  { return update(userData, OP_READ, add); }
+natsStatus rt_natsuv_write(void *userData, bool add) { return update(userData, OP_WRITE, add); }
 
 natsStatus rt_natsuv_detach(void *userData)
 {
     uvnats *u = userData;
-    if (must_queue(u))
-        return enqueue(u, OP_DETACH, 1);
-    do_detach(u);
-    return NATS_OK;
+    switch (must_queue(u)) {
+    case 1:  return enqueue(u, OP_DETACH, 1);
+    case 0:  do_detach(u); return NATS_OK;
+    default: return NATS_OK;
+    }
 }
