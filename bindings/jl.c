@@ -20,11 +20,16 @@ int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fm
     return luaL_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
 }
 
+const char *jl_typename(lua_State *L, int idx)
+{
+    return lua_isnone(L, idx) ? "nil" : luaL_typename(L, idx);
+}
+
 static int type_error(lua_State *L, int idx, const char *fname, const char *arg, const char *want)
 {
     /* "no value" (argument absent) reads as nil to a Lua user */
     return jl_argerror(L, fname, arg, "%s expected, got %s", want,
-                       lua_isnone(L, idx) ? "nil" : luaL_typename(L, idx));
+                       jl_typename(L, idx));
 }
 
 const char *jl_check_string(lua_State *L, int idx, const char *fname, const char *arg, size_t *len)
@@ -83,6 +88,12 @@ void jl_check_keys(lua_State *L, int idx, const char *fname, const char *const a
 
 const char *jl_field_string(lua_State *L, int idx, const char *field, const char *fname, const char *def)
 {
+    return jl_field_string_as(L, idx, field, field, fname, def);
+}
+
+const char *jl_field_string_as(lua_State *L, int idx, const char *field, const char *label,
+                               const char *fname, const char *def)
+{
     const char *s;
     lua_getfield(L, idx, field);
     if (lua_isnil(L, -1)) {
@@ -90,13 +101,19 @@ const char *jl_field_string(lua_State *L, int idx, const char *field, const char
         return def;
     }
     if (lua_type(L, -1) != LUA_TSTRING)
-        jl_argerror(L, fname, field, "string expected, got %s", luaL_typename(L, -1));
+        jl_argerror(L, fname, label, "string expected, got %s", luaL_typename(L, -1));
     s = lua_tostring(L, -1);
     lua_pop(L, 1);   /* the string stays alive: it is referenced by the table */
     return s;
 }
 
 double jl_field_number(lua_State *L, int idx, const char *field, const char *fname, double def)
+{
+    return jl_field_number_as(L, idx, field, field, fname, def);
+}
+
+double jl_field_number_as(lua_State *L, int idx, const char *field, const char *label,
+                          const char *fname, double def)
 {
     double v;
     lua_getfield(L, idx, field);
@@ -105,7 +122,7 @@ double jl_field_number(lua_State *L, int idx, const char *field, const char *fna
         return def;
     }
     if (lua_type(L, -1) != LUA_TNUMBER)
-        jl_argerror(L, fname, field, "number expected, got %s", luaL_typename(L, -1));
+        jl_argerror(L, fname, label, "number expected, got %s", luaL_typename(L, -1));
     v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return v;

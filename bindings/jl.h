@@ -21,6 +21,9 @@
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* luaL_typename, but an absent argument reads "nil" (as a Lua user sees it). */
+const char *jl_typename(lua_State *L, int idx);
+
 /* Argument checkers: raise a jl_argerror naming fname/arg on a wrong type. */
 const char *jl_check_string(lua_State *L, int idx, const char *fname, const char *arg, size_t *len);
 double      jl_check_number(lua_State *L, int idx, const char *fname, const char *arg);
@@ -36,6 +39,11 @@ void jl_check_keys(lua_State *L, int idx, const char *fname, const char *const a
  * default when the field is nil; raise naming "<field>" on a wrong type. */
 const char *jl_field_string(lua_State *L, int idx, const char *field, const char *fname, const char *def);
 double      jl_field_number(lua_State *L, int idx, const char *field, const char *fname, double def);
+/* Same, naming the field `label` in errors (for nested options: "tls.ca"). */
+const char *jl_field_string_as(lua_State *L, int idx, const char *field, const char *label,
+                               const char *fname, const char *def);
+double      jl_field_number_as(lua_State *L, int idx, const char *field, const char *label,
+                               const char *fname, double def);
 int         jl_field_bool(lua_State *L, int idx, const char *field, const char *fname, int def);
 
 /* Subjects. Return NULL when valid, else a short reason. */

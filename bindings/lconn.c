@@ -44,7 +44,7 @@ jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname)
     conn_ud *u = luaL_testudata(L, idx, CONN_MT);
     if (!u)
         jl_argerror(L, fname, "self", "connection expected, got %s (call it as nc:%s)",
-                    luaL_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
+                    jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
     return u->c;
 }
 
@@ -123,6 +123,37 @@ static void add_header_value(lua_State *L, natsMsg *m, const char *key, int vidx
         jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s", key, t);
     }
     natsMsgHeader_Add(m, key, lua_tostring(L, vidx));
+}
+
+/* Raise on a headers table jl_conn_publish would refuse, before anything
+ * is registered that a raise would leak (nc:request's reply waiter). */
+static void check_headers(lua_State *L, int hidx, const char *fname)
+{
+    if (lua_type(L, hidx) != LUA_TTABLE)
+        jl_argerror(L, fname, "headers", "table expected, got %s", jl_typename(L, hidx));
+    lua_pushnil(L);
+    while (lua_next(L, hidx) != 0) {
+        const char *key;
+        if (lua_type(L, -2) != LUA_TSTRING)
+            jl_argerror(L, fname, "headers", "header names must be strings");
+        key = lua_tostring(L, -2);
+        if (!*key || strpbrk(key, " \t\r\n:"))
+            jl_argerror(L, fname, "headers", "invalid header name '%s'", key);
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            int n = (int)lua_objlen(L, -1);
+            for (int i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s",
+                                key, luaL_typename(L, -1));
+                lua_pop(L, 1);
+            }
+        } else if (lua_type(L, -1) != LUA_TSTRING) {
+            jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s",
+                        key, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
 }
 
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
@@ -439,6 +470,8 @@ static int nc_request(lua_State *L)
     }
     co = rt_co_current(L, "nc:request");
     jl_conn_check_open(L, c, "nc:request");
+    if (hidx)
+        check_headers(L, hidx, "nc:request");
     op = calloc(1, sizeof *op);
     op->co = co;
     op->r.fn = req_done;

@@ -339,7 +339,7 @@ static int read_servers(lua_State *L, int idx, connect_op *op)
         return 1;
     }
     if (lua_type(L, idx) != LUA_TTABLE)
-        jl_argerror(L, "jet.connect", "servers", "string or list of strings expected, got %s", luaL_typename(L, idx));
+        jl_argerror(L, "jet.connect", "servers", "string or list of strings expected, got %s", jl_typename(L, idx));
     int n = (int)lua_objlen(L, idx);
     if (n == 0)
         jl_argerror(L, "jet.connect", "servers", "the list is empty");
@@ -392,12 +392,16 @@ static int jet_connect(lua_State *L)
         token = jl_field_string(L, 1, "token", "jet.connect", NULL);
         creds = jl_field_string(L, 1, "creds", "jet.connect", NULL);
         timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
+        lua_getfield(L, 1, "timeout");
+        if (!lua_isnil(L, -1) && !(timeout > 0))
+            jl_argerror(L, "jet.connect", "timeout", "must be > 0 seconds, got %g", timeout);
+        lua_pop(L, 1);
         lua_getfield(L, 1, "reconnect");
         if (jl_opt_table(L, -1, "jet.connect", "reconnect")) {
             int r = lua_gettop(L);
             jl_check_keys(L, r, "jet.connect reconnect", rkeys);
-            max = jl_field_number(L, r, "max", "jet.connect", -1);
-            wait = jl_field_number(L, r, "wait", "jet.connect", 2.0);
+            max = jl_field_number_as(L, r, "max", "reconnect.max", "jet.connect", -1);
+            wait = jl_field_number_as(L, r, "wait", "reconnect.wait", "jet.connect", 2.0);
             if (wait < 0)
                 jl_argerror(L, "jet.connect", "reconnect.wait", "must be >= 0 seconds");
         }
@@ -406,9 +410,9 @@ static int jet_connect(lua_State *L)
         if (jl_opt_table(L, -1, "jet.connect", "tls")) {
             int t = lua_gettop(L);
             jl_check_keys(L, t, "jet.connect tls", tkeys);
-            ca = jl_field_string(L, t, "ca", "jet.connect", NULL);
-            cert = jl_field_string(L, t, "cert", "jet.connect", NULL);
-            key = jl_field_string(L, t, "key", "jet.connect", NULL);
+            ca = jl_field_string_as(L, t, "ca", "tls.ca", "jet.connect", NULL);
+            cert = jl_field_string_as(L, t, "cert", "tls.cert", "jet.connect", NULL);
+            key = jl_field_string_as(L, t, "key", "tls.key", "jet.connect", NULL);
             tls = 1;
         }
         lua_pop(L, 1);

@@ -63,7 +63,7 @@ static int jl_exit(lua_State *L)
     else if (lua_type(L, 1) == LUA_TBOOLEAN)
         code = lua_toboolean(L, 1) ? 0 : 1;
     else if (!lua_isnoneornil(L, 1))
-        jl_argerror(L, "jet.exit", "code", "number or boolean expected, got %s", luaL_typename(L, 1));
+        jl_argerror(L, "jet.exit", "code", "number or boolean expected, got %s", jl_typename(L, 1));
     rt_shutdown(code);
     co = rt_co_lookup(L);
     if (co && co->L == L && co->state == RT_CO_RUNNING) {

@@ -38,7 +38,7 @@ static lmsg *check(lua_State *L, int idx, const char *fname)
     lmsg *u = luaL_testudata(L, idx, MSG_MT);
     if (!u)
         jl_argerror(L, fname, "self", "message expected, got %s (use msg:%s, not msg.%s)",
-                    luaL_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname,
+                    jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname,
                     strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
     return u;
 }

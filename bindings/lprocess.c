@@ -186,7 +186,7 @@ static int p_spawn(lua_State *L)
     extern char **environ;
 
     if (lua_type(L, 1) != LUA_TTABLE)
-        jl_argerror(L, "jet.process.spawn", "argv", "list of strings expected, got %s", luaL_typename(L, 1));
+        jl_argerror(L, "jet.process.spawn", "argv", "list of strings expected, got %s", jl_typename(L, 1));
     n = (int)lua_objlen(L, 1);
     if (n == 0)
         jl_argerror(L, "jet.process.spawn", "argv", "the list is empty");
@@ -300,7 +300,7 @@ static child *check_proc(lua_State *L, const char *fname)
 {
     proc_ud *ud = luaL_testudata(L, 1, PROC_MT);
     if (!ud)
-        jl_argerror(L, fname, "self", "process expected, got %s", luaL_typename(L, 1));
+        jl_argerror(L, fname, "self", "process expected, got %s", jl_typename(L, 1));
     return ud->ch;
 }
 

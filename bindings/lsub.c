@@ -292,7 +292,7 @@ static jl_sub *check_sub(lua_State *L, const char *fname)
 {
     sub_ud *ud = luaL_testudata(L, 1, SUB_MT);
     if (!ud)
-        jl_argerror(L, fname, "self", "subscription expected, got %s", luaL_typename(L, 1));
+        jl_argerror(L, fname, "self", "subscription expected, got %s", jl_typename(L, 1));
     return ud->s;   /* NULL once closed */
 }
 

@@ -41,7 +41,7 @@ static uint64_t check_seconds(lua_State *L, int idx, const char *fname, const ch
 {
     double s = jl_check_number(L, idx, fname, arg);
     if (!(s >= 0) || s > 1e9)
-        jl_argerror(L, fname, arg, "seconds must be >= 0, got %g", s);
+        jl_argerror(L, fname, arg, "seconds must be >= 0 and <= 1e9, got %g", s);
     return (uint64_t)(s * 1000.0 + 0.5);
 }
 
