@@ -762,6 +762,17 @@ void jl_conn_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
 
 /* ---- shutdown hook ---- */
 
+/* The shutdown timed out: close now, dropping whatever is still queued. */
+void jl_conn_hook_force(rt_hook *h)
+{
+    jl_conn *c = h->data;
+    if (c->state != JL_CONN_CLOSED && c->nc && !c->dropping) {
+        c->closing = 1;
+        c->dropping = 1;
+        natsConnection_Close(c->nc);
+    }
+}
+
 void jl_conn_hook_begin(rt_hook *h)
 {
     jl_conn *c = h->data;

@@ -102,6 +102,7 @@ typedef struct { jl_conn *c; } conn_ud;
 const char *jl_status_code(natsStatus s);
 int  jl_conn_mux_start(jl_conn *c);
 void jl_conn_hook_begin(rt_hook *h);
+void jl_conn_hook_force(rt_hook *h);
 void jl_conn_on_disconnected(natsConnection *nc, void *cl);
 void jl_conn_on_reconnected(natsConnection *nc, void *cl);
 void jl_conn_on_closed(natsConnection *nc, void *cl);

@@ -443,6 +443,7 @@ static int jet_connect(lua_State *L)
         c->ev_ref[i] = LUA_NOREF;
     rt_map_init(&c->replies, 64);
     c->hook.begin = jl_conn_hook_begin;
+    c->hook.force = jl_conn_hook_force;
     c->hook.data = c;
     snprintf(c->name, sizeof c->name, "%s", name ? name : "jetlua");
     /* From here the userdata owns c: an error raised below frees it via __gc. */

@@ -284,6 +284,7 @@ static int p_spawn(lua_State *L)
     running_list = ch;
     if (!hook_added) {
         proc_hook.begin = hook_begin;
+        proc_hook.force = hook_begin;
         rt_hook_add(&proc_hook);
         hook_added = 1;
     } else if (proc_hook.done && !RT->exiting) {

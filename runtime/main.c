@@ -199,6 +199,14 @@ static int cmd_run(int argc, char **argv, int first)
     code = RT->exit_code;
     if (code == 0 && RT->unclean)
         code = 1;
+    if (RT->unclean) {
+        /* The shutdown timed out: threads may still be blocked in cnats or
+         * the threadpool, so a full teardown could wait or touch freed
+         * state. Exit now; the kernel reclaims the rest. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(code);
+    }
     rt_teardown();
     free(cfg->servers);
     return code;

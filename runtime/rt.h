@@ -42,6 +42,7 @@ typedef struct rt_hook rt_hook;
 typedef void (*rt_hook_fn)(rt_hook *h);
 struct rt_hook {
     rt_hook_fn  begin;   /* called once, when its phase starts */
+    rt_hook_fn  force;   /* optional: the shutdown timed out, close now */
     int         phase;   /* RT_PHASE_STOP or RT_PHASE_CLOSE (default) */
     int         begun;
     int         done;    /* set to 1 (via rt_hook_done) when finished */

@@ -134,22 +134,26 @@ static void on_shutdown_timeout(uv_timer_t *t)
 {
     int left = rt_sched_abandon_all();
     int hooks_left = 0;
-    for (rt_hook *h = hooks; h; h = h->next)
-        if (!h->done) {
+    for (rt_hook *h = hooks, *next; h; h = next) {
+        next = h->next;
+        if (!h->done)
             hooks_left++;
-            h->done = 1;   /* give up waiting for it */
-        }
-    rt_error("shutdown timed out after %.1fs: %d handler(s) still running, %d resource(s) not closed; exiting anyway",
-             RT->cfg.shutdown_timeout, left, hooks_left);
-    RT->unclean = 1;
-    if (RT->exiting < ST_HOOKS) {
-        /* close-phase hooks never began: let them close what they can now,
-         * without waiting for them */
-        RT->exiting = ST_HOOKS;
-        begin_phase(RT_PHASE_CLOSE);
-        for (rt_hook *h = hooks; h; h = h->next)
-            h->done = 1;
     }
+    rt_error("shutdown timed out after %.1fs: %d handler(s) still running, %d resource(s) not closed; "
+             "closing them now", RT->cfg.shutdown_timeout, left, hooks_left);
+    RT->unclean = 1;
+    /* Close what is left for real: an abandoned connection would keep cnats'
+     * threads (and any flush waiting in the threadpool) alive after its loop
+     * handles are gone. */
+    for (rt_hook *h = hooks, *next; h; h = next) {
+        next = h->next;
+        if (!h->done && h->force)
+            h->force(h);
+    }
+    for (rt_hook *h = hooks; h; h = h->next)
+        h->done = 1;
+    if (RT->exiting < ST_HOOKS)
+        RT->exiting = ST_HOOKS;
     advance();
 }
 
@@ -217,6 +221,11 @@ static void advance(void)
             uv_timer_stop(&shutdown_timer);
             rt_inbox_close(&inbox);
             uv_walk(RT->loop, close_walk, NULL);
+            /* After a timed-out shutdown, work may still sit in libuv's
+             * threadpool (a flush waiting up to its own timeout): do not let
+             * it hold the exit past the bound. main() then exits at once. */
+            if (RT->unclean)
+                uv_stop(RT->loop);
             break;
         default:
             break;
