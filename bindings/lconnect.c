@@ -488,6 +488,24 @@ static int jet_connect(lua_State *L)
             jl_argerror(L, "jet.connect", "servers", "string or list of strings expected, got %s",
                         luaL_typename(L, -1));
         }
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            /* every entry checked here, before anything is allocated that a
+             * raise would leak */
+            int n = (int)lua_objlen(L, -1);
+            if (n == 0) {
+                free(op);
+                jl_argerror(L, "jet.connect", "servers", "the list is empty");
+            }
+            for (int i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                if (lua_type(L, -1) != LUA_TSTRING) {
+                    free(op);
+                    jl_argerror(L, "jet.connect", "servers", "entry %d: string expected, got %s", i,
+                                luaL_typename(L, -1));
+                }
+                lua_pop(L, 1);
+            }
+        }
         lua_pop(L, 1);
     }
     c->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* pops the userdata */

@@ -20,6 +20,7 @@
 #include "rt_inbox.h"
 #include "rt_sched.h"
 #include "rt_server.h"
+#include "rt_natsuv.h"
 #include "jl.h"
 
 #include <nats/nats.h>
@@ -208,6 +209,11 @@ static void advance(void)
             break;
         case ST_HOOKS: {
             if (phase_pending(RT_PHASE_CLOSE) || phase_pending(RT_PHASE_STOP))
+                break;
+            /* cnats reports a connection closed before its (possibly
+             * off-thread) detach reaches us: wait for the detach, or the
+             * handle walk below would close an async cnats still signals */
+            if (!RT->unclean && rt_natsuv_live() > 0)
                 break;
             RT->exiting = ST_SERVER;
             rt_server_stop(server_stopped, NULL);

@@ -34,6 +34,12 @@ typedef struct uvnats {
 } uvnats;
 
 static uv_thread_t    loop_thread;
+static int            live;          /* adapters not yet detached and closed */
+
+int rt_natsuv_live(void)
+{
+    return live;
+}
 static rt_natsuv_hook next_hook;
 static void          *next_arg;
 
@@ -117,6 +123,7 @@ static natsStatus do_update(uvnats *u, int type, int add)
 static void async_closed(uv_handle_t *h)
 {
     uvnats *u = h->data;
+    live--;
     free(u->async);
     uv_mutex_destroy(&u->mu);
     free(u->ops);
@@ -217,6 +224,7 @@ natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, nat
         }
         u->async->data = u;
         uv_unref((uv_handle_t *)u->async);
+        live++;
         u->nc = nc;
         u->loop = loop;
         u->after_read = next_hook;

@@ -17,6 +17,10 @@ void rt_natsuv_init(void);
  * takes this hook; it is called after every read event of that connection. */
 void rt_natsuv_next_hook(rt_natsuv_hook fn, void *arg);
 
+/* How many connections' adapters are not yet detached: cnats may still call
+ * into them from its threads, so the loop must not close their handles. */
+int rt_natsuv_live(void);
+
 natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, natsSock sock);
 natsStatus rt_natsuv_read(void *userData, bool add);
 natsStatus rt_natsuv_write(void *userData, bool add);

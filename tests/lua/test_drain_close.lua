@@ -4,51 +4,123 @@ local T = require "jetlua.testing"
 
 local srv = T.server{ js = false }
 
+-- A connection with a slow handler and 50 messages already delivered to it, most unhandled.
 local function slow_consumer(subject)
   local nc = assert(jet.connect{ servers = srv.url })
-  local handled = 0
-  local sub = nc:subscribe(subject, function() jet.sleep(0.01); handled = handled + 1 end)
+  local handled = {}
+  local sub = nc:subscribe(subject, function(m) jet.sleep(0.01); handled[#handled + 1] = tonumber(m.data) end)
   nc:flush()
   local pub = assert(jet.connect{ servers = srv.url })
   for i = 1, 50 do pub:publish(subject, tostring(i)) end
   pub:flush()
   pub:close()
   -- wait until every message reached the client, most of them still unhandled
-  T.wait_until(function() local s = sub:stats(); return s.delivered + s.pending >= 50 end, 5)
-  return nc, sub, function() return handled end
+  T.wait_until(function() local s = sub:stats(); return s.delivered + s.pending >= 50 end, 5, "delivery")
+  T.ok(#handled < 40, "the handler was not slow enough to test anything: " .. #handled .. " handled")
+  return nc, sub, handled
 end
 
 T.test("nc:drain handles everything that arrived, then closes", function()
-  local nc, _, handled = slow_consumer("d.conn")
-  T.ok(handled() < 50, "handler was not slow enough to test anything")
+  local nc, sub, handled = slow_consumer("d.conn")
+  local events = {}
+  nc:on("closed", function() events[#events + 1] = "closed" end)
   T.eq(nc:drain(10), true)
-  T.eq(handled(), 50)
+  T.eq(#handled, 50)
+  for i = 1, 50 do T.eq(handled[i], i, "order while draining") end
   T.eq(nc:status(), "closed")
+  T.eq(sub:stats().closed, true)
+  T.wait_until(function() return events[1] == "closed" end, 5, "closed event")
+  T.eq(nc:drain(), true, "draining a closed connection")
+end)
+
+T.test("nc:drain flushes what was published before it", function()
+  local rx = assert(jet.connect{ servers = srv.url })
+  local got = 0
+  rx:subscribe("d.flush", function() got = got + 1 end)
+  rx:flush()
+  local tx = assert(jet.connect{ servers = srv.url })
+  tx:flush()
+  for i = 1, 1000 do tx:publish("d.flush", tostring(i)) end
+  T.eq(tx:drain(5), true)
+  T.eq(tx:status(), "closed")
+  T.wait_until(function() return got == 1000 end, 5, "1000 messages")
+  rx:close()
 end)
 
 T.test("nc:close drops what is not handled yet", function()
-  local nc, _, handled = slow_consumer("d.close")
+  local nc, sub, handled = slow_consumer("d.close")
+  local at_close = #handled
   nc:close()
+  T.wait_until(function() return nc:status() == "closed" end, 5, "closed status")
   jet.sleep(0.3)
-  T.ok(handled() < 50, "close should drop queued messages, handled " .. handled())
-  T.eq(nc:status(), "closed")
+  T.ok(#handled < 50, "close should drop queued messages, handled " .. #handled)
+  T.ok(#handled <= at_close + 1, ("handled %d after close (had %d)"):format(#handled, at_close))
+  T.eq(sub:stats().closed, true)
 end)
 
 T.test("sub:drain handles what arrived; the connection stays open", function()
   local nc, sub, handled = slow_consumer("d.sub")
+  local other = 0
+  nc:subscribe("d.other", function() other = other + 1 end)
   T.eq(sub:drain(), true)
-  T.eq(handled(), 50)
+  T.eq(#handled, 50)
   T.eq(sub:stats().closed, true)
+  T.eq(sub:unsubscribe(), false, "unsubscribe after drain")
   T.eq(nc:status(), "connected")
+  -- nothing more reaches the drained subscription; the connection still works
+  nc:publish("d.sub", "51")
+  nc:publish("d.other", "x")
+  T.wait_until(function() return other == 1 end, 5, "the other subscription")
+  nc:flush()
+  jet.sleep(0.1)
+  T.eq(#handled, 50)
   nc:close()
 end)
 
-T.test("publishing on a closed connection raises a clear error", function()
-  local nc = assert(jet.connect{ servers = srv.url })
+T.test("sub:unsubscribe drops what is queued; the handler running now finishes", function()
+  local nc, sub, handled = slow_consumer("d.unsub")
+  local before = #handled
+  T.eq(sub:unsubscribe(), true)
+  jet.sleep(0.3)
+  T.ok(#handled <= before + 1, ("handled %d after unsubscribe (had %d)"):format(#handled, before))
+  T.ok(#handled < 50)
   nc:close()
-  T.wait_until(function() return nc:status() == "closed" end, 5)
+end)
+
+T.test("nc:close returns at once and still sends what was published before it", function()
+  -- (cnats' Close used to wait 0.5 s for a PONG only the blocked loop could read, and lose the
+  -- buffered messages)
+  local rx = assert(jet.connect{ servers = srv.url })
+  local got = 0
+  rx:subscribe("d.buffered", function() got = got + 1 end)
+  rx:flush()
+  local nc = assert(jet.connect{ servers = srv.url })
+  nc:flush()
+  for i = 1, 10 do nc:publish("d.buffered", tostring(i)) end
+  local t0 = jet.monotonic()
+  nc:close()
+  local took = jet.monotonic() - t0
+  T.ok(took < 0.1, ("nc:close() blocked the event loop for %.2f s"):format(took))
+  T.wait_until(function() return got == 10 end, 5, "the 10 messages published before close")
+  rx:close()
+end)
+
+T.test("calls on a closed connection fail clearly", function()
+  local nc = assert(jet.connect{ servers = srv.url })
+  nc:flush()
+  nc:close()
+  -- close is synchronous: closed as soon as it returns, and calls raise at once
+  T.eq(nc:status(), "closed")
   T.raises(function() nc:publish("x", "y") end, "nc:publish: the connection is closed")
   T.raises(function() nc:subscribe("x", function() end) end, "nc:subscribe: the connection is closed")
+  T.raises(function() nc:request("x", "y") end, "nc:request: the connection is closed")
+  T.raises(function() nc:flush() end, "nc:flush: the connection is closed")
+  T.eq(nc:close(), true, "closing twice is harmless")
+  T.eq(nc:drain(), true, "draining a closed connection returns at once")
+  T.eq(nc:connected_url(), nil)
+  jet.sleep(0.05)      -- and still the same once the closed event went through
+  T.raises(function() nc:publish("x", "y") end, "nc:publish: the connection is closed")
+  T.eq(nc:status(), "closed")
 end)
 
 T.run()
