@@ -183,6 +183,14 @@ static int msg_respond(lua_State *L)
     return 1;
 }
 
+/* msg.x = v: messages are read-only; say so instead of Lua's generic
+ * "attempt to index a userdata value". */
+static int msg_newindex(lua_State *L)
+{
+    return luaL_error(L, "msg: fields are read-only (cannot set '%s'); copy what you need into a table",
+                      lua_tostring(L, 2) ? lua_tostring(L, 2) : luaL_typename(L, 2));
+}
+
 static int msg_gc(lua_State *L)
 {
     lmsg *u = lua_touserdata(L, 1);
@@ -210,7 +218,8 @@ void jl_inject_msg(lua_State *L)
         {"header", msg_header}, {"header_values", msg_header_values},
         {"respond", msg_respond}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
-        {"__index", msg_index}, {"__gc", msg_gc}, {"__tostring", msg_tostring}, {NULL, NULL}};
+        {"__index", msg_index}, {"__newindex", msg_newindex}, {"__gc", msg_gc},
+        {"__tostring", msg_tostring}, {NULL, NULL}};
 
     jl_newclass(L, MSG_MT, NULL, meta);
     luaL_getmetatable(L, MSG_MT);

@@ -50,7 +50,10 @@ struct jl_sub {
     char              what[160];     /* "handler for 'subject'" */
 };
 
-typedef struct sub_ud { jl_sub *s; } sub_ud;
+typedef struct sub_ud {
+    jl_sub  *s;            /* NULL once the subscription is finalized */
+    uint64_t delivered;    /* kept for sub:stats() after the end */
+} sub_ud;
 
 static void finalize(jl_sub *s);
 static void handler_done(rt_co *co, int ok, void *data);
@@ -198,8 +201,10 @@ static void finalize(jl_sub *s)
         c->subs = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    if (s->ud)
+    if (s->ud) {
+        s->ud->delivered = s->delivered;
         s->ud->s = NULL;
+    }
     luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
     natsSubscription_Destroy(s->sub);
@@ -273,6 +278,7 @@ int jl_conn_subscribe(lua_State *L)
     s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     ud = lua_newuserdata(L, sizeof *ud);
     ud->s = s;
+    ud->delivered = 0;
     s->ud = ud;
     luaL_getmetatable(L, SUB_MT);
     lua_setmetatable(L, -2);
@@ -350,6 +356,14 @@ static int sub_stats(lua_State *L)
     jl_sub *s = check_sub(L, "sub:stats");
     lua_newtable(L);
     if (!s) {
+        /* finished: what it handled stays readable */
+        sub_ud *ud = lua_touserdata(L, 1);
+        lua_pushnumber(L, (double)ud->delivered);
+        lua_setfield(L, -2, "delivered");
+        lua_pushnumber(L, 0);
+        lua_setfield(L, -2, "pending");
+        lua_pushinteger(L, 0);
+        lua_setfield(L, -2, "running");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "closed");
         return 1;

@@ -66,6 +66,7 @@ T.test("connection and subscription accessors, closed event", function()
   T.eq(got.size, 5)
   T.eq(got.reply, "acc.reply")
   T.eq(got.headers, {})
+  T.raises(function() got.data = "x" end, "msg: fields are read%-only %(cannot set 'data'%)")
   T.eq(sub:stats().delivered, 1)
   local closed = false
   nc:on("closed", function() closed = true end)

@@ -29,6 +29,7 @@ T.test("nc:drain handles everything that arrived, then closes", function()
   for i = 1, 50 do T.eq(handled[i], i, "order while draining") end
   T.eq(nc:status(), "closed")
   T.eq(sub:stats().closed, true)
+  T.eq(sub:stats().delivered, 50, "delivered stays readable after the end")
   T.wait_until(function() return events[1] == "closed" end, 5, "closed event")
   T.eq(nc:drain(), true, "draining a closed connection")
 end)
