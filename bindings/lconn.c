@@ -156,25 +156,20 @@ static void check_headers(lua_State *L, int hidx, const char *fname)
     }
 }
 
-natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
-                           const char *data, size_t len, int hidx, const char *fname)
+natsStatus jl_msg_build(lua_State *L, natsMsg **out, const char *subj, const char *reply,
+                        const char *data, size_t len, int hidx, const char *fname)
 {
     natsMsg *m = NULL;
     natsStatus s;
 
-    if (!hidx) {
-        if (reply)
-            s = natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
-        else
-            s = natsConnection_Publish(c->nc, subj, data, (int)len);
-        jl_conn_write_some(c);
-        return s;
-    }
-    if (lua_type(L, hidx) != LUA_TTABLE)
+    *out = NULL;
+    if (hidx && lua_type(L, hidx) != LUA_TTABLE)
         jl_argerror(L, fname, "headers", "table expected, got %s", luaL_typename(L, hidx));
     s = natsMsg_Create(&m, subj, reply, data, (int)len);
-    if (s != NATS_OK)
+    if (s != NATS_OK || !hidx) {
+        *out = m;
         return s;
+    }
     lua_pushnil(L);
     while (lua_next(L, hidx) != 0) {
         const char *key;
@@ -199,10 +194,67 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
         }
         lua_pop(L, 1);
     }
+    *out = m;
+    return NATS_OK;
+}
+
+natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
+                           const char *data, size_t len, int hidx, const char *fname)
+{
+    natsMsg *m = NULL;
+    natsStatus s;
+
+    if (!hidx) {
+        if (reply)
+            s = natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
+        else
+            s = natsConnection_Publish(c->nc, subj, data, (int)len);
+        jl_conn_write_some(c);
+        return s;
+    }
+    s = jl_msg_build(L, &m, subj, reply, data, len, hidx, fname);
+    if (s != NATS_OK)
+        return s;
     s = natsConnection_PublishMsg(c->nc, m);
     natsMsg_Destroy(m);
     jl_conn_write_some(c);
     return s;
+}
+
+/* ---- clients (async publishers, pull consumers) ---- */
+
+void jl_conn_client_add(jl_conn *c, jl_client *k)
+{
+    k->prev = NULL;
+    k->next = c->clients;
+    if (c->clients)
+        c->clients->prev = k;
+    c->clients = k;
+    c->nsubs++;
+    jl_conn_retain(c);
+}
+
+void jl_conn_client_remove(jl_conn *c, jl_client *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        c->clients = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    k->next = k->prev = NULL;
+    c->nsubs--;
+    jl_conn_maybe_done(c);
+    jl_conn_release(c);
+}
+
+static void clients_event(jl_conn *c, int ev)
+{
+    for (jl_client *k = c->clients, *next; k; k = next) {
+        next = k->next;
+        if (k->event)
+            k->event(k, ev);
+    }
 }
 
 /* nc:publish(subject, data, {headers=, reply=}) */
@@ -693,6 +745,7 @@ static void conn_closed(jl_conn *c)
     rt_info("connection %s closed", c->name);
     jl_conn_after_read(c);     /* subscriptions see the close and complete */
     fail_all_replies(c, "closed");
+    clients_event(c, JL_EV_CLOSED);
     jl_conn_fire_event(c, JL_EV_CLOSED, NULL);
     jl_conn_maybe_done(c);
     for (int i = 0; i < JL_EV_COUNT; i++) {
@@ -725,6 +778,7 @@ static void conn_event(void *a, void *b)
         }
         c->state = JL_CONN_RECONNECTING;
         rt_warn("connection %s: disconnected, reconnecting", c->name);
+        clients_event(c, ev);
         jl_conn_fire_event(c, ev, NULL);
         break;
     case JL_EV_RECONNECTED:
@@ -733,6 +787,7 @@ static void conn_event(void *a, void *b)
         c->reconnects++;
         natsConnection_GetConnectedUrl(c->nc, url, sizeof url);
         rt_info("connection %s: reconnected to %s", c->name, url);
+        clients_event(c, ev);
         jl_conn_fire_event(c, ev, url);
         break;
     case JL_EV_CLOSED:

@@ -22,6 +22,19 @@ enum { JL_EV_DISCONNECTED = 0, JL_EV_RECONNECTED, JL_EV_CLOSED, JL_EV_ERROR, JL_
 
 typedef struct jl_sub jl_sub;
 
+/* A client of the connection that owns its own (synchronous) subscriptions:
+ * the JetStream async publisher, pull consumers. The connection calls it on
+ * the loop thread; every callback may be NULL. A client counts as a live
+ * subscription: a draining or closing connection waits for it to call
+ * jl_conn_client_remove. */
+typedef struct jl_client jl_client;
+struct jl_client {
+    void (*after_read)(jl_client *k);        /* messages may be queued */
+    void (*event)(jl_client *k, int ev);     /* JL_EV_DISCONNECTED/RECONNECTED/CLOSED */
+    void (*drain)(jl_client *k);             /* finish up, then remove yourself */
+    jl_client *next, *prev;
+};
+
 /* A reply waiter on the connection's mux subscription. */
 typedef struct jl_reply jl_reply;
 typedef void (*jl_reply_fn)(jl_reply *r, natsMsg *m, const char *err);
@@ -45,6 +58,7 @@ typedef struct jl_conn {
     rt_co          *drain_co;              /* nc:drain() waiting for closed */
     int             nsubs;
     jl_sub         *subs;                  /* live subscriptions (lsub.c) */
+    jl_client      *clients;               /* async publishers, pull consumers */
     /* request/reply mux: one wildcard subscription, one map lookup per reply */
     natsSubscription *mux;
     char            mux_prefix[64];        /* "_INBOX.<nuid>." */
@@ -66,6 +80,15 @@ void jl_conn_retain(jl_conn *c);
  * can arrive after the inbox closes). Call when one of those changes. */
 void jl_conn_maybe_done(jl_conn *c);
 void jl_conn_release(jl_conn *c);
+
+/* Add/remove a client (see jl_client). Removing may finish a drain. */
+void jl_conn_client_add(jl_conn *c, jl_client *k);
+void jl_conn_client_remove(jl_conn *c, jl_client *k);
+
+/* Build a message with optional reply and headers table at hidx (0 = none).
+ * Raises on bad headers (nothing leaks). */
+natsStatus jl_msg_build(lua_State *L, natsMsg **out, const char *subj, const char *reply,
+                        const char *data, size_t len, int hidx, const char *fname);
 
 /* Register a reply waiter; fills r->token and writes the reply subject to
  * buf. timeout_ms 0 = none. Returns 0, or -1 (connection closed / no mux). */

@@ -114,6 +114,11 @@ void jl_conn_after_read(void *conn)
         next = s->next;
         pump(s);
     }
+    for (jl_client *k = c->clients, *next; k; k = next) {
+        next = k->next;
+        if (k->after_read)
+            k->after_read(k);
+    }
 }
 
 /* Drain (ours: cnats never ends the drain of a synchronous subscription
@@ -181,6 +186,11 @@ void jl_conn_drain_subs(jl_conn *c)
     for (jl_sub *s = c->subs, *next; s; s = next) {
         next = s->next;      /* read first: start_drain may free s */
         start_drain(s);
+    }
+    for (jl_client *k = c->clients, *next; k; k = next) {
+        next = k->next;      /* drain may remove k */
+        if (k->drain)
+            k->drain(k);
     }
     flush_drains(c);
 }
