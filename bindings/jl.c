@@ -258,6 +258,7 @@ void jl_open(lua_State *L)
     jl_inject_msg(L);
     jl_inject_conn(L);
     jl_inject_process(L);
+    jl_inject_pubasync(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");
 
     lua_getglobal(L, "package");

@@ -160,6 +160,7 @@ static void do_connect(connect_op *op)
     s = natsConnection_Connect(&c->nc, c->opts);
     rt_natsuv_next_hook(NULL, NULL);
     if (s == NATS_OK) {
+        rt_natsuv_learn(c->nc);
         if (jl_conn_mux_start(c) != 0) {
             natsConnection_Close(c->nc);
             connect_finish(op, 0, "nats_error", "jet.connect: cannot subscribe the reply inbox");

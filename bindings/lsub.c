@@ -90,8 +90,9 @@ static void pump(jl_sub *s)
             }
             break;                       /* nothing queued */
         }
-        else if (st == NATS_SLOW_CONSUMER)
-            continue;                    /* reported by the connection's error event */
+        else if (st == NATS_SLOW_CONSUMER || st == NATS_NO_RESPONDERS)
+            continue;                    /* slow consumer: reported by the connection's error
+                                            event; a 503 status: cnats consumed it */
         else
             s->completed = 1;            /* unsubscribed, drained or connection closed */
     }

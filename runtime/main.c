@@ -209,6 +209,10 @@ static int cmd_run(int argc, char **argv, int first)
     }
     rt_teardown();
     free(cfg->servers);
+    /* finalizers at teardown may still report (an async publish failure
+     * nobody looked at): they can only make the status worse */
+    if (code == 0 && RT->exit_code != 0)
+        code = RT->exit_code;
     return code;
 }
 

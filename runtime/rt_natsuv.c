@@ -31,7 +31,55 @@ typedef struct uvnats {
     natsSock        sock;
     rt_natsuv_hook  after_read;
     void           *arg;
+    int             attached;      /* attached before: the next attach is a reconnect */
 } uvnats;
+
+/* ---- cnats 3.x event-loop reconnect bug: a stale parser ----
+ * cnats keeps one protocol parser per connection (nc->ps). Its own read
+ * thread destroys the parser when a connection ends, but in event-loop mode
+ * nothing does: a reconnect keeps the parser of the dead socket. When the
+ * server died in the middle of a message (a kill -9 during a stream of
+ * PubAcks), the new socket's first bytes are parsed as the rest of that
+ * message; the parser errors out, cnats closes the socket, reconnects, and
+ * the parser is still stuck: we saw a connection reconnect 100+ times and
+ * never recover. So on every re-attach (loop thread, before any read of the
+ * new socket) we destroy the parser; cnats creates a fresh one on the next
+ * read event, exactly as its read thread does.
+ * nc is opaque, so we locate the field once: natsConnection_GetLastError
+ * hands back the address of nc->errStr (char[256]), and in every cnats 3.x
+ * the parser pointer is the next field. Checked for 3.x only; on another
+ * major version the workaround is off (logged). */
+extern void natsParser_Destroy(void *parser);
+static long ps_offset = -1;
+
+void rt_natsuv_learn(natsConnection *nc)
+{
+    const char *err = NULL;
+    long off;
+    if (ps_offset >= 0 || ps_offset == -2)
+        return;
+    if (strncmp(nats_GetVersion(), "3.", 2) != 0) {
+        rt_warn("cnats %s: the reconnect parser workaround is off (written for cnats 3.x)", nats_GetVersion());
+        ps_offset = -2;
+        return;
+    }
+    natsConnection_GetLastError(nc, &err);
+    off = (long)(err - (const char *)nc) + 256;
+    off = (off + (long)sizeof(void *) - 1) & ~((long)sizeof(void *) - 1);
+    ps_offset = off;
+}
+
+static void reset_parser(natsConnection *nc)
+{
+    void **pps;
+    if (ps_offset < 0)
+        return;
+    pps = (void **)((char *)nc + ps_offset);
+    if (*pps) {
+        natsParser_Destroy(*pps);
+        *pps = NULL;
+    }
+}
 
 static uv_thread_t    loop_thread;
 static int            live;          /* adapters not yet detached and closed */
@@ -94,6 +142,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static natsStatus do_attach(uvnats *u)
 {
+    if (u->attached++)
+        reset_parser(u->nc);       /* a reconnect: see reset_parser */
     if (u->poll)
         uv_close((uv_handle_t *)u->poll, poll_free);
     u->poll = malloc(sizeof *u->poll);

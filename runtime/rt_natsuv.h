@@ -21,6 +21,11 @@ void rt_natsuv_next_hook(rt_natsuv_hook fn, void *arg);
  * into them from its threads, so the loop must not close their handles. */
 int rt_natsuv_live(void);
 
+/* Call once after a connection is established (loop thread, outside any
+ * cnats call): learns where cnats keeps the connection's protocol parser,
+ * so a reconnect can start with a fresh one. See rt_natsuv.c. */
+void rt_natsuv_learn(natsConnection *nc);
+
 natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, natsSock sock);
 natsStatus rt_natsuv_read(void *userData, bool add);
 natsStatus rt_natsuv_write(void *userData, bool add);

@@ -155,8 +155,25 @@ end
 local function jetstream(nc, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerr("nc:jetstream", "opts", "table expected, got " .. type(opts)) end
-  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout" })
+  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout", "max_pending", "ack_timeout", "retry" })
   check_type("nc:jetstream", "timeout", opts.timeout, "number")
+  check_type("nc:jetstream", "max_pending", opts.max_pending, "number")
+  check_type("nc:jetstream", "ack_timeout", opts.ack_timeout, "number")
+  if opts.max_pending and opts.max_pending < 1 then argerr("nc:jetstream", "max_pending", "must be >= 1") end
+  if opts.ack_timeout and opts.ack_timeout <= 0 then argerr("nc:jetstream", "ack_timeout", "must be > 0 seconds") end
+  -- retry: false (default) | true (5 retries) | number of retries | {attempts=, delay=}
+  local retries, delay = 0, 0.25
+  local r = opts.retry
+  if r == true then retries = 5
+  elseif type(r) == "number" and r >= 0 then retries = math.floor(r)
+  elseif type(r) == "table" then
+    check_keys("nc:jetstream retry", r, set{ "attempts", "delay" })
+    check_type("nc:jetstream", "retry.attempts", r.attempts, "number")
+    check_type("nc:jetstream", "retry.delay", r.delay, "number")
+    retries, delay = math.floor(r.attempts or 5), r.delay or 0.25
+  elseif r ~= nil and r ~= false then
+    argerr("nc:jetstream", "retry", "boolean, number or {attempts=, delay=} expected, got " .. type(r))
+  end
   local prefix = "$JS.API."
   if opts.prefix then
     check_type("nc:jetstream", "prefix", opts.prefix, "string")
@@ -165,7 +182,9 @@ local function jetstream(nc, opts)
     check_name("nc:jetstream", "domain", opts.domain)
     prefix = "$JS." .. opts.domain .. ".API."
   end
-  return setmetatable({ nc = nc, prefix = prefix, timeout = opts.timeout or 5, domain = opts.domain }, JS)
+  return setmetatable({ nc = nc, prefix = prefix, timeout = opts.timeout or 5, domain = opts.domain,
+    max_pending = math.floor(opts.max_pending or 4000), ack_timeout = opts.ack_timeout or 5,
+    retries = retries, retry_delay = delay }, JS)
 end
 
 -- ---- streams ----
@@ -407,7 +426,34 @@ function JS:ensure_stream_for(subject, template)
   return self:stream(cfg)
 end
 
--- ---- sync publish ----
+-- ---- publish ----
+
+-- Headers for the publish options shared by js:publish and js:publish_async.
+local function publish_headers(fname, opts)
+  local headers = {}
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then argerr(fname, "headers", "table expected, got " .. type(opts.headers), 4) end
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
+  if opts.msg_id ~= nil then
+    if type(opts.msg_id) ~= "string" then argerr(fname, "msg_id", "string expected, got " .. type(opts.msg_id), 4) end
+    if opts.msg_id == "" then argerr(fname, "msg_id", "must not be empty", 4) end
+    headers["Nats-Msg-Id"] = opts.msg_id
+  end
+  local ex = opts.expect
+  if ex ~= nil then
+    if type(ex) ~= "table" then argerr(fname, "expect", "table expected, got " .. type(ex), 4) end
+    check_keys(fname .. " expect", ex, set{ "stream", "last_seq", "last_subject_seq", "last_msg_id" })
+    if ex.stream then headers["Nats-Expected-Stream"] = ex.stream end
+    if ex.last_seq then headers["Nats-Expected-Last-Sequence"] = ("%d"):format(ex.last_seq) end
+    if ex.last_subject_seq then headers["Nats-Expected-Last-Subject-Sequence"] = ("%d"):format(ex.last_subject_seq) end
+    if ex.last_msg_id then headers["Nats-Expected-Last-Msg-Id"] = ex.last_msg_id end
+  end
+  if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
+    argerr(fname, "timeout", "number > 0 expected, got " .. tostring(opts.timeout), 4)
+  end
+  return next(headers) and headers or nil
+end
 
 -- js:publish(subject, data, {msg_id=, headers=, timeout=, expect={stream=, last_seq=,
 --            last_subject_seq=, last_msg_id=}}) -> {stream=, seq=, duplicate=, domain=}
@@ -415,29 +461,12 @@ function JS:publish(subject, data, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts), 2) end
   check_keys("js:publish", opts, set{ "msg_id", "headers", "timeout", "expect" })
-  local headers = {}
-  if opts.headers ~= nil then
-    if type(opts.headers) ~= "table" then argerr("js:publish", "headers", "table expected, got " .. type(opts.headers), 2) end
-    for k, v in pairs(opts.headers) do headers[k] = v end
-  end
-  if opts.msg_id ~= nil then
-    if type(opts.msg_id) ~= "string" then argerr("js:publish", "msg_id", "string expected, got " .. type(opts.msg_id), 2) end
-    headers["Nats-Msg-Id"] = opts.msg_id
-  end
-  local ex = opts.expect
-  if ex ~= nil then
-    if type(ex) ~= "table" then argerr("js:publish", "expect", "table expected, got " .. type(ex), 2) end
-    check_keys("js:publish expect", ex, set{ "stream", "last_seq", "last_subject_seq", "last_msg_id" })
-    if ex.stream then headers["Nats-Expected-Stream"] = ex.stream end
-    if ex.last_seq then headers["Nats-Expected-Last-Sequence"] = ("%d"):format(ex.last_seq) end
-    if ex.last_subject_seq then headers["Nats-Expected-Last-Subject-Sequence"] = ("%d"):format(ex.last_subject_seq) end
-    if ex.last_msg_id then headers["Nats-Expected-Last-Msg-Id"] = ex.last_msg_id end
-  end
+  local headers = publish_headers("js:publish", opts)
   local timeout = opts.timeout or self.timeout
   -- no responders (no stream yet, or an election) is retried twice, 250 ms apart, like nats.go
   local msg, err
   for attempt = 1, 3 do
-    msg, err = self.nc:request(subject, data, { headers = next(headers) and headers or nil, timeout = timeout })
+    msg, err = self.nc:request(subject, data, { headers = headers, timeout = timeout })
     if msg or err ~= "no_responders" or attempt == 3 then break end
     jet.sleep(0.25)
   end
@@ -448,6 +477,79 @@ function JS:publish(subject, data, opts)
   if not ok or type(ack) ~= "table" then return nil, "bad_response", "js:publish: " .. tostring(msg.data) end
   if type(ack.error) == "table" then return api_error(ack.error) end
   return { stream = ack.stream, seq = ack.seq, duplicate = ack.duplicate == true, domain = ack.domain }
+end
+
+-- ---- async publish (the engine is C: bindings/lpubasync.c) ----
+
+function JS:_publisher()
+  local p = self._pa
+  if not p then
+    p = jet._js_publisher(self.nc, self.max_pending, self.ack_timeout, self.retries, self.retry_delay, ERR_CODES)
+    self._pa = p
+    if self._on_error then p:on_error(self._on_error) end
+  end
+  return p
+end
+
+local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry" }
+
+-- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=}) -> future
+-- Yields the calling coroutine while max_pending publishes are unacked.
+function JS:publish_async(subject, data, opts)
+  local p = self._pa or self:_publisher()
+  local headers, id, timeout, retry
+  if opts ~= nil then
+    if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts), 2) end
+    check_keys("js:publish_async", opts, ASYNC_KEYS)
+    timeout = opts.timeout
+    headers = publish_headers("js:publish_async", opts)
+    if opts.retry ~= nil then
+      local r = opts.retry
+      if r == true then retry = self.retries > 0 and self.retries or 5
+      elseif r == false then retry = 0
+      elseif type(r) == "number" and r >= 0 then retry = math.floor(r)
+      else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r), 2) end
+    end
+  end
+  local f = p:publish(subject, data, headers, id, timeout, retry)
+  while f == false do
+    p:wait_slot()
+    f = p:publish(subject, data, headers, id, timeout, retry)
+  end
+  return f
+end
+
+-- number of async publishes not acked yet
+function JS:publish_async_pending()
+  return self._pa and self._pa:pending() or 0
+end
+
+-- yields until every async publish is acked or failed, or the timeout;
+-- returns how many are still pending
+function JS:publish_async_complete(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    argerr("js:publish_async_complete", "timeout", "number >= 0 expected, got " .. tostring(timeout), 2)
+  end
+  if not self._pa then return 0 end
+  return self._pa:complete(timeout)
+end
+
+-- fn(info) for every async publish that failed for good and whose future
+-- nobody waited on: info = {subject=, data=, msg_id=, error=, detail=, err_code=}
+function JS:on_publish_error(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    argerr("js:on_publish_error", "fn", "function expected, got " .. type(fn), 2)
+  end
+  self._on_error = fn
+  if self._pa then self._pa:on_error(fn) end
+end
+
+-- {published=, acked=, failed=, retried=, pending=, max_pending=}
+function JS:publish_async_stats()
+  if not self._pa then
+    return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending }
+  end
+  return self._pa:stats()
 end
 
 JS.jetstream = jetstream   -- nc:jetstream(opts) loads this module and calls it
