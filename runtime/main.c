@@ -41,7 +41,8 @@ static const char usage[] =
 "The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
 "SIGINT/SIGTERM shut down gracefully; a second signal forces the exit.\n"
 "Exit status: 0 when the script ended and everything finished cleanly; 1 on a\n"
-"script error or an unclean shutdown; the code given to jet.exit(code).\n";
+"script error, an unclean shutdown, or an async publish that failed unseen or was\n"
+"never acknowledged; the code given to jet.exit(code).\n";
 
 static int opt_value(int argc, char **argv, int *i, const char *name, const char **out)
 {
