@@ -35,6 +35,7 @@ static const char usage[] =
 "  --tls-key FILE        client private key\n"
 "  --name NAME           connection name shown by the server\n"
 "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
+"  --log-format FORMAT   text (default) or json: one JSON object per line\n"
 "  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "\n"
@@ -121,6 +122,12 @@ static int cmd_run(int argc, char **argv, int first)
                 return 2;
             }
             rt_log_level = lvl;
+        } else if (opt_value(argc, argv, &i, "--log-format", &v)) {
+            if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0) {
+                fprintf(stderr, "jetlua: --log-format: unknown format '%s' (text or json)\n", v);
+                return 2;
+            }
+            rt_log_json = strcmp(v, "json") == 0;
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
