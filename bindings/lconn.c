@@ -12,6 +12,8 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_http.h"
+#include "rt_metrics.h"
 #include "rt_server.h"
 
 #include <errno.h>
@@ -22,6 +24,51 @@
 
 
 static const char *const ev_names[JL_EV_COUNT] = {"disconnected", "reconnected", "closed", "error"};
+
+/* ---- every open connection: readiness for /healthz ---- */
+
+static jl_conn *all_conns;
+
+static int conns_ready(const char **why)
+{
+    static char reason[200];
+    if (RT->exiting) {
+        *why = "shutting down";
+        return 0;
+    }
+    if (!all_conns) {
+        *why = "no connection";
+        return 0;
+    }
+    for (jl_conn *c = all_conns; c; c = c->all_next)
+        if (c->state != JL_CONN_CONNECTED) {
+            snprintf(reason, sizeof reason, "connection %s is %s", c->name,
+                     c->state == JL_CONN_RECONNECTING ? "reconnecting" : "not connected");
+            *why = reason;
+            return 0;
+        }
+    return 1;
+}
+
+void jl_conn_track(jl_conn *c)
+{
+    rt_http_ready = conns_ready;
+    c->tracked = 1;
+    c->all_prev = NULL;
+    c->all_next = all_conns;
+    if (all_conns)
+        all_conns->all_prev = c;
+    all_conns = c;
+}
+
+static void untrack(jl_conn *c)
+{
+    if (!c->tracked)
+        return;
+    c->tracked = 0;
+    if (c->all_prev) c->all_prev->all_next = c->all_next; else all_conns = c->all_next;
+    if (c->all_next) c->all_next->all_prev = c->all_prev;
+}
 
 /* ---- refcount ---- */
 
@@ -742,6 +789,7 @@ static void conn_closed(jl_conn *c)
     lua_State *L = RT->L;
 
     c->state = JL_CONN_CLOSED;
+    untrack(c);
     rt_info("connection %s closed", c->name);
     jl_conn_after_read(c);     /* subscriptions see the close and complete */
     fail_all_replies(c, "closed");
@@ -777,6 +825,8 @@ static void conn_event(void *a, void *b)
             break;
         }
         c->state = JL_CONN_RECONNECTING;
+        rt_metric_add(rt_metric_simple("jetlua_disconnects_total", RT_COUNTER,
+                                       "connections lost (each is followed by reconnect attempts)"), 1);
         rt_warn("connection %s: disconnected, reconnecting", c->name);
         clients_event(c, ev);
         jl_conn_fire_event(c, ev, NULL);
@@ -785,6 +835,7 @@ static void conn_event(void *a, void *b)
         if (c->state == JL_CONN_RECONNECTING)
             c->state = JL_CONN_CONNECTED;
         c->reconnects++;
+        rt_metric_add(rt_metric_simple("jetlua_reconnects_total", RT_COUNTER, "successful reconnects"), 1);
         natsConnection_GetConnectedUrl(c->nc, url, sizeof url);
         rt_info("connection %s: reconnected to %s", c->name, url);
         clients_event(c, ev);

@@ -167,6 +167,7 @@ static void do_connect(connect_op *op)
             return;
         }
         c->state = JL_CONN_CONNECTED;
+        jl_conn_track(c);
         rt_hook_add(&c->hook);
         jl_conn_retain(c);        /* the connection's own ref, until closed */
         {

@@ -35,6 +35,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,32 @@ struct pa {
     uint64_t    published, acked, failed, retried, unacked_at_exit;
 };
 
+/* jetlua's own metrics (--metrics), shared by every publisher */
+static rt_series *m_published, *m_acked, *m_retried, *m_pending;
+
+static void metrics_init(void)
+{
+    const char *err = NULL;
+    if (m_published)
+        return;
+    m_published = rt_metric("jetlua_js_published_total", RT_COUNTER, "JetStream publishes",
+                            "mode=\"async\"", NULL, 0, &err);
+    m_acked = rt_metric("jetlua_js_publish_acked_total", RT_COUNTER, "JetStream publishes acknowledged",
+                        "mode=\"async\"", NULL, 0, &err);
+    m_retried = rt_metric_simple("jetlua_js_publish_retried_total", RT_COUNTER, "async publish attempts retried");
+    m_pending = rt_metric_simple("jetlua_js_publish_pending", RT_GAUGE, "async publishes waiting for their ack");
+}
+
+static void count_failure(const char *code)
+{
+    char labels[128];
+    const char *names[] = {"error", "mode"}, *values[] = {code, "async"};
+    const char *err = NULL;
+    rt_metric_labels(labels, sizeof labels, names, values, 2);
+    rt_metric_add(rt_metric("jetlua_js_publish_failed_total", RT_COUNTER,
+                            "JetStream publishes that failed for good, by error", labels, NULL, 0, &err), 1);
+}
+
 static void pa_release(pa *p);
 static void pa_finish(pa *p);
 static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail, int err_code, int retryable);
@@ -195,6 +222,7 @@ static void sweep(uv_timer_t *t);
 
 static void pending_inc(pa *p)
 {
+    rt_metric_add(m_pending, 1);
     if (p->pending++ == 0) {
         if (!p->live) {
             p->live = 1;
@@ -209,6 +237,7 @@ static void settle(pa *p);
 
 static void pending_dec(pa *p)
 {
+    rt_metric_add(m_pending, -1);
     if (--p->pending == 0) {
         if (p->sweep)
             uv_timer_stop(p->sweep);
@@ -517,6 +546,7 @@ static void entry_ok(pa *p, pa_entry *e, const char *stream, size_t slen, uint64
     pa_fut *f = e->fut;
     entry_done(p, e);
     p->acked++;
+    rt_metric_add(m_acked, 1);
     if (f) {
         f->state = FUT_OK;
         f->seq = seq;
@@ -550,6 +580,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
     if (can_retry && retryable(code) && e->tries_left > 0 && p->registered && p->c->state != JL_CONN_CLOSED) {
         e->tries_left--;
         p->retried++;
+        rt_metric_add(m_retried, 1);
         list_unlink(e->held ? &p->held : &p->sent, e);
         e->held = 1;
         e->not_before = now + (strcmp(code, "no_responders") == 0 ? p->retry_delay_ms : 0);
@@ -562,6 +593,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
     rt_map_del(&p->map, e->token);
     entry_done(p, e);
     p->failed++;
+    count_failure(code);
     if (f) {
         f->state = FUT_ERR;
         f->code = code;
@@ -910,6 +942,7 @@ static int pa_new(lua_State *L)
 
     luaL_checktype(L, 6, LUA_TTABLE);
     jl_conn_check_open(L, c, "js:publish_async");
+    metrics_init();
     p = calloc(1, sizeof *p);
     p->c = c;
     p->max_pending = maxp;
@@ -1018,6 +1051,7 @@ static int pa_publish(lua_State *L)
     lua_setmetatable(L, -2);
     e->fut = f;
     p->published++;
+    rt_metric_add(m_published, 1);
     pending_inc(p);
     send_entry(p, e);          /* may fail at once: the future then says so */
     if (f->state != FUT_PENDING && p->pending == 0 && p->draining)

@@ -19,6 +19,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +60,18 @@ static void finalize(jl_sub *s);
 static void handler_done(rt_co *co, int ok, void *data);
 
 
+static rt_series *m_received, *m_handler_errors;
+
 static void dispatch(jl_sub *s, natsMsg *m)
 {
     lua_State *L = RT->L;
+    if (!m_received) {
+        m_received = rt_metric_simple("jetlua_messages_received_total", RT_COUNTER,
+                                      "core NATS messages handed to subscription handlers");
+        m_handler_errors = rt_metric_simple("jetlua_handler_errors_total", RT_COUNTER,
+                                            "handlers that raised an error");
+    }
+    rt_metric_add(m_received, 1);
     s->running++;
     s->delivered++;
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler_ref);
@@ -104,6 +114,8 @@ static void pump(jl_sub *s)
 static void handler_done(rt_co *co, int ok, void *data)
 {
     jl_sub *s = data;
+    if (ok == 0)
+        rt_metric_add(m_handler_errors, 1);
     s->running--;
     pump(s);
 }

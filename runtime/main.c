@@ -3,6 +3,7 @@
  * `jetlua --help`, and the tools written in Lua (scripts/tools).
  */
 #include "rt.h"
+#include "rt_http.h"
 #include "rt_sched.h"
 #include "jl.h"
 
@@ -36,6 +37,8 @@ static const char usage[] =
 "  --name NAME           connection name shown by the server\n"
 "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
+"  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
+"                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
 "  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "\n"
@@ -96,6 +99,7 @@ static int cmd_run(int argc, char **argv, int first)
     int i;
     lua_State *L;
     int code;
+    const char *metrics = NULL;
 
     for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         if (opt_value(argc, argv, &i, "--server", &v))            add_server(cfg, v);
@@ -122,6 +126,8 @@ static int cmd_run(int argc, char **argv, int first)
                 return 2;
             }
             rt_log_level = lvl;
+        } else if (opt_value(argc, argv, &i, "--metrics", &v)) {
+            metrics = v;
         } else if (opt_value(argc, argv, &i, "--log-format", &v)) {
             if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0) {
                 fprintf(stderr, "jetlua: --log-format: unknown format '%s' (text or json)\n", v);
@@ -157,6 +163,13 @@ static int cmd_run(int argc, char **argv, int first)
     if (rt_init() != 0) {
         fprintf(stderr, "jetlua: cannot initialize the event loop\n");
         return 1;
+    }
+    if (metrics) {
+        char why[256];
+        if (rt_http_start(metrics, why, sizeof why) != 0) {
+            fprintf(stderr, "jetlua: --metrics: %s\n", why);
+            return 2;
+        }
     }
     L = luaL_newstate();
     if (!L) {

@@ -1,0 +1,201 @@
+/*
+ * lmetrics.c - jet.metrics: script metrics next to jetlua's own, served by
+ * --metrics HOST:PORT in the Prometheus text format.
+ *
+ *   local c = jet.metrics.counter("orders_total", {kind = "new"}, "orders seen")
+ *   c:inc()            c:inc(3)          c:value()
+ *   local g = jet.metrics.gauge("queue_depth")          g:set(7)  g:inc()  g:dec(2)
+ *   local h = jet.metrics.histogram("work_seconds", nil, {buckets = {0.01, 0.1, 1}, help = "..."})
+ *   h:observe(0.03)    h:count()         h:sum()
+ *
+ * The same name and labels always give the same series.
+ */
+#include "jl.h"
+#include "rt_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SERIES_MT "jetlua.metric"
+
+typedef struct { rt_series *s; int type; } series_ud;
+
+static const char *const fnames[] = {"jet.metrics.counter", "jet.metrics.gauge", "jet.metrics.histogram"};
+
+/* labels table -> rendered, sorted by name so {a=,b=} and {b=,a=} match.
+ * Names and string values stay anchored by the table; numbers are
+ * formatted into numbuf. */
+static void render_labels(lua_State *L, int idx, const char *fname, char *out, size_t cap)
+{
+    const char *names[16], *values[16];
+    char numbuf[16][32];
+    int n = 0;
+    out[0] = '\0';
+    if (lua_isnoneornil(L, idx))
+        return;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        jl_argerror(L, fname, "labels", "table expected, got %s", jl_typename(L, idx));
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const char *why;
+        if (lua_type(L, -2) != LUA_TSTRING)
+            jl_argerror(L, fname, "labels", "label names must be strings");
+        if (n == 16)
+            jl_argerror(L, fname, "labels", "at most 16 labels");
+        names[n] = lua_tostring(L, -2);
+        if ((why = rt_metric_label_invalid(names[n])) != NULL)
+            jl_argerror(L, fname, "labels", "invalid label name '%s' (%s)", names[n], why);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            values[n] = lua_tostring(L, -1);
+        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+            snprintf(numbuf[n], sizeof numbuf[n], "%.14g", lua_tonumber(L, -1));
+            values[n] = numbuf[n];
+        } else {
+            jl_argerror(L, fname, "labels", "value of '%s' must be a string or number, got %s", names[n],
+                        luaL_typename(L, -1));
+        }
+        n++;
+        lua_pop(L, 1);
+    }
+    for (int i = 1; i < n; i++)              /* insertion sort by name */
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+            t = values[j]; values[j] = values[j - 1]; values[j - 1] = t;
+        }
+    rt_metric_labels(out, cap, names, values, n);
+}
+
+static int make(lua_State *L, int type)
+{
+    const char *fname = fnames[type];
+    const char *name = jl_check_string(L, 1, fname, "name", NULL);
+    const char *help = NULL, *why, *err = NULL;
+    char labels[1024];
+    double bounds[64];
+    int nb = 0;
+    rt_series *s;
+    series_ud *u;
+
+    if ((why = rt_metric_name_invalid(name)) != NULL)
+        jl_argerror(L, fname, "name", "invalid metric name '%s' (%s)", name, why);
+    lua_settop(L, 3);
+    render_labels(L, 2, fname, labels, sizeof labels);
+    if (type == RT_HISTOGRAM && lua_istable(L, 3)) {
+        static const char *const keys[] = {"help", "buckets", NULL};
+        jl_check_keys(L, 3, fname, keys);
+        help = jl_field_string(L, 3, "help", fname, NULL);
+        lua_getfield(L, 3, "buckets");
+        if (!lua_isnil(L, -1)) {
+            if (!lua_istable(L, -1))
+                jl_argerror(L, fname, "buckets", "list of numbers expected, got %s", luaL_typename(L, -1));
+            nb = (int)lua_objlen(L, -1);
+            if (nb < 1 || nb > 64)
+                jl_argerror(L, fname, "buckets", "1 to 64 upper bounds expected, got %d", nb);
+            for (int i = 0; i < nb; i++) {
+                lua_rawgeti(L, -1, i + 1);
+                if (!lua_isnumber(L, -1))
+                    jl_argerror(L, fname, "buckets", "bound %d is not a number", i + 1);
+                bounds[i] = lua_tonumber(L, -1);
+                lua_pop(L, 1);
+                if (i > 0 && !(bounds[i] > bounds[i - 1]))
+                    jl_argerror(L, fname, "buckets", "bounds must be ascending");
+            }
+        }
+        lua_pop(L, 1);
+    } else if (!lua_isnoneornil(L, 3)) {
+        help = jl_check_string(L, 3, fname, "help", NULL);
+    }
+    s = rt_metric(name, type, help, labels, bounds, nb, &err);
+    if (!s)
+        return luaL_error(L, "%s: %s", fname, err);
+    u = lua_newuserdata(L, sizeof *u);
+    u->s = s;
+    u->type = type;
+    luaL_getmetatable(L, SERIES_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int m_counter(lua_State *L)   { return make(L, RT_COUNTER); }
+static int m_gauge(lua_State *L)     { return make(L, RT_GAUGE); }
+static int m_histogram(lua_State *L) { return make(L, RT_HISTOGRAM); }
+
+static series_ud *check(lua_State *L, const char *fname, int want)
+{
+    series_ud *u = luaL_testudata(L, 1, SERIES_MT);
+    if (!u)
+        jl_argerror(L, fname, "self", "metric expected, got %s", jl_typename(L, 1));
+    if (want >= 0 && u->type != want)
+        luaL_error(L, "%s: not available on a %s", fname,
+                   u->type == RT_COUNTER ? "counter" : u->type == RT_GAUGE ? "gauge" : "histogram");
+    return u;
+}
+
+static double opt_amount(lua_State *L, const char *fname)
+{
+    return lua_isnoneornil(L, 2) ? 1.0 : jl_check_number(L, 2, fname, "n");
+}
+
+static int s_inc(lua_State *L)
+{
+    series_ud *u = check(L, "metric:inc", -1);
+    double n = opt_amount(L, "metric:inc");
+    if (u->type == RT_HISTOGRAM)
+        return luaL_error(L, "metric:inc: not available on a histogram (use :observe)");
+    if (u->type == RT_COUNTER && n < 0)
+        jl_argerror(L, "metric:inc", "n", "a counter only goes up, got %g", n);
+    rt_metric_add(u->s, n);
+    return 0;
+}
+
+static int s_dec(lua_State *L)
+{
+    series_ud *u = check(L, "metric:dec", RT_GAUGE);
+    rt_metric_add(u->s, -opt_amount(L, "metric:dec"));
+    return 0;
+}
+
+static int s_set(lua_State *L)
+{
+    series_ud *u = check(L, "metric:set", RT_GAUGE);
+    rt_metric_set(u->s, jl_check_number(L, 2, "metric:set", "value"));
+    return 0;
+}
+
+static int s_observe(lua_State *L)
+{
+    series_ud *u = check(L, "metric:observe", RT_HISTOGRAM);
+    rt_metric_observe(u->s, jl_check_number(L, 2, "metric:observe", "value"));
+    return 0;
+}
+
+static int s_value(lua_State *L)
+{
+    series_ud *u = check(L, "metric:value", -1);
+    lua_pushnumber(L, u->s->value);
+    return 1;
+}
+
+static int s_count(lua_State *L)
+{
+    series_ud *u = check(L, "metric:count", RT_HISTOGRAM);
+    lua_pushnumber(L, (lua_Number)u->s->count);
+    return 1;
+}
+
+void jl_inject_metrics(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"inc", s_inc}, {"dec", s_dec}, {"set", s_set}, {"observe", s_observe},
+        {"value", s_value}, {"sum", s_value}, {"count", s_count}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"counter", m_counter}, {"gauge", m_gauge}, {"histogram", m_histogram}, {NULL, NULL}};
+    jl_newclass(L, SERIES_MT, methods, NULL);
+    lua_newtable(L);
+    for (const luaL_Reg *r = fns; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+    lua_setfield(L, -2, "metrics");
+}
