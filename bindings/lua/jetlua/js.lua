@@ -552,6 +552,13 @@ function JS:publish_async_stats()
   return self._pa:stats()
 end
 
+-- ---- key-value buckets (jetlua/kv.lua) ----
+
+JS._stored_msg = stored_msg
+function JS:create_kv(cfg) return require("jetlua.kv").create_kv(self, cfg) end
+function JS:kv(bucket) return require("jetlua.kv").open_kv(self, bucket) end
+function JS:delete_kv(bucket) return require("jetlua.kv").delete_kv(self, bucket) end
+
 JS.jetstream = jetstream   -- nc:jetstream(opts) loads this module and calls it
 
 return JS

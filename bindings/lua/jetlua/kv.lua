@@ -1,0 +1,206 @@
+-- jetlua.kv: JetStream key-value buckets in Lua, on the JetStream API
+-- (ADR-8: a bucket is the stream KV_<bucket> on subjects $KV.<bucket>.<key>).
+-- Every call yields its coroutine; none blocks the loop.
+--
+--   local kv = assert(js:create_kv{ bucket = "config", history = 5 })
+--   local rev = kv:put("color", "blue")
+--   local e = kv:get("color")            -- {key=, value=, revision=, created=, operation="PUT"}
+--   kv:update("color", "red", rev)       -- fails with "wrong_revision" if someone wrote since
+local jet = require "jetlua"
+
+local KV = {}
+KV.__index = KV
+
+local function argerr(fname, arg, msg)
+  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), 3)
+end
+
+local function check_bucket(fname, b)
+  if type(b) ~= "string" then argerr(fname, "bucket", "string expected, got " .. type(b)) end
+  if b == "" or b:find("[^%w%-_]") then
+    argerr(fname, "bucket", ("invalid bucket name '%s' (letters, digits, '-' and '_' only)"):format(b))
+  end
+end
+
+local function check_key(fname, key)
+  if type(key) ~= "string" then argerr(fname, "key", "string expected, got " .. type(key)) end
+  if key == "" or key:find("[^%w%-/_=%.]") or key:sub(1, 1) == "." or key:sub(-1) == "." or key:find("%.%.") then
+    argerr(fname, "key", ("invalid key '%s' (letters, digits and - / _ = . only, no leading, trailing or double '.')")
+      :format(key))
+  end
+end
+
+local function check_value(fname, v)
+  if type(v) ~= "string" then argerr(fname, "value", "string expected, got " .. type(v)) end
+end
+
+local CREATE_KEYS = { bucket = true, history = true, ttl = true, max_bytes = true, storage = true,
+  replicas = true, description = true, max_value_size = true }
+
+-- js:create_kv{bucket=, history=1, ttl=, max_bytes=, storage="file", replicas=1, description=,
+--              max_value_size=} -> kv (creates the bucket, or updates its settings)
+local function create_kv(js, cfg)
+  if type(cfg) ~= "table" then argerr("js:create_kv", "cfg", "table expected, got " .. type(cfg)) end
+  for k in pairs(cfg) do
+    if not CREATE_KEYS[k] then error(("js:create_kv: unknown option '%s'"):format(tostring(k)), 2) end
+  end
+  check_bucket("js:create_kv", cfg.bucket)
+  local history = cfg.history or 1
+  if type(history) ~= "number" or history < 1 or history > 64 then
+    argerr("js:create_kv", "history", "a number from 1 to 64 expected, got " .. tostring(history))
+  end
+  local ttl = cfg.ttl
+  if ttl ~= nil and (type(ttl) ~= "number" or ttl < 0) then
+    argerr("js:create_kv", "ttl", "seconds (number >= 0) expected, got " .. tostring(ttl))
+  end
+  local scfg = {
+    name = "KV_" .. cfg.bucket, subjects = { "$KV." .. cfg.bucket .. ".>" },
+    max_msgs_per_subject = history, discard = "new", allow_rollup = true, deny_delete = true,
+    storage = cfg.storage or "file", replicas = cfg.replicas or 1, description = cfg.description,
+    max_bytes = cfg.max_bytes, max_msg_size = cfg.max_value_size,
+  }
+  if ttl and ttl > 0 then
+    scfg.max_age = ttl
+    scfg.duplicate_window = math.min(ttl, 120)
+  end
+  local info, code, detail = js:stream(scfg)
+  if not info then return nil, code, detail end
+  return setmetatable({ js = js, bucket = cfg.bucket, stream = "KV_" .. cfg.bucket,
+    prefix = "$KV." .. cfg.bucket .. "." }, KV)
+end
+
+-- js:kv(bucket) -> kv | nil, "bucket_not_found"
+local function open_kv(js, bucket)
+  check_bucket("js:kv", bucket)
+  local info, code, detail = js:stream_info("KV_" .. bucket)
+  if not info then
+    if code == "stream_not_found" then return nil, "bucket_not_found", "no key-value bucket '" .. bucket .. "'" end
+    return nil, code, detail
+  end
+  return setmetatable({ js = js, bucket = bucket, stream = "KV_" .. bucket, prefix = "$KV." .. bucket .. "." }, KV)
+end
+
+local function entry(kv, m)
+  local op = m.headers and m.headers["KV-Operation"] or "PUT"
+  return { key = m.subject:sub(#kv.prefix + 1), value = m.data, revision = m.seq, created = m.time,
+           operation = op, bucket = kv.bucket }
+end
+
+-- kv:get(key, [revision]) -> entry | nil, "key_not_found"
+function KV:get(key, revision)
+  check_key("kv:get", key)
+  local m, code, detail
+  if revision ~= nil then
+    if type(revision) ~= "number" then argerr("kv:get", "revision", "number expected, got " .. type(revision)) end
+    m, code, detail = self.js:get_msg(self.stream, revision)
+    if m and m.subject ~= self.prefix .. key then m, code, detail = nil, "no_message_found", "" end
+  else
+    m, code, detail = self.js:get_last_msg(self.stream, self.prefix .. key)
+  end
+  if not m then
+    if code == "no_message_found" then return nil, "key_not_found", "no key '" .. key .. "' in " .. self.bucket end
+    return nil, code, detail
+  end
+  local e = entry(self, m)
+  if e.operation ~= "PUT" then return nil, "key_not_found", "key '" .. key .. "' was deleted" end
+  return e
+end
+
+local function revision_of(ack, code, detail)
+  if not ack then
+    if code == "wrong_last_sequence" then return nil, "wrong_revision", detail end
+    return nil, code, detail
+  end
+  return ack.seq
+end
+
+-- kv:put(key, value) -> revision
+function KV:put(key, value)
+  check_key("kv:put", key); check_value("kv:put", value)
+  return revision_of(self.js:publish(self.prefix .. key, value))
+end
+
+-- kv:update(key, value, revision) -> new revision | nil, "wrong_revision"
+function KV:update(key, value, revision)
+  check_key("kv:update", key); check_value("kv:update", value)
+  if type(revision) ~= "number" then argerr("kv:update", "revision", "number expected, got " .. type(revision)) end
+  return revision_of(self.js:publish(self.prefix .. key, value, { expect = { last_subject_seq = revision } }))
+end
+
+-- kv:create(key, value) -> revision | nil, "key_exists"  (a deleted key can be created again)
+function KV:create(key, value)
+  check_key("kv:create", key); check_value("kv:create", value)
+  local rev, code, detail = revision_of(self.js:publish(self.prefix .. key, value,
+    { expect = { last_subject_seq = 0 } }))
+  if rev then return rev end
+  if code ~= "wrong_revision" then return nil, code, detail end
+  local last = self.js:get_last_msg(self.stream, self.prefix .. key)
+  if last and entry(self, last).operation ~= "PUT" then
+    return revision_of(self.js:publish(self.prefix .. key, value, { expect = { last_subject_seq = last.seq } }))
+  end
+  return nil, "key_exists", "key '" .. key .. "' already exists in " .. self.bucket
+end
+
+-- kv:delete(key): a delete marker (history is kept)
+function KV:delete(key)
+  check_key("kv:delete", key)
+  return revision_of(self.js:publish(self.prefix .. key, "", { headers = { ["KV-Operation"] = "DEL" } }))
+end
+
+-- kv:purge(key): a purge marker that also removes the key's history
+function KV:purge(key)
+  check_key("kv:purge", key)
+  return revision_of(self.js:publish(self.prefix .. key, "",
+    { headers = { ["KV-Operation"] = "PURGE", ["Nats-Rollup"] = "sub" } }))
+end
+
+-- kv:keys() -> sorted list of live keys
+function KV:keys()
+  local r, code, detail = self.js:_api("STREAM.INFO." .. self.stream, { subjects_filter = self.prefix .. ">" })
+  if not r then return nil, code, detail end
+  local keys = {}
+  for subject in pairs(r.state and r.state.subjects or {}) do
+    local key = subject:sub(#self.prefix + 1)
+    local last = self.js:get_last_msg(self.stream, subject)
+    if last and entry(self, last).operation == "PUT" then keys[#keys + 1] = key end
+  end
+  table.sort(keys)
+  return keys
+end
+
+-- kv:history(key) -> list of entries, oldest first (deletes included, operation says which)
+function KV:history(key)
+  check_key("kv:history", key)
+  local out, seq = {}, 1
+  while true do
+    local r, code, detail = self.js:_api("STREAM.MSG.GET." .. self.stream,
+      { seq = seq, next_by_subj = self.prefix .. key })
+    if not r then
+      if code == "no_message_found" then break end
+      return nil, code, detail
+    end
+    local m = r.message
+    local e = entry(self, self.js._stored_msg(r))
+    out[#out + 1] = e
+    seq = m.seq + 1
+  end
+  if #out == 0 then return nil, "key_not_found", "no key '" .. key .. "' in " .. self.bucket end
+  return out
+end
+
+-- kv:status() -> {bucket=, values=, history=, ttl=, bytes=, storage=, replicas=}
+function KV:status()
+  local info, code, detail = self.js:stream_info(self.stream)
+  if not info then return nil, code, detail end
+  local c, st = info.config, info.state
+  return { bucket = self.bucket, values = st.messages, bytes = st.bytes, history = c.max_msgs_per_subject,
+           ttl = c.max_age or 0, storage = c.storage, replicas = c.replicas }
+end
+
+-- js:delete_kv(bucket)
+local function delete_kv(js, bucket)
+  check_bucket("js:delete_kv", bucket)
+  return js:delete_stream("KV_" .. bucket)
+end
+
+return { create_kv = create_kv, open_kv = open_kv, delete_kv = delete_kv, KV = KV }
