@@ -20,6 +20,12 @@ static const char usage[] =
 "Usage:\n"
 "  jetlua run [options] SCRIPT [args...]   run a Lua script\n"
 "  jetlua version                         print the versions of jetlua and its parts\n"
+"  jetlua stream ls|info|view|purge|rm    inspect and manage streams\n"
+"  jetlua consumer ls|info|next           inspect consumers, take messages\n"
+"  jetlua pub SUBJECT [DATA]              publish (JetStream when a stream listens)\n"
+"  jetlua sub SUBJECT                     print messages as they arrive\n"
+"  jetlua kv ls|get|put                   key-value buckets\n"
+"  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
 "  jetlua --help                          this text\n"
 "\n"
 "Options for run (before SCRIPT; --opt VALUE or --opt=VALUE):\n"
@@ -237,6 +243,56 @@ static int cmd_run(int argc, char **argv, int first)
     return code;
 }
 
+/* The tools are Lua scripts (bindings/lua/jetlua/tools/<tool>.lua) run like
+ * `jetlua run`: the run options may appear anywhere on the line, the rest
+ * goes to the tool. They log warnings only, unless --log-level says else. */
+static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", NULL};
+
+static int cmd_tool(int argc, char **argv)
+{
+    static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
+        "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
+        "--shutdown-timeout", "--metrics", "--log-format", NULL};
+    const char **nv = calloc((size_t)argc + 8, sizeof *nv);
+    char *used = calloc((size_t)argc, 1);
+    const char *dir = getenv("JETLUA_LUA_DIR") ? getenv("JETLUA_LUA_DIR") : JETLUA_LUA_DIR;
+    char *path = malloc(strlen(dir) + 64);
+    int n = 0, level = 0;
+
+    nv[n++] = argv[0];
+    nv[n++] = "run";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;                        /* the rest is the tool's, even if it looks like an option */
+        for (int k = 0; valued[k]; k++) {
+            size_t l = strlen(valued[k]);
+            if (strncmp(argv[i], valued[k], l) != 0 || (argv[i][l] != '=' && argv[i][l] != '\0'))
+                continue;
+            level |= strcmp(valued[k], "--log-level") == 0;
+            used[i] = 1;
+            nv[n++] = argv[i];
+            if (argv[i][l] == '\0' && i + 1 < argc) {
+                used[++i] = 1;
+                nv[n++] = argv[i];
+            }
+            break;
+        }
+    }
+    if (!level) {
+        nv[n++] = "--log-level";
+        nv[n++] = "warn";
+    }
+    sprintf(path, "%s/jetlua/tools/%s.lua", dir, argv[1]);
+    nv[n++] = "--";
+    nv[n++] = path;
+    for (int i = 2; i < argc; i++)
+        if (!used[i])
+            nv[n++] = argv[i];
+    nv[n] = NULL;
+    free(used);
+    return cmd_run(n, (char **)nv, 2);
+}
+
 int main(int argc, char **argv)
 {
     /* print() output reaches logs and pipes line by line, as a person expects */
@@ -250,6 +306,9 @@ int main(int argc, char **argv)
         return cmd_version();
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc, argv, 2);
+    for (int t = 0; tools[t]; t++)
+        if (strcmp(argv[1], tools[t]) == 0)
+            return cmd_tool(argc, argv);
     fprintf(stderr, "jetlua: unknown command '%s' (see jetlua --help)\n", argv[1]);
     return 2;
 }
