@@ -260,6 +260,7 @@ void jl_open(lua_State *L)
     jl_inject_process(L);
     jl_inject_pubasync(L);
     jl_inject_metrics(L);
+    jl_inject_reload(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");
 
     lua_getglobal(L, "package");

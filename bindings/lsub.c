@@ -410,6 +410,23 @@ static int sub_stats(lua_State *L)
     return 1;
 }
 
+/* sub:_set_handler(fn): hot reload swaps the handler in place; messages
+ * already handed to the old one finish there. */
+static int sub_set_handler(lua_State *L)
+{
+    jl_sub *s = check_sub(L, "sub:_set_handler");
+    jl_check_function(L, 2, "sub:_set_handler", "fn");
+    if (!s) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
+    lua_pushvalue(L, 2);
+    s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int sub_subject(lua_State *L)
 {
     jl_sub *s = check_sub(L, "sub:subject");
@@ -424,6 +441,7 @@ void jl_inject_sub(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"unsubscribe", sub_unsubscribe}, {"drain", sub_drain},
-        {"stats", sub_stats}, {"subject", sub_subject}, {NULL, NULL}};
+        {"stats", sub_stats}, {"subject", sub_subject}, {"_set_handler", sub_set_handler},
+        {NULL, NULL}};
     jl_newclass(L, SUB_MT, methods, NULL);
 }

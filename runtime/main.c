@@ -43,6 +43,8 @@ static const char usage[] =
 "  --name NAME           connection name shown by the server\n"
 "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
+"  --watch               reload the script and its modules when they change (SIGHUP\n"
+"                        reloads too); a failed reload keeps the old code running\n"
 "  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
 "                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
 "  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
@@ -132,6 +134,8 @@ static int cmd_run(int argc, char **argv, int first)
                 return 2;
             }
             rt_log_level = lvl;
+        } else if (strcmp(argv[i], "--watch") == 0) {
+            cfg->watch = 1;
         } else if (opt_value(argc, argv, &i, "--metrics", &v)) {
             metrics = v;
         } else if (opt_value(argc, argv, &i, "--log-format", &v)) {
@@ -188,10 +192,13 @@ static int cmd_run(int argc, char **argv, int first)
     /* the script's own directory first on package.path, so `require "x"`
      * finds x.lua next to the script wherever jetlua is started from */
     {
-        char dir[4096];
-        const char *slash = strrchr(RT->script, '/');
+        /* absolute: a module's path must not depend on the current
+         * directory (hot reload watches and compares these paths) */
+        char dir[4096], abs[4096];
+        const char *script = realpath(RT->script, abs) ? abs : RT->script;
+        const char *slash = strrchr(script, '/');
         if (slash)
-            snprintf(dir, sizeof dir, "%.*s", (int)(slash - RT->script), RT->script);
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - script), script);
         else
             snprintf(dir, sizeof dir, ".");
         lua_getglobal(L, "package");
@@ -216,11 +223,22 @@ static int cmd_run(int argc, char **argv, int first)
         RT->main_done = 1;
         rt_shutdown(1);
     } else {
+        /* run it through the reload manager (jetlua/reload.lua), which
+         * remembers what the script declared so SIGHUP / --watch can
+         * reload it: reload.main(chunk, abs_path, args...) */
         int nargs = argc - i - 1;
+        char abs[4096];
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "jetlua.reload");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "main");
+        lua_remove(L, -2);
+        lua_insert(L, -2);                        /* main, chunk */
+        lua_pushstring(L, realpath(RT->script, abs) ? abs : RT->script);
         for (int k = i + 1; k < argc; k++)
             lua_pushstring(L, argv[k]);
         rt_ref();        /* held by the main chunk until it ends */
-        rt_co_spawn(L, nargs, "main chunk", main_done, NULL);
+        rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
     }
     rt_run();
     code = RT->exit_code;

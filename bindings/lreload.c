@@ -1,0 +1,149 @@
+/*
+ * lreload.c - what hot reload needs from C: file watching (--watch) and
+ * SIGHUP, both turned into a call of the reload manager's trigger function
+ * (jetlua/reload.lua) on the loop thread. The reconciling is in Lua.
+ *
+ * Watching: one uv_fs_event per directory of a watched file, filtered by
+ * file name. Directories, not files: editors that save by writing a new file
+ * and renaming it over the old one replace the inode a file watch follows.
+ * Bursts of events (an editor writes, renames, touches) are debounced: the
+ * trigger fires 150 ms after the last one.
+ */
+#include "jl.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEBOUNCE_MS 150
+
+typedef struct wdir {
+    uv_fs_event_t ev;
+    char          path[PATH_MAX];
+    struct wdir  *next;
+} wdir;
+
+static wdir       *dirs;
+static char      **files;        /* watched files, absolute */
+static int         nfiles;
+static int         trigger_ref = LUA_NOREF;
+static uv_timer_t *debounce;
+static uv_signal_t *hup;
+static char        reason[PATH_MAX + 32];
+
+static void fire(const char *why)
+{
+    lua_State *L = RT->L;
+    if (trigger_ref == LUA_NOREF || RT->exiting || !L)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, trigger_ref);
+    lua_pushstring(L, why);
+    rt_co_spawn(L, 1, "reload", NULL, NULL);
+}
+
+static void debounced(uv_timer_t *t)
+{
+    fire(reason);
+}
+
+static void on_fs(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    wdir *d = h->data;
+    char full[PATH_MAX * 2];
+    if (status < 0 || !name)
+        return;
+    snprintf(full, sizeof full, "%s/%s", d->path, name);
+    for (int i = 0; i < nfiles; i++)
+        if (strcmp(files[i], full) == 0) {
+            snprintf(reason, sizeof reason, "%s changed", name);
+            uv_timer_start(debounce, debounced, DEBOUNCE_MS, 0);
+            return;
+        }
+}
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+    fire("SIGHUP");
+}
+
+static void dir_closed(uv_handle_t *h) { free(h->data); }
+
+/* jet._reload_watch({abs paths}): watch exactly these files from now on */
+static int reload_watch(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    for (int i = 0; i < nfiles; i++)
+        free(files[i]);
+    free(files);
+    nfiles = (int)lua_objlen(L, 1);
+    files = calloc((size_t)nfiles + 1, sizeof *files);
+    for (int i = 0; i < nfiles; i++) {
+        lua_rawgeti(L, 1, i + 1);
+        files[i] = strdup(luaL_checkstring(L, -1));
+        lua_pop(L, 1);
+    }
+    if (!debounce) {
+        debounce = malloc(sizeof *debounce);
+        uv_timer_init(RT->loop, debounce);
+        uv_unref((uv_handle_t *)debounce);
+    }
+    for (int i = 0; i < nfiles; i++) {
+        char dir[PATH_MAX];
+        char *slash = strrchr(files[i], '/');
+        wdir *d;
+        if (!slash)
+            continue;
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - files[i]), files[i]);
+        for (d = dirs; d && strcmp(d->path, dir) != 0; d = d->next)
+            ;
+        if (d)
+            continue;
+        d = calloc(1, sizeof *d);
+        snprintf(d->path, sizeof d->path, "%s", dir);
+        uv_fs_event_init(RT->loop, &d->ev);
+        d->ev.data = d;
+        if (uv_fs_event_start(&d->ev, on_fs, d->path, 0) != 0) {
+            rt_warn("--watch: cannot watch %s", d->path);
+            uv_close((uv_handle_t *)&d->ev, dir_closed);
+            continue;
+        }
+        uv_unref((uv_handle_t *)&d->ev);
+        d->next = dirs;
+        dirs = d;
+    }
+    return 0;
+}
+
+/* jet._reload_on_request(fn): fn(reason) runs on SIGHUP and watched changes */
+static int reload_on_request(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_unref(L, LUA_REGISTRYINDEX, trigger_ref);
+    lua_pushvalue(L, 1);
+    trigger_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!hup) {
+        hup = malloc(sizeof *hup);
+        uv_signal_init(RT->loop, hup);
+        uv_signal_start(hup, on_hup, SIGHUP);
+        uv_unref((uv_handle_t *)hup);
+    }
+    return 0;
+}
+
+/* jet._reload_watching() -> true when started with --watch */
+static int reload_watching(lua_State *L)
+{
+    lua_pushboolean(L, RT->cfg.watch);
+    return 1;
+}
+
+void jl_inject_reload(lua_State *L)
+{
+    lua_pushcfunction(L, reload_watch);
+    lua_setfield(L, -2, "_reload_watch");
+    lua_pushcfunction(L, reload_on_request);
+    lua_setfield(L, -2, "_reload_on_request");
+    lua_pushcfunction(L, reload_watching);
+    lua_setfield(L, -2, "_reload_watching");
+}
