@@ -259,6 +259,7 @@ void jl_open(lua_State *L)
     jl_inject_conn(L);
     jl_inject_process(L);
     jl_inject_pubasync(L);
+    jl_inject_pull(L);
     jl_inject_metrics(L);
     jl_inject_reload(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");

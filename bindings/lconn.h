@@ -148,7 +148,18 @@ void jl_conn_after_read(void *conn);
 void jl_conn_drain_subs(jl_conn *c);
 
 /* Message userdata (lmsg.c): takes ownership of m; c may be NULL. */
+typedef struct lmsg lmsg;
 void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c);
+lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c);
+/* JetStream: was an ack/nak/term sent? Send one (payload "+ACK", "-NAK",
+ * "+WPI", "+TERM"): 0 sent, -1 not possible, -2 already acked. */
+int jl_msg_acked(lmsg *u);
+/* A consumer's ack counters, shared with its messages (reference counted:
+ * a message may outlive its consumer). */
+typedef struct jl_ackstats { int refs; uint64_t acked, naked, termed, in_progress; } jl_ackstats;
+void jl_msg_set_stats(lmsg *u, jl_ackstats *st);
+void jl_ackstats_release(jl_ackstats *st);
+int jl_msg_send_ack(lmsg *u, const char *payload);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
 
 #endif

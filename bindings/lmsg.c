@@ -9,28 +9,251 @@
 #include "jl.h"
 #include "lconn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MSG_MT "jetlua.msg"
 
-typedef struct lmsg {
+struct lmsg {
     natsMsg *m;
     jl_conn *c;
-} lmsg;
+    int      acked;     /* JetStream: an ack, nak or term was sent (or an ack_sync is out) */
+    jl_ackstats *st;    /* the consumer's counters, or NULL */
+};
 
 static int methods_ref = LUA_NOREF;
 static int mt_ref = LUA_NOREF;      /* the metatable, by integer ref: no string lookup per message */
 
-void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
+lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c)
 {
     lmsg *u = lua_newuserdata(L, sizeof *u);
     u->m = m;
     u->c = c;
+    u->acked = 0;
+    u->st = NULL;
     if (c)
         jl_conn_retain(c);
     lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
     lua_setmetatable(L, -2);
+    return u;
+}
+
+void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
+{
+    jl_msg_push_ud(L, m, c);
+}
+
+int jl_msg_acked(lmsg *u) { return u->acked; }
+
+void jl_msg_set_stats(lmsg *u, jl_ackstats *st)
+{
+    u->st = st;
+    st->refs++;
+}
+
+void jl_ackstats_release(jl_ackstats *st)
+{
+    if (st && --st->refs == 0)
+        free(st);
+}
+
+/* count one sent ack by its payload's first bytes */
+static void count_ack(lmsg *u, const char *payload)
+{
+    jl_ackstats *st = u->st;
+    if (!st)
+        return;
+    if (payload[1] == 'A')
+        st->acked++;
+    else if (payload[1] == 'N')
+        st->naked++;
+    else if (payload[1] == 'T')
+        st->termed++;
+    else
+        st->in_progress++;
+}
+
+static lmsg *check(lua_State *L, int idx, const char *fname);
+
+/* ---- JetStream acks: plain publishes to the $JS.ACK reply (PROTOCOL.md §3;
+ * cnats' natsMsg_Ack crashes on messages of a plain subscription) ---- */
+
+static int is_js(lmsg *u)
+{
+    const char *r = natsMsg_GetReply(u->m);
+    return r && strncmp(r, "$JS.ACK.", 8) == 0 && u->c;
+}
+
+int jl_msg_send_ack(lmsg *u, const char *payload)
+{
+    natsStatus s;
+    if (!is_js(u) || u->c->state == JL_CONN_CLOSED)
+        return -1;
+    if (u->acked && strcmp(payload, "+WPI") != 0)
+        return -2;
+    s = natsConnection_Publish(u->c->nc, natsMsg_GetReply(u->m), payload, (int)strlen(payload));
+    jl_conn_write_some(u->c);
+    if (s != NATS_OK)
+        return -1;
+    if (strcmp(payload, "+WPI") != 0)
+        u->acked = 1;
+    count_ack(u, payload);
+    return 0;
+}
+
+static int ack_common(lua_State *L, const char *fname, const char *payload)
+{
+    lmsg *u = check(L, 1, fname);
+    if (!is_js(u))
+        return luaL_error(L, "%s: not a JetStream message (no $JS.ACK reply subject)", fname);
+    if (u->acked)
+        return jl_fail(L, "already_acked", "the message was already acknowledged (ack, nak or term)");
+    jl_conn_check_open(L, u->c, fname);
+    if (jl_msg_send_ack(u, payload) != 0)
+        return jl_fail(L, "closed", "the connection is closed");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int msg_ack(lua_State *L)  { return ack_common(L, "msg:ack", "+ACK"); }
+static int msg_term(lua_State *L) { return ack_common(L, "msg:term", "+TERM"); }
+static int msg_in_progress(lua_State *L) { return ack_common(L, "msg:in_progress", "+WPI"); }
+
+/* msg:nak([delay seconds]) */
+static int msg_nak(lua_State *L)
+{
+    char payload[64];
+    if (lua_isnoneornil(L, 2))
+        return ack_common(L, "msg:nak", "-NAK");
+    {
+        double d = jl_check_number(L, 2, "msg:nak", "delay");
+        if (d < 0)
+            jl_argerror(L, "msg:nak", "delay", "must be >= 0 seconds, got %g", d);
+        snprintf(payload, sizeof payload, "-NAK {\"delay\":%lld}", (long long)(d * 1e9));
+    }
+    return ack_common(L, "msg:nak", payload);
+}
+
+typedef struct acksync_op {
+    jl_reply r;
+    rt_co   *co;
+    lmsg    *u;
+} acksync_op;
+
+static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
+{
+    acksync_op *op = r->data;
+    rt_co *co = op->co;
+    jl_conn *c = r->conn;
+    lua_State *T = rt_co_prepare(co);
+    int n = 1;
+
+    if (m && natsMsg_IsNoResponders(m))
+        err = "no_responders";
+    if (m)
+        natsMsg_Destroy(m);
+    if (T) {
+        if (err) {
+            op->u->acked = 0;          /* not confirmed: the script may try again */
+            lua_pushnil(T);
+            lua_pushstring(T, err);
+            lua_pushfstring(T, "msg:ack_sync: %s", strcmp(err, "no_responders") == 0
+                            ? "nobody answered (the consumer is gone?)" : err);
+            n = 3;
+        } else {
+            count_ack(op->u, "+ACK");
+            lua_pushboolean(T, 1);
+        }
+    }
+    free(op);
+    jl_conn_release(c);
+    if (T)
+        rt_co_resume(co, n);
+}
+
+static void acksync_cancel(rt_co *co, void *p)
+{
+    acksync_op *op = p;
+    jl_conn_reply_cancel(op->r.conn, &op->r);
+    jl_conn_release(op->r.conn);
+    free(op);
+}
+
+/* msg:ack_sync([timeout]): ack and wait until the server confirms it */
+static int msg_ack_sync(lua_State *L)
+{
+    lmsg *u = check(L, 1, "msg:ack_sync");
+    double timeout = 5.0;
+    char reply[128];
+    acksync_op *op;
+    rt_co *co;
+
+    if (!lua_isnoneornil(L, 2)) {
+        timeout = jl_check_number(L, 2, "msg:ack_sync", "timeout");
+        if (!(timeout > 0))
+            jl_argerror(L, "msg:ack_sync", "timeout", "must be > 0 seconds");
+    }
+    if (!is_js(u))
+        return luaL_error(L, "msg:ack_sync: not a JetStream message (no $JS.ACK reply subject)");
+    co = rt_co_current(L, "msg:ack_sync");
+    if (u->acked)
+        return jl_fail(L, "already_acked", "the message was already acknowledged (ack, nak or term)");
+    jl_conn_check_open(L, u->c, "msg:ack_sync");
+    op = calloc(1, sizeof *op);
+    op->co = co;
+    op->u = u;
+    op->r.fn = acksync_done;
+    op->r.data = op;
+    if (jl_conn_reply_add(u->c, &op->r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
+        free(op);
+        return jl_fail(L, "closed", "msg:ack_sync: the connection is closed");
+    }
+    if (natsConnection_PublishRequest(u->c->nc, natsMsg_GetReply(u->m), reply, "+ACK", 4) != NATS_OK) {
+        jl_conn_reply_cancel(u->c, &op->r);
+        free(op);
+        return jl_fail(L, "closed", "msg:ack_sync: the connection is closed");
+    }
+    jl_conn_write_some(u->c);
+    u->acked = 1;
+    jl_conn_retain(u->c);
+    return rt_co_wait(co, acksync_cancel, op);
+}
+
+/* msg:metadata() -> {stream=, consumer=, num_delivered=, stream_seq=, consumer_seq=,
+ * timestamp=, num_pending=, domain=} from the $JS.ACK reply (v1: 9 tokens, v2: 11+) */
+static int msg_metadata(lua_State *L)
+{
+    lmsg *u = check(L, 1, "msg:metadata");
+    const char *r = natsMsg_GetReply(u->m);
+    char buf[512];
+    char *tok[16], *save = NULL;
+    int n = 0, o;
+
+    if (!r || strncmp(r, "$JS.ACK.", 8) != 0)
+        return jl_fail(L, "not_jetstream", "msg:metadata: not a JetStream message");
+    snprintf(buf, sizeof buf, "%s", r);
+    for (char *t = strtok_r(buf, ".", &save); t && n < 16; t = strtok_r(NULL, ".", &save))
+        tok[n++] = t;
+    if (n == 9)
+        o = 2;
+    else if (n >= 11)
+        o = 4;
+    else
+        return jl_fail(L, "bad_reply", "msg:metadata: unexpected ack subject");
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, tok[o]);      lua_setfield(L, -2, "stream");
+    lua_pushstring(L, tok[o + 1]);  lua_setfield(L, -2, "consumer");
+    lua_pushnumber(L, strtod(tok[o + 2], NULL)); lua_setfield(L, -2, "num_delivered");
+    lua_pushnumber(L, strtod(tok[o + 3], NULL)); lua_setfield(L, -2, "stream_seq");
+    lua_pushnumber(L, strtod(tok[o + 4], NULL)); lua_setfield(L, -2, "consumer_seq");
+    lua_pushnumber(L, strtod(tok[o + 5], NULL) / 1e9); lua_setfield(L, -2, "timestamp");
+    lua_pushnumber(L, strtod(tok[o + 6], NULL)); lua_setfield(L, -2, "num_pending");
+    if (o == 4 && strcmp(tok[2], "_") != 0) {
+        lua_pushstring(L, tok[2]);
+        lua_setfield(L, -2, "domain");
+    }
+    return 1;
 }
 
 static lmsg *check(lua_State *L, int idx, const char *fname)
@@ -202,6 +425,8 @@ static int msg_gc(lua_State *L)
         jl_conn_release(u->c);
         u->c = NULL;
     }
+    jl_ackstats_release(u->st);
+    u->st = NULL;
     return 0;
 }
 
@@ -216,7 +441,8 @@ void jl_inject_msg(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"header", msg_header}, {"header_values", msg_header_values},
-        {"respond", msg_respond}, {NULL, NULL}};
+        {"respond", msg_respond}, {"ack", msg_ack}, {"ack_sync", msg_ack_sync}, {"nak", msg_nak},
+        {"in_progress", msg_in_progress}, {"term", msg_term}, {"metadata", msg_metadata}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__index", msg_index}, {"__newindex", msg_newindex}, {"__gc", msg_gc},
         {"__tostring", msg_tostring}, {NULL, NULL}};

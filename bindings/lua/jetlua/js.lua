@@ -552,6 +552,17 @@ function JS:publish_async_stats()
   return self._pa:stats()
 end
 
+-- ---- pull consumers (jetlua/pull.lua, engine in bindings/lpull.c) ----
+
+function JS:consume(stream, consumer, handler, opts)
+  return require("jetlua.pull").consume(self, stream, consumer, handler, opts)
+end
+function JS:messages(stream, consumer, opts) return require("jetlua.pull").messages(self, stream, consumer, opts) end
+function JS:fetch(stream, consumer, n, opts) return require("jetlua.pull").fetch(self, stream, consumer, n, opts) end
+function JS:fetch_bytes(stream, consumer, max_bytes, opts)
+  return require("jetlua.pull").fetch_bytes(self, stream, consumer, max_bytes, opts)
+end
+
 -- ---- key-value buckets (jetlua/kv.lua) ----
 
 JS._stored_msg = stored_msg

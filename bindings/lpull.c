@@ -1,0 +1,1180 @@
+/*
+ * lpull.c - the pull-consumer engine behind js:consume, js:messages and
+ * js:fetch (the Lua side, which checks arguments and the consumer, is in
+ * jetlua/js.lua). cnats 3.4.1 has no non-blocking pull, so this is ours.
+ *
+ * One engine = one synchronous cnats subscription on "_INBOX.<nuid>.*".
+ * Every pull request gets its own reply "<prefix><id>", so a status tells
+ * which request it ends (user messages carry the stream subject instead).
+ * Like core subscriptions (lsub.c), the subscription is pumped on the loop
+ * thread right after each socket read: no cnats delivery thread, no hop.
+ * Everything that arrives is moved at once into our own FIFO so statuses
+ * and heartbeats are seen even while handlers are slow.
+ *
+ * Accounting (PROTOCOL.md §1-2, DESIGN.md "Measured facts"):
+ *   held = outstanding (asked, not arrived) + buffered + running handlers
+ * stays <= max_messages (and the bytes likewise with max_bytes), so memory
+ * is bounded. When held drops to the refill threshold (half by default) one
+ * pull asks for the difference: few, large requests, which is what the
+ * server is fastest with. Each request is tracked with its expiry, because
+ * nats-server 2.9.10 can drop an expired request without a 408.
+ *
+ * Statuses: 100 heartbeat (liveness); 404/408 and 409 MaxBytes end a
+ * request (its pending headers are subtracted); 409 Leadership Change
+ * resets and re-pulls; 400, 409 Consumer Deleted and push-based are
+ * terminal; 503 (no responders) and 409 Exceeded* back off 1 s doubling to
+ * 30 s, reset by the next message. Two heartbeat intervals of silence while
+ * a request is out are reported and reset the accounting; a reconnect does
+ * too (pulls do not survive it), and consume goes on.
+ *
+ * Modes: consume (a handler per message in a pooled coroutine, at most
+ * `concurrency` at once, auto ack: return -> +ACK, raise -> -NAK), messages
+ * (an iterator: next() hands buffered messages out), fetch (one request,
+ * the messages come back as a list).
+ *
+ * Ending: stop() stops pulling, naks what is buffered (other consumers get it
+ * at once) and unsubscribes; handlers already running finish. drain() stops
+ * pulling, keeps receiving what the server already sent (UNSUB, then a flush
+ * round trip proves nothing more comes) and finishes it all. Terminal errors
+ * and shutdown stop; a closed connection just ends.
+ *
+ * Lifetime: the engine holds a registry ref on its userdata until it is
+ * finalized (closed, no handler running, subscription gone); __gc frees it.
+ */
+#include "jl.h"
+#include "lconn.h"
+#include "rt_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PULL_MT "jetlua.pull"
+#define MAX_REQS 16
+#define EXPIRY_GRACE_MS 1000
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+
+enum { M_CONSUME = 0, M_ITER, M_FETCH };
+enum { S_ACTIVE = 0, S_DRAINING, S_STOPPING, S_CLOSED };
+
+typedef struct pc pc;
+
+typedef struct preq {
+    uint64_t id;
+    int64_t  left;        /* messages still owed (estimate: arrivals are not labelled) */
+    int64_t  bytes;       /* max_bytes asked (0: none) */
+    uint64_t deadline;    /* mono ms when it expires at the server (0: never) */
+} preq;
+
+typedef struct pslot {
+    pc       *p;
+    lmsg     *u;
+    int       idx;        /* index in the slots table */
+    int       busy;
+    uint64_t  last_wpi;   /* mono ms: start, or the last automatic +WPI */
+} pslot;
+
+struct pc {
+    jl_client  client;    /* first: the connection calls us through it */
+    jl_conn   *c;
+    natsSubscription *sub;
+    char       prefix[64];
+    size_t     prefix_len;
+    char      *next_subj; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
+    char       what[192]; /* "consumer ORDERS/worker", for logs */
+    int        mode, state;
+    /* options */
+    int64_t    max_msgs, max_bytes, thr_msgs, thr_bytes;
+    uint64_t   expires_ms, hb_ms, wpi_ms, tick_ms;
+    int        concurrency, auto_ack, no_wait;
+    int        handler_ref, err_ref, slots_ref, self_ref;
+    /* requests out */
+    preq       reqs[MAX_REQS];
+    int        nreqs;
+    uint64_t   next_id;
+    int64_t    out_msgs, out_bytes;
+    /* buffered messages: a ring of natsMsg* */
+    natsMsg  **q;
+    int        qhead, qlen, qcap;
+    int64_t    qbytes;
+    int        running;
+    pslot     *slots;
+    int        pumping, dispatching;
+    /* liveness */
+    uint64_t   last_in;
+    int        missed_streak;
+    uint64_t   backoff_until;
+    uint32_t   backoff_ms;
+    uv_timer_t *tick;
+    uv_timer_t *wait_timer;
+    int        live;      /* holds rt_ref (consume) */
+    int        registered;
+    int        finalized, collected;
+    int        flushing;  /* a drain flush runs on a worker: do not free */
+    rt_hook    hook;
+    /* waiters */
+    rt_co     *next_co;   /* it:next() or fetch */
+    rt_co     *drain_co;
+    int        fetch_n, fetch_got, fetch_done;
+    const char *end_code; /* fetch: the error that ended it */
+    char       end_detail[200];
+    jl_ackstats *st;
+    /* stats */
+    uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered;
+};
+
+typedef struct { pc *p; } pull_ud;
+
+static rt_series *m_delivered, *m_redelivered, *m_handler_errors;
+
+static void pump(pc *p);
+static void dispatch(pc *p);
+static void maybe_pull(pc *p);
+static void close_engine(pc *p, int nak, const char *code);
+static void maybe_finalize(pc *p);
+static void fetch_finish(pc *p, const char *code, const char *detail);
+static void wake_next(pc *p, const char *code);
+
+static void metrics_init(void)
+{
+    if (m_delivered)
+        return;
+    m_delivered = rt_metric_simple("jetlua_js_delivered_total", RT_COUNTER,
+                                   "JetStream messages received by pull consumers");
+    m_redelivered = rt_metric_simple("jetlua_js_redelivered_total", RT_COUNTER,
+                                     "JetStream messages received again (num_delivered > 1)");
+    m_handler_errors = rt_metric_simple("jetlua_handler_errors_total", RT_COUNTER,
+                                        "handlers that raised an error");
+}
+
+/* ---- the ring of buffered messages ---- */
+
+static void q_push(pc *p, natsMsg *m)
+{
+    if (p->qlen == p->qcap) {
+        int ncap = p->qcap ? p->qcap * 2 : 64;
+        natsMsg **nq = malloc(sizeof *nq * (size_t)ncap);
+        for (int i = 0; i < p->qlen; i++)
+            nq[i] = p->q[(p->qhead + i) % p->qcap];
+        free(p->q);
+        p->q = nq;
+        p->qcap = ncap;
+        p->qhead = 0;
+    }
+    p->q[(p->qhead + p->qlen) % p->qcap] = m;
+    p->qlen++;
+}
+
+static int64_t msg_size(natsMsg *m);
+
+static natsMsg *q_pop(pc *p)
+{
+    natsMsg *m;
+    if (p->qlen == 0)
+        return NULL;
+    m = p->q[p->qhead];
+    p->qhead = (p->qhead + 1) % p->qcap;
+    p->qlen--;
+    if (p->max_bytes > 0)
+        p->qbytes -= msg_size(m);
+    return m;
+}
+
+/* Size as the server counts it for max_bytes: subject, reply, headers, data. */
+static int64_t msg_size(natsMsg *m)
+{
+    int64_t n = (int64_t)strlen(natsMsg_GetSubject(m)) + natsMsg_GetDataLength(m);
+    const char *r = natsMsg_GetReply(m);
+    const char **keys = NULL;
+    int nkeys = 0;
+    if (r)
+        n += (int64_t)strlen(r);
+    if (natsMsgHeader_Keys(m, &keys, &nkeys) == NATS_OK) {
+        n += 12;                                   /* "NATS/1.0\r\n" ... "\r\n" */
+        for (int i = 0; i < nkeys; i++) {
+            const char **vals = NULL;
+            int nv = 0;
+            if (natsMsgHeader_Values(m, keys[i], &vals, &nv) == NATS_OK) {
+                for (int j = 0; j < nv; j++)
+                    n += (int64_t)(strlen(keys[i]) + strlen(vals[j]) + 4);
+                free((void *)vals);
+            }
+        }
+        free((void *)keys);
+    }
+    return n;
+}
+
+/* ---- requests ---- */
+
+static uint64_t now_ms(void) { return rt_mono_ms(); }
+
+static void req_remove(pc *p, int i)
+{
+    int64_t left = p->reqs[i].left > 0 ? p->reqs[i].left : 0;
+    p->out_msgs -= left;
+    if (p->out_msgs < 0 || p->nreqs == 1)
+        p->out_msgs = p->nreqs == 1 ? 0 : (p->out_msgs < 0 ? 0 : p->out_msgs);
+    if (p->reqs[i].bytes > 0) {
+        p->out_bytes -= p->reqs[i].bytes;
+        if (p->out_bytes < 0 || p->nreqs == 1)
+            p->out_bytes = 0;
+    }
+    memmove(&p->reqs[i], &p->reqs[i + 1], sizeof p->reqs[0] * (size_t)(p->nreqs - i - 1));
+    p->nreqs--;
+}
+
+static void reqs_reset(pc *p)
+{
+    p->nreqs = 0;
+    p->out_msgs = 0;
+    p->out_bytes = 0;
+}
+
+static int req_find(pc *p, uint64_t id)
+{
+    for (int i = 0; i < p->nreqs; i++)
+        if (p->reqs[i].id == id)
+            return i;
+    return -1;
+}
+
+static int send_pull(pc *p, int64_t batch, int64_t bytes)
+{
+    char reply[96], body[256];
+    int n;
+    preq *r;
+    if (p->nreqs == MAX_REQS || batch <= 0)
+        return -1;
+    r = &p->reqs[p->nreqs];
+    r->id = ++p->next_id;
+    r->left = batch;
+    r->bytes = bytes;
+    r->deadline = p->expires_ms ? now_ms() + p->expires_ms : 0;
+    snprintf(reply, sizeof reply, "%s%llu", p->prefix, (unsigned long long)r->id);
+    n = snprintf(body, sizeof body, "{\"batch\":%lld", (long long)batch);
+    if (p->expires_ms)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",\"expires\":%llu",
+                      (unsigned long long)p->expires_ms * 1000000ULL);
+    if (bytes > 0)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",\"max_bytes\":%lld", (long long)bytes);
+    if (p->hb_ms)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",\"idle_heartbeat\":%llu",
+                      (unsigned long long)p->hb_ms * 1000000ULL);
+    if (p->no_wait)
+        n += snprintf(body + n, sizeof body - (size_t)n, ",\"no_wait\":true");
+    n += snprintf(body + n, sizeof body - (size_t)n, "}");
+    if (natsConnection_PublishRequest(p->c->nc, p->next_subj, reply, body, n) != NATS_OK)
+        return -1;
+    if (p->nreqs == 0)
+        p->last_in = now_ms();      /* the heartbeat clock starts with the first request out */
+    p->nreqs++;
+    p->out_msgs += batch;
+    p->out_bytes += bytes;
+    p->pulls++;
+    return 0;
+}
+
+/* Ask for more when what is held dropped to the threshold. */
+static void maybe_pull(pc *p)
+{
+    int64_t held;
+    if (p->mode == M_FETCH || p->state != S_ACTIVE || p->c->state != JL_CONN_CONNECTED || !p->sub)
+        return;
+    if (p->backoff_until && now_ms() < p->backoff_until)
+        return;
+    p->backoff_until = 0;
+    held = p->out_msgs + p->qlen + p->running;
+    if (p->max_bytes > 0) {
+        int64_t hb = p->out_bytes + p->qbytes;
+        if (hb > p->thr_bytes || held >= p->max_msgs)
+            return;
+        send_pull(p, p->max_msgs - held, p->max_bytes - hb);
+    } else if (held <= p->thr_msgs) {
+        send_pull(p, p->max_msgs - held, 0);
+    }
+}
+
+/* ---- errors reported to the script ---- */
+
+static void report(pc *p, const char *code, const char *detail, int terminal)
+{
+    lua_State *L = RT->L;
+    p->errors++;
+    if (p->err_ref == LUA_NOREF) {
+        if (terminal)
+            rt_error("%s: %s (%s); the consumer stopped", p->what, code, detail);
+        else
+            rt_warn("%s: %s (%s)", p->what, code, detail);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->err_ref);
+    lua_pushstring(L, code);
+    lua_pushstring(L, detail);
+    lua_pushboolean(L, terminal);
+    rt_co_spawn(L, 3, "on_error handler of a consumer", NULL, NULL);
+}
+
+static void back_off(pc *p, const char *code, const char *detail)
+{
+    char d[256];
+    p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2)
+                                  : BACKOFF_MIN_MS;
+    p->backoff_until = now_ms() + p->backoff_ms;
+    snprintf(d, sizeof d, "%s; next pull in %.0f s", detail, p->backoff_ms / 1000.0);
+    report(p, code, d, 0);
+}
+
+static void terminal(pc *p, const char *code, const char *detail)
+{
+    if (p->mode == M_FETCH) {
+        fetch_finish(p, code, detail);
+        return;
+    }
+    report(p, code, detail, 1);
+    close_engine(p, 1, code);
+}
+
+/* ---- inbound ---- */
+
+/* The delivery count from "$JS.ACK.<stream>.<consumer>.<delivered>..." (v1)
+ * or "$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>..." (v2). */
+static long num_delivered(const char *reply)
+{
+    const char *t[12];
+    int n = 0;
+    if (!reply)
+        return 0;
+    t[n++] = reply;
+    for (const char *s = reply; *s && n < 12; s++)
+        if (*s == '.')
+            t[n++] = s + 1;
+    if (n == 9)
+        return strtol(t[4], NULL, 10);
+    if (n >= 11)
+        return strtol(t[6], NULL, 10);
+    return 0;
+}
+
+static void on_user_msg(pc *p, natsMsg *m)
+{
+    p->missed_streak = 0;
+    p->backoff_ms = 0;
+    p->delivered++;
+    rt_metric_add(m_delivered, 1);
+    if (num_delivered(natsMsg_GetReply(m)) > 1) {
+        p->redelivered++;
+        rt_metric_add(m_redelivered, 1);
+    }
+    if (p->nreqs > 0) {                       /* arrivals are credited to the oldest request */
+        p->out_msgs--;
+        if (--p->reqs[0].left <= 0 && p->reqs[0].bytes == 0)
+            req_remove(p, 0);
+        if (p->out_msgs < 0)
+            p->out_msgs = 0;
+    }
+    if (p->max_bytes > 0) {
+        int64_t sz = msg_size(m);
+        p->qbytes += sz;
+        p->out_bytes -= sz;
+        if (p->out_bytes < 0)
+            p->out_bytes = 0;
+        if (p->nreqs > 0 && p->reqs[0].bytes > 0 && (p->reqs[0].bytes -= sz) <= 0)
+            req_remove(p, 0);
+    }
+    q_push(p, m);
+    if (p->mode == M_FETCH && ++p->fetch_got >= p->fetch_n)
+        fetch_finish(p, NULL, NULL);
+}
+
+static int64_t header_num(natsMsg *m, const char *key)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m, key, &v) == NATS_OK && v)
+        return strtoll(v, NULL, 10);
+    return -1;
+}
+
+/* A request ended by a status: take what it still owed off the books. */
+static void end_request(pc *p, int i, natsMsg *m)
+{
+    int64_t pm = header_num(m, "Nats-Pending-Messages");
+    if (pm >= 0)
+        p->reqs[i].left = pm;
+    req_remove(p, i);
+}
+
+static void on_status(pc *p, natsMsg *m, const char *status)
+{
+    const char *desc = "";
+    const char *subj = natsMsg_GetSubject(m);
+    uint64_t id = 0;
+    int code = atoi(status), i = -1;
+    char detail[256];
+
+    natsMsgHeader_Get(m, "Description", &desc);
+    if (!desc)
+        desc = "";
+    if (strncmp(subj, p->prefix, p->prefix_len) == 0) {
+        id = strtoull(subj + p->prefix_len, NULL, 10);
+        i = req_find(p, id);
+    }
+    snprintf(detail, sizeof detail, "%d %s", code, desc);
+    if (code == 100)
+        return;                                            /* heartbeat: liveness only */
+    if (code == 400 || (code == 409 && (strstr(desc, "Consumer Deleted") || strstr(desc, "push based")))) {
+        terminal(p, code == 400 ? "bad_request" : strstr(desc, "Deleted") ? "consumer_deleted" : "push_consumer",
+                 detail);
+        return;
+    }
+    if (code == 409 && strstr(desc, "Leadership Change")) {
+        reqs_reset(p);
+        if (p->mode == M_FETCH)
+            fetch_finish(p, NULL, NULL);
+        return;
+    }
+    if (i < 0)
+        return;                                            /* a request we already wrote off */
+    if (code == 404 || code == 408) {
+        end_request(p, i, m);
+        if (p->mode == M_FETCH)
+            fetch_finish(p, NULL, NULL);
+        return;
+    }
+    if (code == 409 && strstr(desc, "MaxBytes")) {
+        int whole = p->reqs[i].bytes > 0 && p->reqs[i].bytes >= p->max_bytes;
+        end_request(p, i, m);
+        if (p->mode == M_FETCH)
+            fetch_finish(p, p->fetch_got == 0 ? "message_too_large" : NULL,
+                         "the next message is larger than max_bytes");
+        else if (whole && p->qlen == 0 && p->running == 0)
+            back_off(p, "message_too_large", "the next message is larger than max_bytes; raise max_bytes");
+        return;
+    }
+    end_request(p, i, m);
+    if (p->mode == M_FETCH) {
+        fetch_finish(p, code == 409 && strstr(desc, "Exceeded") ? "limit_exceeded" : "status", detail);
+        return;
+    }
+    if (code == 409 && strstr(desc, "Server Shutdown"))
+        return;                                            /* re-pulled after the reconnect */
+    back_off(p, code == 409 && strstr(desc, "Exceeded") ? "limit_exceeded" : "status", detail);
+}
+
+static void on_inbound(pc *p, natsMsg *m)
+{
+    const char *status = NULL;
+    p->last_in = now_ms();
+    if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
+        on_status(p, m, status);
+        natsMsg_Destroy(m);
+        return;
+    }
+    on_user_msg(p, m);
+}
+
+static void on_no_responders(pc *p)
+{
+    p->last_in = now_ms();
+    reqs_reset(p);
+    if (p->mode == M_FETCH)
+        fetch_finish(p, "no_responders", "nobody answered the pull (the consumer does not exist, "
+                     "or JetStream is unavailable)");
+    else
+        back_off(p, "no_responders", "nobody answered the pull (the consumer is gone, or JetStream "
+                 "is unavailable)");
+}
+
+/* Move everything cnats queued into our ring. */
+static void drain_sub(pc *p)
+{
+    while (p->sub) {
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, p->sub, 0);
+        if (s == NATS_OK)
+            on_inbound(p, m);
+        else if (s == NATS_NO_RESPONDERS)
+            on_no_responders(p);
+        else if (s == NATS_SLOW_CONSUMER)
+            continue;
+        else
+            break;                  /* NATS_TIMEOUT: empty; anything else: closed */
+        if (p->state == S_CLOSED)
+            break;
+    }
+}
+
+static void pump(pc *p)
+{
+    if (p->pumping || p->finalized)
+        return;
+    p->pumping = 1;
+    drain_sub(p);
+    dispatch(p);
+    wake_next(p, NULL);
+    maybe_pull(p);
+    p->pumping = 0;
+    maybe_finalize(p);
+}
+
+static void pull_after_read(jl_client *k) { pump((pc *)k); }
+
+/* ---- consume: handlers ---- */
+
+static void handler_done(rt_co *co, int ok, void *data)
+{
+    pslot *s = data;
+    pc *p = s->p;
+    lua_State *L = RT->L;
+    (void)co;
+    if (!ok) {
+        p->handler_errors++;
+        rt_metric_add(m_handler_errors, 1);
+    }
+    if (p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
+        jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
+    s->busy = 0;
+    s->u = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->slots_ref);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, s->idx);
+    lua_pop(L, 1);
+    p->running--;
+    if (!p->dispatching) {
+        dispatch(p);
+        maybe_pull(p);
+        maybe_finalize(p);
+    }
+}
+
+static void dispatch(pc *p)
+{
+    lua_State *L = RT->L;
+    if (p->mode != M_CONSUME || p->dispatching)
+        return;
+    p->dispatching = 1;
+    while (p->qlen > 0 && p->running < p->concurrency && (p->state == S_ACTIVE || p->state == S_DRAINING)) {
+        natsMsg *m = q_pop(p);
+        pslot *s = NULL;
+        for (int i = 0; i < p->concurrency; i++)
+            if (!p->slots[i].busy) {
+                s = &p->slots[i];
+                break;
+            }
+        s->busy = 1;
+        s->last_wpi = now_ms();
+        p->running++;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
+        s->u = jl_msg_push_ud(L, m, p->c);
+        jl_msg_set_stats(s->u, p->st);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->slots_ref);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -2, s->idx);          /* keeps the message alive until handler_done */
+        lua_pop(L, 1);
+        rt_co_spawn(L, 1, p->what, handler_done, s);
+        if (p->qlen == 0 || p->running >= p->concurrency)
+            maybe_pull(p);                   /* ask again as soon as there is room */
+    }
+    p->dispatching = 0;
+}
+
+/* ---- the waiter (it:next, fetch) ---- */
+
+static void wait_timer_stop(pc *p)
+{
+    if (p->wait_timer)
+        uv_timer_stop(p->wait_timer);
+}
+
+/* Hand one buffered message to the waiting it:next(), or end it. */
+static void wake_next(pc *p, const char *code)
+{
+    rt_co *co = p->next_co;
+    lua_State *T;
+    if (!co || p->mode != M_ITER)
+        return;
+    if (p->qlen == 0 && !code)
+        return;
+    p->next_co = NULL;
+    wait_timer_stop(p);
+    T = rt_co_prepare(co);
+    if (!T)
+        return;
+    if (p->qlen > 0) {
+        lmsg *u = jl_msg_push_ud(T, q_pop(p), p->c);
+        jl_msg_set_stats(u, p->st);
+        rt_co_resume(co, 1);
+        maybe_pull(p);
+        return;
+    }
+    lua_pushnil(T);
+    lua_pushstring(T, code);
+    rt_co_resume(co, 2);
+}
+
+static void fetch_finish(pc *p, const char *code, const char *detail)
+{
+    rt_co *co;
+    lua_State *T;
+    if (p->fetch_done)
+        return;
+    p->fetch_done = 1;
+    p->end_code = code;
+    if (detail)
+        snprintf(p->end_detail, sizeof p->end_detail, "%s", detail);
+    co = p->next_co;
+    p->next_co = NULL;
+    wait_timer_stop(p);
+    close_engine(p, 0, NULL);               /* unsubscribe; the ring is handed over below */
+    if (!co || !(T = rt_co_prepare(co)))
+        return;
+    lua_createtable(T, p->qlen, 0);
+    for (int i = 1; p->qlen > 0; i++) {
+        lmsg *u = jl_msg_push_ud(T, q_pop(p), p->c);
+        jl_msg_set_stats(u, p->st);
+        lua_rawseti(T, -2, i);
+    }
+    if (code) {
+        lua_pushstring(T, code);
+        lua_pushstring(T, p->end_detail);
+        rt_co_resume(co, 3);
+    } else {
+        rt_co_resume(co, 1);
+    }
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    pc *p = t->data;
+    if (p->mode == M_FETCH)
+        fetch_finish(p, NULL, NULL);        /* expired: what arrived is the answer */
+    else
+        wake_next(p, "timeout");
+}
+
+static void wait_cancel(rt_co *co, void *op)
+{
+    pc *p = op;
+    (void)co;
+    if (p->next_co == co) {
+        p->next_co = NULL;
+        wait_timer_stop(p);
+    }
+}
+
+/* ---- periodic checks: expiry, heartbeats, back-off, in-progress ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    pc *p = t->data;
+    uint64_t now = now_ms();
+    if (p->state == S_CLOSED)
+        return;
+    for (int i = 0; i < p->nreqs;) {       /* requests the server forgot (2.9.10) */
+        if (p->reqs[i].deadline && now > p->reqs[i].deadline + EXPIRY_GRACE_MS)
+            req_remove(p, i);
+        else
+            i++;
+    }
+    if (p->hb_ms && p->nreqs > 0 && now - p->last_in > 2 * p->hb_ms && p->c->state == JL_CONN_CONNECTED) {
+        char d[128];
+        p->hb_missed++;
+        p->last_in = now;
+        snprintf(d, sizeof d, "no heartbeat from the server for %.1f s", 2 * p->hb_ms / 1000.0);
+        if (p->mode == M_FETCH) {
+            fetch_finish(p, "no_heartbeat", d);
+            return;
+        }
+        report(p, "no_heartbeat", d, 0);
+        if (p->missed_streak++ == 0)
+            reqs_reset(p);      /* once: pull afresh; then just wait (no pile of requests) */
+    }
+    if (p->wpi_ms && p->mode == M_CONSUME) {
+        for (int i = 0; i < p->concurrency; i++) {
+            pslot *s = &p->slots[i];
+            if (s->busy && now - s->last_wpi >= p->wpi_ms && !jl_msg_acked(s->u)) {
+                s->last_wpi = now;
+                jl_msg_send_ack(s->u, "+WPI");
+            }
+        }
+    }
+    if (p->state == S_ACTIVE)
+        pump(p);
+}
+
+/* ---- ending ---- */
+
+static void close_handle(uv_timer_t **t)
+{
+    if (*t) {
+        uv_close((uv_handle_t *)*t, (uv_close_cb)free);
+        *t = NULL;
+    }
+}
+
+static void unsubscribe(pc *p)
+{
+    if (p->sub) {
+        natsSubscription_Unsubscribe(p->sub);
+        natsSubscription_Destroy(p->sub);
+        p->sub = NULL;
+    }
+    if (p->registered) {
+        p->registered = 0;
+        jl_conn_client_remove(p->c, &p->client);
+    }
+}
+
+/* Stop now: no more pulls; buffered messages are nak'd (nak=1) or dropped;
+ * running handlers finish. code: what a waiting it:next() gets. */
+static void close_engine(pc *p, int nak, const char *code)
+{
+    if (p->state == S_CLOSED || p->state == S_STOPPING)
+        return;
+    p->state = S_STOPPING;
+    if (p->sub && p->c->state != JL_CONN_CLOSED)
+        drain_sub(p);
+    unsubscribe(p);
+    reqs_reset(p);
+    if (p->mode != M_FETCH) {
+        int can = nak && p->c->state != JL_CONN_CLOSED;
+        natsMsg *m;
+        while ((m = q_pop(p)) != NULL) {
+            if (can && natsMsg_GetReply(m)) {
+                natsConnection_Publish(p->c->nc, natsMsg_GetReply(m), "-NAK", 4);
+                if (p->st)
+                    p->st->naked++;
+            }
+            natsMsg_Destroy(m);
+        }
+        wake_next(p, code ? code : "closed");
+    }
+    maybe_finalize(p);
+}
+
+static void maybe_finalize(pc *p)
+{
+    lua_State *L = RT->L;
+    rt_co *dco;
+    if (p->finalized || p->pumping || p->dispatching || p->running > 0 || p->flushing)
+        return;
+    if (p->state == S_DRAINING && !p->sub && p->qlen == 0 && p->mode == M_CONSUME)
+        p->state = S_STOPPING;
+    if (p->state == S_DRAINING && !p->sub && p->qlen == 0 && p->mode == M_ITER && !p->next_co) {
+        /* drained iterator: the next next() says closed */
+        p->state = S_STOPPING;
+    }
+    if (p->state != S_STOPPING)
+        return;
+    if (p->mode == M_ITER && p->qlen > 0)
+        return;                              /* drained messages still to hand out */
+    unsubscribe(p);
+    p->state = S_CLOSED;
+    p->finalized = 1;
+    close_handle(&p->tick);
+    close_handle(&p->wait_timer);
+    rt_hook_done(&p->hook);
+    rt_hook_remove(&p->hook);
+    if (p->live) {
+        p->live = 0;
+        rt_unref();
+    }
+    dco = p->drain_co;
+    p->drain_co = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, p->self_ref);   /* __gc may come now */
+    p->self_ref = LUA_NOREF;
+    if (dco && rt_co_prepare(dco)) {
+        lua_pushboolean(dco->L, 1);
+        rt_co_resume(dco, 1);
+    }
+}
+
+static void drain_flushed(uv_work_t *w, int status)
+{
+    pc *p = w->data;
+    (void)status;
+    free(w);
+    if (!p->finalized && p->state == S_DRAINING) {
+        drain_sub(p);
+        unsubscribe(p);
+        dispatch(p);
+        wake_next(p, NULL);
+    }
+    p->flushing = 0;
+    maybe_finalize(p);
+}
+
+static void drain_flush_work(uv_work_t *w)
+{
+    pc *p = w->data;
+    natsConnection_FlushTimeout(p->c->nc, 5000);
+}
+
+/* Stop pulling; finish what arrived and what the server already sent. */
+static void start_drain(pc *p)
+{
+    uv_work_t *w;
+    if (p->state != S_ACTIVE)
+        return;
+    p->state = S_DRAINING;
+    reqs_reset(p);
+    if (!p->sub || p->c->state != JL_CONN_CONNECTED || natsSubscription_Drain(p->sub) != NATS_OK) {
+        drain_sub(p);
+        unsubscribe(p);
+        dispatch(p);
+        maybe_finalize(p);
+        return;
+    }
+    w = calloc(1, sizeof *w);
+    w->data = p;
+    p->flushing = 1;
+    uv_queue_work(RT->loop, w, drain_flush_work, drain_flushed);
+}
+
+/* ---- the connection's calls ---- */
+
+static void pull_event(jl_client *k, int ev)
+{
+    pc *p = (pc *)k;
+    if (ev == JL_EV_DISCONNECTED) {
+        reqs_reset(p);                      /* pulls do not survive a reconnect */
+        if (p->mode == M_FETCH)
+            fetch_finish(p, "disconnected", "the connection was lost during the fetch");
+    } else if (ev == JL_EV_RECONNECTED) {
+        reqs_reset(p);
+        p->missed_streak = 0;
+        p->last_in = now_ms();
+        if (p->mode != M_FETCH && p->err_ref != LUA_NOREF)
+            report(p, "reconnected", "the connection came back; pulling afresh", 0), p->errors--;
+        pump(p);
+    } else if (ev == JL_EV_CLOSED) {
+        if (p->mode == M_FETCH)
+            fetch_finish(p, "closed", "the connection is closed");
+        else
+            close_engine(p, 0, "closed");
+    }
+}
+
+static void pull_drain(jl_client *k)
+{
+    pc *p = (pc *)k;
+    if (p->mode == M_FETCH)
+        fetch_finish(p, NULL, NULL);
+    else
+        start_drain(p);
+}
+
+/* Shutdown, first phase: stop pulling, nak what is buffered, let running
+ * handlers finish (the hook is done when the engine is finalized). */
+static void hook_begin(rt_hook *h)
+{
+    pc *p = h->data;
+    if (p->mode == M_FETCH)
+        fetch_finish(p, "closed", "shutting down");
+    else
+        close_engine(p, 1, "closed");
+}
+
+/* ---- Lua API ---- */
+
+static pc *check_pc(lua_State *L, const char *fname)
+{
+    pull_ud *u = luaL_checkudata(L, 1, PULL_MT);
+    if (!u->p)
+        luaL_error(L, "%s: the consumer is gone", fname);
+    return u->p;
+}
+
+static double opt_num(lua_State *L, int t, const char *k, double def)
+{
+    double v;
+    lua_getfield(L, t, k);
+    v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* jet._js_pull(nc, next_subject, mode, opts, handler|nil, on_error|nil, what)
+ * opts (checked by js.lua): max_messages, max_bytes, threshold_messages,
+ * threshold_bytes, expires, heartbeat, concurrency, auto_ack, in_progress,
+ * no_wait, batch (fetch) */
+static int pull_new(lua_State *L)
+{
+    jl_conn *c = jl_conn_check(L, 1, "js:consume");
+    const char *subj = luaL_checkstring(L, 2);
+    const char *mode = luaL_checkstring(L, 3);
+    const char *what = luaL_optstring(L, 7, "consumer");
+    char *inbox = NULL, wild[96];
+    pull_ud *u;
+    pc *p;
+
+    luaL_checktype(L, 4, LUA_TTABLE);
+    jl_conn_check_open(L, c, "js:consume");
+    metrics_init();
+    p = calloc(1, sizeof *p);
+    p->c = c;
+    jl_conn_retain(c);                       /* for the engine's whole life */
+    p->mode = strcmp(mode, "consume") == 0 ? M_CONSUME : strcmp(mode, "messages") == 0 ? M_ITER : M_FETCH;
+    p->next_subj = strdup(subj);
+    snprintf(p->what, sizeof p->what, "%s", what);
+    p->max_msgs = (int64_t)opt_num(L, 4, "max_messages", 2000);
+    p->max_bytes = (int64_t)opt_num(L, 4, "max_bytes", 0);
+    p->thr_msgs = (int64_t)opt_num(L, 4, "threshold_messages", (double)(p->max_msgs / 2));
+    p->thr_bytes = (int64_t)opt_num(L, 4, "threshold_bytes", (double)(p->max_bytes / 2));
+    p->expires_ms = (uint64_t)(opt_num(L, 4, "expires", 30) * 1000.0);
+    p->hb_ms = (uint64_t)(opt_num(L, 4, "heartbeat", 0) * 1000.0);
+    p->wpi_ms = (uint64_t)(opt_num(L, 4, "in_progress", 0) * 1000.0);
+    p->concurrency = (int)opt_num(L, 4, "concurrency", 1);
+    p->fetch_n = (int)opt_num(L, 4, "batch", 1);
+    lua_getfield(L, 4, "auto_ack");
+    p->auto_ack = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_getfield(L, 4, "no_wait");
+    p->no_wait = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (p->concurrency < 1)
+        p->concurrency = 1;
+    p->tick_ms = p->hb_ms ? p->hb_ms / 2 : 1000;
+    if (p->expires_ms && p->expires_ms / 4 < p->tick_ms)
+        p->tick_ms = p->expires_ms / 4;
+    if (p->wpi_ms && p->wpi_ms / 2 < p->tick_ms)
+        p->tick_ms = p->wpi_ms / 2;
+    if (p->tick_ms < 20)
+        p->tick_ms = 20;
+    if (p->tick_ms > 1000)
+        p->tick_ms = 1000;
+    p->handler_ref = p->err_ref = p->slots_ref = p->self_ref = LUA_NOREF;
+    if (p->mode == M_CONSUME) {
+        lua_pushvalue(L, 5);
+        p->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        p->slots = calloc((size_t)p->concurrency, sizeof *p->slots);
+        for (int i = 0; i < p->concurrency; i++) {
+            p->slots[i].p = p;
+            p->slots[i].idx = i + 1;
+        }
+        lua_createtable(L, p->concurrency, 0);
+        p->slots_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    if (lua_isfunction(L, 6)) {
+        lua_pushvalue(L, 6);
+        p->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    p->st = calloc(1, sizeof *p->st);
+    p->st->refs = 1;
+
+    u = lua_newuserdata(L, sizeof *u);
+    u->p = p;
+    luaL_getmetatable(L, PULL_MT);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    p->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK)
+        return luaL_error(L, "js:consume: out of memory");
+    snprintf(p->prefix, sizeof p->prefix, "%s.", inbox);
+    natsInbox_Destroy((natsInbox *)inbox);
+    p->prefix_len = strlen(p->prefix);
+    snprintf(wild, sizeof wild, "%s*", p->prefix);
+    if (natsConnection_SubscribeSync(&p->sub, c->nc, wild) != NATS_OK) {
+        p->sub = NULL;
+        p->state = S_STOPPING;
+        maybe_finalize(p);
+        return jl_fail(L, "closed", "js:consume: cannot subscribe (is the connection closed?)");
+    }
+    natsSubscription_SetPendingLimits(p->sub, -1, -1);
+    p->client.after_read = pull_after_read;
+    p->client.event = pull_event;
+    p->client.drain = pull_drain;
+    jl_conn_client_add(c, &p->client);
+    p->registered = 1;
+    p->hook.begin = hook_begin;
+    p->hook.phase = RT_PHASE_STOP;
+    p->hook.data = p;
+    rt_hook_add(&p->hook);
+    p->tick = malloc(sizeof *p->tick);
+    uv_timer_init(RT->loop, p->tick);
+    p->tick->data = p;
+    uv_unref((uv_handle_t *)p->tick);
+    uv_timer_start(p->tick, on_tick, p->tick_ms, p->tick_ms);
+    p->wait_timer = malloc(sizeof *p->wait_timer);
+    uv_timer_init(RT->loop, p->wait_timer);
+    p->wait_timer->data = p;
+    uv_unref((uv_handle_t *)p->wait_timer);
+    if (p->mode == M_CONSUME) {
+        p->live = 1;                         /* a consumer keeps the process alive */
+        rt_ref();
+    }
+    if (p->mode == M_FETCH) {
+        if (send_pull(p, p->fetch_n, p->max_bytes) != 0) {
+            p->fetch_done = 1;
+            close_engine(p, 0, NULL);
+            return jl_fail(L, "closed", "js:fetch: the connection is not usable");
+        }
+    } else {
+        maybe_pull(p);
+    }
+    return 1;
+}
+
+/* f:fetch() -> list, nil | list, code, detail (fetch mode) */
+static int pull_fetch(lua_State *L)
+{
+    pc *p = check_pc(L, "js:fetch");
+    rt_co *co = rt_co_current(L, "js:fetch");
+    if (p->fetch_done) {
+        lua_newtable(L);
+        return 1;
+    }
+    p->next_co = co;
+    uv_timer_start(p->wait_timer, on_wait_timer, p->expires_ms + EXPIRY_GRACE_MS, 0);
+    return rt_co_wait(co, wait_cancel, p);
+}
+
+/* it:next([timeout]) -> msg | nil, "timeout" | nil, "closed" */
+static int pull_next(lua_State *L)
+{
+    pc *p = check_pc(L, "it:next");
+    double timeout = -1;
+    rt_co *co;
+    if (!lua_isnoneornil(L, 2) && lua_type(L, 2) == LUA_TNUMBER) {
+        timeout = lua_tonumber(L, 2);
+        if (timeout < 0)
+            jl_argerror(L, "it:next", "timeout", "must be >= 0 seconds");
+    }
+    if (p->mode != M_ITER)
+        return luaL_error(L, "it:next: not a messages() iterator");
+    if (p->qlen > 0) {
+        lmsg *u = jl_msg_push_ud(L, q_pop(p), p->c);
+        jl_msg_set_stats(u, p->st);
+        maybe_pull(p);
+        maybe_finalize(p);
+        return 1;
+    }
+    if (p->state == S_CLOSED || p->state == S_STOPPING ||
+        (p->state == S_DRAINING && !p->sub && !p->flushing)) {
+        if (p->state == S_DRAINING) {
+            p->state = S_STOPPING;
+            maybe_finalize(p);
+        }
+        return jl_fail(L, "closed", "the iterator is closed");
+    }
+    if (timeout == 0)
+        return jl_fail(L, "timeout", "no message buffered");
+    co = rt_co_current(L, "it:next");
+    if (p->next_co)
+        return luaL_error(L, "it:next: another coroutine is already waiting on this iterator");
+    p->next_co = co;
+    if (timeout > 0)
+        uv_timer_start(p->wait_timer, on_wait_timer, (uint64_t)(timeout * 1000.0), 0);
+    return rt_co_wait(co, wait_cancel, p);
+}
+
+static int pull_call(lua_State *L)
+{
+    lua_settop(L, 1);                       /* for msg in it do: it(nil, nil) */
+    return pull_next(L);
+}
+
+static int pull_stop(lua_State *L)
+{
+    pc *p = check_pc(L, "consumer:stop");
+    close_engine(p, 1, "closed");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void drain_cancel(rt_co *co, void *op)
+{
+    pc *p = op;
+    if (p->drain_co == co)
+        p->drain_co = NULL;
+}
+
+/* h:drain(): stop pulling, finish what arrived; yields until done when
+ * called from a coroutine */
+static int pull_drain_l(lua_State *L)
+{
+    pc *p = check_pc(L, "consumer:drain");
+    rt_co *co = rt_co_lookup(L);
+    start_drain(p);
+    if (p->finalized || !co || p->drain_co) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    p->drain_co = co;
+    return rt_co_wait(co, drain_cancel, p);
+}
+
+static int pull_closed(lua_State *L)
+{
+    pc *p = check_pc(L, "consumer:closed");
+    lua_pushboolean(L, p->finalized);
+    return 1;
+}
+
+#define SETN(name, v) (lua_pushnumber(L, (lua_Number)(v)), lua_setfield(L, -2, name))
+
+static int pull_stats(lua_State *L)
+{
+    pc *p = check_pc(L, "consumer:stats");
+    uint64_t now = now_ms();
+    lua_createtable(L, 0, 16);
+    SETN("delivered", p->delivered);
+    SETN("acked", p->st->acked);
+    SETN("naked", p->st->naked);
+    SETN("termed", p->st->termed);
+    SETN("in_progress", p->st->in_progress);
+    SETN("redelivered", p->redelivered);
+    SETN("buffered", p->qlen);
+    SETN("in_flight", p->running);
+    SETN("outstanding", p->out_msgs);
+    SETN("requests", p->nreqs);
+    SETN("pulls", p->pulls);
+    SETN("heartbeats_missed", p->hb_missed);
+    SETN("errors", p->errors);
+    SETN("handler_errors", p->handler_errors);
+    SETN("backoff", p->backoff_until > now ? (p->backoff_until - now) / 1000.0 : 0.0);
+    lua_pushboolean(L, p->finalized);
+    lua_setfield(L, -2, "closed");
+    return 1;
+}
+
+static int pull_gc(lua_State *L)
+{
+    pull_ud *u = lua_touserdata(L, 1);
+    pc *p = u->p;
+    if (!p)
+        return 0;
+    u->p = NULL;
+    /* normally reachable only once finalized (the engine holds its userdata
+     * until then); at teardown after a forced shutdown it may still be live */
+    if (!p->finalized) {
+        unsubscribe(p);
+        close_handle(&p->tick);
+        close_handle(&p->wait_timer);
+        rt_hook_remove(&p->hook);
+    }
+    for (natsMsg *m; (m = q_pop(p)) != NULL;)
+        natsMsg_Destroy(m);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->slots_ref);
+    jl_ackstats_release(p->st);
+    jl_conn_release(p->c);
+    free(p->q);
+    free(p->slots);
+    free(p->next_subj);
+    free(p);
+    return 0;
+}
+
+void jl_inject_pull(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"next", pull_next},   {"fetch", pull_fetch},   {"stop", pull_stop}, {"drain", pull_drain_l},
+        {"closed", pull_closed}, {"stats", pull_stats}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", pull_gc}, {"__call", pull_call}, {NULL, NULL}};
+    jl_newclass(L, PULL_MT, methods, meta);
+    lua_pushcfunction(L, pull_new);
+    lua_setfield(L, -2, "_js_pull");
+}

@@ -1,0 +1,192 @@
+-- jetlua.pull: js:consume, js:messages, js:fetch, js:fetch_bytes.
+--
+-- The engine is C (bindings/lpull.c); this file checks arguments, checks
+-- the consumer once (it must exist and be a pull consumer), and picks the
+-- defaults. See README "Consuming" for what each option means.
+local jet = require "jetlua"
+
+local M = {}
+
+local function argerr(fname, arg, msg)
+  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), 4)
+end
+
+local function check_name(fname, arg, name)
+  if type(name) ~= "string" then argerr(fname, arg, "string expected, got " .. type(name)) end
+  if name == "" or name:find("[^%w%-_]") then
+    argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name))
+  end
+end
+
+local function keys_ok(fname, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(opts)) end
+  for k in pairs(opts) do
+    if type(k) ~= "string" or not allowed[k] then
+      error(("%s: unknown option '%s'"):format(fname, tostring(k)), 4)
+    end
+  end
+  return opts
+end
+
+local function num(fname, opts, key, min, int)
+  local v = opts[key]
+  if v == nil then return nil end
+  if type(v) ~= "number" then argerr(fname, key, "number expected, got " .. type(v)) end
+  if v < min then argerr(fname, key, ("must be >= %s, got %s"):format(min, v)) end
+  if int and v ~= math.floor(v) then argerr(fname, key, "integer expected, got " .. v) end
+  return v
+end
+
+local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
+
+local PULL_KEYS = { "max_messages", "max_bytes", "threshold_messages", "threshold_bytes", "expires",
+                    "heartbeat", "on_error" }
+local CONSUME_KEYS = set{ "concurrency", "auto_ack", "in_progress", "retry", unpack(PULL_KEYS) }
+local MESSAGES_KEYS = set(PULL_KEYS)
+local FETCH_KEYS = set{ "expires", "heartbeat", "no_wait", "max_bytes" }
+
+-- The shared options of consume and messages -> the table the engine reads.
+local function pull_opts(fname, opts)
+  local o = {}
+  o.max_bytes = num(fname, opts, "max_bytes", 1, true)
+  o.max_messages = num(fname, opts, "max_messages", 1, true) or (o.max_bytes and 1000000 or 2000)
+  o.threshold_messages = num(fname, opts, "threshold_messages", 0, true) or math.floor(o.max_messages / 2)
+  if o.threshold_messages >= o.max_messages then
+    argerr(fname, "threshold_messages", "must be < max_messages (" .. o.max_messages .. ")")
+  end
+  if o.max_bytes then
+    o.threshold_bytes = num(fname, opts, "threshold_bytes", 0, true) or math.floor(o.max_bytes / 2)
+  elseif opts.threshold_bytes ~= nil then
+    argerr(fname, "threshold_bytes", "needs max_bytes")
+  end
+  o.expires = num(fname, opts, "expires", 0.1) or 30
+  local hb = opts.heartbeat
+  if hb == false then hb = 0
+  elseif hb == nil then hb = math.min(o.expires / 2, 15)
+  else
+    hb = num(fname, opts, "heartbeat", 0)
+    if hb > 0 and 2 * hb > o.expires then
+      argerr(fname, "heartbeat", ("must be at most expires/2 (%g s), got %g"):format(o.expires / 2, hb))
+    end
+  end
+  o.heartbeat = hb
+  if opts.on_error ~= nil and type(opts.on_error) ~= "function" then
+    argerr(fname, "on_error", "function expected, got " .. type(opts.on_error))
+  end
+  return o
+end
+
+-- The consumer as the server has it, or nil, code, detail. A push consumer
+-- is refused here: pulling from it gets "409 Consumer is push based".
+local function pull_consumer(js, fname, stream, consumer)
+  local r, code, detail = js:_api("CONSUMER.INFO." .. stream .. "." .. consumer)
+  if not r then return nil, code, detail end
+  if r.config and type(r.config.deliver_subject) == "string" and r.config.deliver_subject ~= "" then
+    return nil, "push_consumer", ("%s: consumer %s/%s is a push consumer (it has a deliver_subject)")
+      :format(fname, stream, consumer)
+  end
+  return r.config or {}
+end
+
+local function next_subject(js, stream, consumer)
+  return js.prefix .. "CONSUMER.MSG.NEXT." .. stream .. "." .. consumer
+end
+
+-- js:consume(stream, consumer, handler, opts) -> handle | nil, code, detail
+function M.consume(js, stream, consumer, handler, opts)
+  local fname = "js:consume"
+  check_name(fname, "stream", stream)
+  check_name(fname, "consumer", consumer)
+  if type(handler) ~= "function" then argerr(fname, "handler", "function expected, got " .. type(handler)) end
+  opts = keys_ok(fname, opts, CONSUME_KEYS)
+  local o = pull_opts(fname, opts)
+  o.concurrency = num(fname, opts, "concurrency", 1, true) or 1
+  if opts.auto_ack ~= nil and type(opts.auto_ack) ~= "boolean" then
+    argerr(fname, "auto_ack", "boolean expected, got " .. type(opts.auto_ack))
+  end
+  local ip = opts.in_progress
+  if ip ~= nil and ip ~= false and ip ~= true then ip = num(fname, opts, "in_progress", 0.05) end
+  if opts.retry ~= nil and type(opts.retry) ~= "function" then
+    argerr(fname, "retry", "a policy function expected (see jet.retry), got " .. type(opts.retry))
+  end
+  local cfg, code, detail = pull_consumer(js, fname, stream, consumer)
+  if not cfg then return nil, code, detail end
+  o.auto_ack = opts.auto_ack
+  if o.auto_ack == nil then o.auto_ack = cfg.ack_policy ~= "none" end
+  if ip == true then ip = (cfg.ack_wait or 30e9) / 1e9 / 2 end
+  o.in_progress = ip or 0
+  if opts.retry then handler = opts.retry(handler) end
+  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "consume", o, handler, opts.on_error,
+    ("consumer %s/%s"):format(stream, consumer))
+end
+
+-- js:messages(stream, consumer, opts) -> iterator | nil, code, detail
+function M.messages(js, stream, consumer, opts)
+  local fname = "js:messages"
+  check_name(fname, "stream", stream)
+  check_name(fname, "consumer", consumer)
+  opts = keys_ok(fname, opts, MESSAGES_KEYS)
+  local o = pull_opts(fname, opts)
+  local cfg, code, detail = pull_consumer(js, fname, stream, consumer)
+  if not cfg then return nil, code, detail end
+  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "messages", o, nil, opts.on_error,
+    ("consumer %s/%s"):format(stream, consumer))
+end
+
+local function fetch(js, fname, stream, consumer, n, bytes, opts)
+  check_name(fname, "stream", stream)
+  check_name(fname, "consumer", consumer)
+  opts = keys_ok(fname, opts, FETCH_KEYS)
+  local o = {}
+  if opts.no_wait ~= nil and type(opts.no_wait) ~= "boolean" then
+    argerr(fname, "no_wait", "boolean expected, got " .. type(opts.no_wait))
+  end
+  o.batch, o.max_bytes = n, bytes or num(fname, opts, "max_bytes", 1, true)
+  if opts.no_wait then
+    if opts.expires ~= nil or opts.heartbeat ~= nil then
+      argerr(fname, "no_wait", "cannot be combined with expires or heartbeat")
+    end
+    o.no_wait, o.expires, o.heartbeat = true, 0, 0
+  else
+    o.expires = num(fname, opts, "expires", 0.1) or 5
+    local hb = opts.heartbeat
+    if hb == nil then hb = o.expires >= 10 and 5 or 0
+    elseif hb == false then hb = 0
+    else
+      hb = num(fname, opts, "heartbeat", 0)
+      if 2 * hb > o.expires then argerr(fname, "heartbeat", "must be at most expires/2") end
+    end
+    o.heartbeat = hb
+  end
+  local f, code, detail = jet._js_pull(js.nc, next_subject(js, stream, consumer), "fetch", o, nil, nil,
+    ("fetch from %s/%s"):format(stream, consumer))
+  if not f then return nil, code, detail end
+  local list, err, d = f:fetch()
+  if #list == 0 and (err == nil or err == "no_responders") then
+    -- nothing came: say so when the consumer is missing (a pull to a missing
+    -- consumer gets no answer at all from nats-server 2.9)
+    local _, c2, d2 = js:_api("CONSUMER.INFO." .. stream .. "." .. consumer)
+    if c2 then err, d = c2, d2 end
+  end
+  return list, err, d
+end
+
+-- js:fetch(stream, consumer, n, {expires=, no_wait=, heartbeat=, max_bytes=}) -> list, err, detail
+function M.fetch(js, stream, consumer, n, opts)
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
+    argerr("js:fetch", "n", "positive integer expected, got " .. tostring(n))
+  end
+  return fetch(js, "js:fetch", stream, consumer, n, nil, opts)
+end
+
+-- js:fetch_bytes(stream, consumer, max_bytes, opts) -> list, err, detail
+function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
+  if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
+    argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
+  end
+  if opts and opts.max_bytes then error("js:fetch_bytes: unknown option 'max_bytes'", 2) end
+  return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
+end
+
+return M
