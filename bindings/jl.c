@@ -262,6 +262,21 @@ void jl_open(lua_State *L)
     jl_inject_pull(L);
     jl_inject_metrics(L);
     jl_inject_reload(L);
+    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent */
+    if (luaL_loadstring(L,
+            "local jet = ...\n"
+            "local lazy = { retry = function() return require 'jetlua.retry' end,\n"
+            "  fail = function() return require('jetlua.retry').fail end,\n"
+            "  idempotent = function() return require('jetlua.idempotent').idempotent end }\n"
+            "setmetatable(jet, { __index = function(t, k)\n"
+            "  local f = lazy[k]; if not f then return nil end\n"
+            "  local v = f(); rawset(t, k, v); return v end })\n") != 0)
+        rt_error("jetlua module: %s", lua_tostring(L, -1));
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        rt_error("jetlua module: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");
 
     lua_getglobal(L, "package");

@@ -118,6 +118,18 @@ static int json_index(lua_State *L)
     return 1;
 }
 
+/* jet._nuid(): a unique token (cnats' NUID), for names that must not clash
+ * between processes (ordered consumers, generated message ids) */
+static int jl_nuid(lua_State *L)
+{
+    char *inbox = NULL;
+    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK)
+        return luaL_error(L, "jet._nuid: out of memory");
+    lua_pushstring(L, inbox + 7);          /* after "_INBOX." */
+    natsInbox_Destroy((natsInbox *)inbox);
+    return 1;
+}
+
 void jl_inject_core(lua_State *L)
 {
     static const luaL_Reg logf[] = {
@@ -125,7 +137,7 @@ void jl_inject_core(lua_State *L)
         {"warn", jl_log_warn},   {"error", jl_log_error}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"now", jl_now}, {"monotonic", jl_monotonic}, {"exit", jl_exit},
-        {"spawn", jl_spawn}, {"version", jl_version}, {NULL, NULL}};
+        {"spawn", jl_spawn}, {"version", jl_version}, {"_nuid", jl_nuid}, {NULL, NULL}};
 
     luaL_register(L, NULL, fns);
     lua_newtable(L);

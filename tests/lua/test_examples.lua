@@ -4,8 +4,8 @@ local T = require "jetlua.testing"
 
 local src = jet.process.getenv("JETLUA_SOURCE_DIR") or "."
 
-local function run_example(name)
-  local dir = T.tmpdir()
+local function run_example(name, dir)
+  dir = dir or T.tmpdir()
   local p = T.jetlua({ "run", "--state-dir", dir .. "/state", src .. "/scripts/examples/" .. name },
     { stdout = dir .. "/out", stderr = dir .. "/err", env = { NATS_URL = false } })
   local status = p:wait(60)
@@ -47,6 +47,29 @@ T.test("batch_publisher.lua", function()
   T.ok(out:find("first reading stored as seq 1", 1, true), out)
   T.ok(out:find("rejected: wrong_last_sequence", 1, true), out)
   T.ok(out:find("batch stored as sequences 1..100, 1 rejected", 1, true), out)
+end)
+
+T.test("reliable_consumer.lua: a second run resumes where the first stopped", function()
+  local dir = T.tmpdir()
+  local st, out, err = run_example("reliable_consumer.lua", dir)
+  T.eq(st, 0, err)
+  T.ok(out:find("billed 1000 orders (stream seq 1..1000), total 25500; redelivered 1; pending now 0, unacked 0", 1, true), out)
+  T.ok(err:find("payment service busy", 1, true), "the handler error is logged: " .. err)
+  st, out, err = run_example("reliable_consumer.lua", dir)
+  T.eq(st, 0, err)
+  T.ok(out:find("billed 1000 orders (stream seq 1001..2000)", 1, true), out)
+end)
+
+T.test("worker_pool.lua", function()
+  local st, out, err = run_example("worker_pool.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("200 jobs done in [%d.]+ s, up to 8 at once; 0 left in the queue"), out)
+end)
+
+T.test("ordered_replay.lua", function()
+  local st, out, err = run_example("ordered_replay.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("replayed 300 events in stream order: acct1=150 acct2=150 acct3=-150", 1, true), out)
 end)
 
 T.run()

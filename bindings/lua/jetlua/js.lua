@@ -563,6 +563,8 @@ function JS:fetch_bytes(stream, consumer, max_bytes, opts)
   return require("jetlua.pull").fetch_bytes(self, stream, consumer, max_bytes, opts)
 end
 
+function JS:ordered(stream, cfg) return require("jetlua.ordered").ordered(self, stream, cfg) end
+
 -- ---- key-value buckets (jetlua/kv.lua) ----
 
 JS._stored_msg = stored_msg

@@ -107,7 +107,8 @@ function M.consume(js, stream, consumer, handler, opts)
   end
   local ip = opts.in_progress
   if ip ~= nil and ip ~= false and ip ~= true then ip = num(fname, opts, "in_progress", 0.05) end
-  if opts.retry ~= nil and type(opts.retry) ~= "function" then
+  local retry = require "jetlua.retry"
+  if opts.retry ~= nil and not retry.callable(opts.retry) then
     argerr(fname, "retry", "a policy function expected (see jet.retry), got " .. type(opts.retry))
   end
   local cfg, code, detail = pull_consumer(js, fname, stream, consumer)
@@ -116,9 +117,16 @@ function M.consume(js, stream, consumer, handler, opts)
   if o.auto_ack == nil then o.auto_ack = cfg.ack_policy ~= "none" end
   if ip == true then ip = (cfg.ack_wait or 30e9) / 1e9 / 2 end
   o.in_progress = ip or 0
-  if opts.retry then handler = opts.retry(handler) end
-  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "consume", o, handler, opts.on_error,
-    ("consumer %s/%s"):format(stream, consumer))
+  local what = ("consumer %s/%s"):format(stream, consumer)
+  if opts.retry then
+    local pmd = type(opts.retry) == "table" and opts.retry.max_deliver
+    if pmd and cfg.max_deliver and cfg.max_deliver > 0 and cfg.max_deliver < pmd then
+      jet.log.warn(("%s: its max_deliver (%d) is below the retry policy's (%d): the server stops "
+        .. "redelivering before the policy gives up"):format(what, cfg.max_deliver, pmd))
+    end
+    handler = retry.wrap(js, handler, opts.retry, "handler of " .. what)
+  end
+  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "consume", o, handler, opts.on_error, what)
 end
 
 -- js:messages(stream, consumer, opts) -> iterator | nil, code, detail

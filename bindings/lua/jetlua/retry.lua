@@ -1,0 +1,147 @@
+-- jetlua.retry: what happens to a message whose handler failed.
+--
+-- A policy is a function (msg, err, meta) -> action[, arg], called on the
+-- loop after the handler raised (err: the error value, meta: msg:metadata()):
+--   "nak", delay      redeliver after delay seconds (nil: at once)
+--   "term"            never redeliver
+--   "ack"             drop it as done
+--   "dlq", subject    publish it to subject (waiting for the PubAck), then term it
+-- Anything else (or nil) naks at once. jet.retry.backoff builds the usual one.
+-- jet.fail.permanent(err) raises an error that skips the retries.
+--
+-- js:consume(stream, consumer, handler, {retry = policy}) wraps the handler
+-- with M.wrap: the handler runs under xpcall, its error is logged with the
+-- traceback and counted, and the policy's action is carried out before the
+-- handler's coroutine ends (so the engine never sends a second ack).
+local jet = require "jetlua"
+
+local M = {}
+
+-- ---- permanent failures ----
+
+local Permanent = {}
+Permanent.__index = Permanent
+Permanent.__tostring = function(e) return "permanent failure: " .. tostring(e.err) end
+
+local fail = {}
+-- raise an error that no retry policy retries
+function fail.permanent(err, level)
+  error(setmetatable({ err = err, permanent = true }, Permanent), (level or 1) + 1)
+end
+function fail.is_permanent(err)
+  return getmetatable(err) == Permanent
+end
+M.fail = fail
+
+-- ---- the backoff policy ----
+
+local BACKOFF_KEYS = { initial = "number", max = "number", factor = "number", jitter = "number",
+                       max_deliver = "number", dlq = "string", on_exhausted = "string" }
+
+-- jet.retry.backoff{initial=1, max=30, factor=2, jitter=0.1, max_deliver=5, dlq=subject,
+--                   on_exhausted="dlq"|"term"|"ack"} -> policy
+function M.backoff(o)
+  o = o or {}
+  local fname = "jet.retry.backoff"
+  if type(o) ~= "table" then error(fname .. ": bad argument 'opts': table expected, got " .. type(o), 2) end
+  for k, v in pairs(o) do
+    if not BACKOFF_KEYS[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 2) end
+    if type(v) ~= BACKOFF_KEYS[k] then
+      error(("%s: bad argument '%s': %s expected, got %s"):format(fname, k, BACKOFF_KEYS[k], type(v)), 2)
+    end
+  end
+  local initial, maxd, factor = o.initial or 1, o.max or 30, o.factor or 2
+  local jitter, max_deliver = o.jitter or 0.1, o.max_deliver or 5
+  local exhausted = o.on_exhausted or (o.dlq and "dlq" or "term")
+  if exhausted ~= "dlq" and exhausted ~= "term" and exhausted ~= "ack" then
+    error(fname .. ": bad argument 'on_exhausted': 'dlq', 'term' or 'ack' expected, got '" .. exhausted .. "'", 2)
+  end
+  if exhausted == "dlq" and not o.dlq then
+    error(fname .. ": bad argument 'dlq': a subject is needed when on_exhausted is 'dlq'", 2)
+  end
+  if initial < 0 or maxd < initial or factor < 1 or jitter < 0 or jitter >= 1 or max_deliver < 1 then
+    error(fname .. ": bad argument: need 0 <= initial <= max, factor >= 1, 0 <= jitter < 1, max_deliver >= 1", 2)
+  end
+  local policy = { max_deliver = max_deliver, dlq = o.dlq }
+  -- the delay before delivery n + 1, after n failed deliveries
+  function policy.delay(n)
+    local d = math.min(maxd, initial * factor ^ (n - 1))
+    if jitter > 0 then d = d * (1 - jitter + 2 * jitter * math.random()) end
+    return d
+  end
+  return setmetatable(policy, { __call = function(_, msg, err, meta)
+    local n = meta and meta.num_delivered or 1
+    if fail.is_permanent(err) or n >= max_deliver then
+      if exhausted == "dlq" then return "dlq", o.dlq end
+      return exhausted
+    end
+    return "nak", policy.delay(n)
+  end })
+end
+
+-- ---- the dead-letter publish ----
+
+local function dlq_publish(js, msg, subject, meta, err)
+  local headers = {
+    ["Jetlua-Dlq-Subject"] = msg.subject,
+    ["Jetlua-Dlq-Stream"] = meta.stream,
+    ["Jetlua-Dlq-Sequence"] = string.format("%d", meta.stream_seq),
+    ["Jetlua-Dlq-Delivered"] = string.format("%d", meta.num_delivered),
+    ["Jetlua-Dlq-Error"] = tostring(err):gsub("[\r\n].*", ""):sub(1, 512),
+    ["Jetlua-Dlq-Time"] = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+  }
+  for k, v in pairs(msg.headers or {}) do
+    if headers[k] == nil and k ~= "Nats-Msg-Id" then headers[k] = v end
+  end
+  -- Nats-Msg-Id = stream:sequence: a retried DLQ publish never makes a second copy
+  return js:publish(subject, msg.data, { msg_id = meta.stream .. ":" .. string.format("%d", meta.stream_seq),
+                                         headers = headers })
+end
+
+local m_dlq, m_errors
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and type(mt.__call) == "function"
+end
+M.callable = callable
+
+local function capture(e)
+  return { value = e, traceback = debug.traceback(tostring(e), 2) }
+end
+
+-- The handler the engine runs when opts.retry is a policy.
+function M.wrap(js, handler, policy, what)
+  m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
+  m_errors = m_errors or jet.metrics.counter("jetlua_handler_errors_total")
+  return function(msg)
+    local ok, rec = xpcall(handler, capture, msg)
+    if ok then return end
+    m_errors:inc()
+    local err = rec.value
+    local meta = msg:metadata()
+    local action, arg = policy(msg, err, meta)
+    jet.log.error(("%s failed (delivery %d of stream seq %d) -> %s%s: %s"):format(what,
+      meta.num_delivered, meta.stream_seq, tostring(action or "nak"), arg and (" " .. tostring(arg)) or "",
+      rec.traceback))
+    if action == "term" then return msg:term()
+    elseif action == "ack" then return msg:ack()
+    elseif action == "dlq" then
+      local ack, code, detail = dlq_publish(js, msg, arg, meta, err)
+      if ack then
+        m_dlq:inc()
+        return msg:term()
+      end
+      -- the DLQ did not take it: keep the original, it comes back later
+      jet.log.error(("%s: dead-letter publish to %s failed (%s: %s); the message stays and comes back")
+        :format(what, arg, tostring(code), tostring(detail)))
+      return msg:nak(5)
+    elseif action == "nak" and type(arg) == "number" and arg > 0 then
+      return msg:nak(arg)
+    end
+    return msg:nak()
+  end
+end
+
+return M
