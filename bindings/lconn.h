@@ -156,7 +156,11 @@ lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c);
 int jl_msg_acked(lmsg *u);
 /* A consumer's ack counters, shared with its messages (reference counted:
  * a message may outlive its consumer). */
-typedef struct jl_ackstats { int refs; uint64_t acked, naked, termed, in_progress; } jl_ackstats;
+typedef struct jl_ackstats {
+    int refs;
+    uint64_t acked, naked, termed, in_progress;
+    struct rt_series *m_acked, *m_naked, *m_termed;   /* per-consumer metrics, or NULL */
+} jl_ackstats;
 void jl_msg_set_stats(lmsg *u, jl_ackstats *st);
 void jl_ackstats_release(jl_ackstats *st);
 int jl_msg_send_ack(lmsg *u, const char *payload);

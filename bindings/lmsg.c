@@ -8,6 +8,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +65,18 @@ static void count_ack(lmsg *u, const char *payload)
     jl_ackstats *st = u->st;
     if (!st)
         return;
-    if (payload[1] == 'A')
+    if (payload[1] == 'A') {
         st->acked++;
-    else if (payload[1] == 'N')
+        rt_metric_add(st->m_acked, 1);
+    } else if (payload[1] == 'N') {
         st->naked++;
-    else if (payload[1] == 'T')
+        rt_metric_add(st->m_naked, 1);
+    } else if (payload[1] == 'T') {
         st->termed++;
-    else
+        rt_metric_add(st->m_termed, 1);
+    } else {
         st->in_progress++;
+    }
 }
 
 static lmsg *check(lua_State *L, int idx, const char *fname);

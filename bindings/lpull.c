@@ -120,6 +120,8 @@ struct pc {
     const char *end_code; /* fetch: the error that ended it */
     char       end_detail[200];
     jl_ackstats *st;
+    /* per-consumer metrics (NULL for fetch) */
+    rt_series *mc_delivered, *mc_redelivered, *mc_errors, *mc_buffered, *mc_in_flight;
     /* stats */
     uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered;
 };
@@ -146,6 +148,43 @@ static void metrics_init(void)
                                      "JetStream messages received again (num_delivered > 1)");
     m_handler_errors = rt_metric_simple("jetlua_handler_errors_total", RT_COUNTER,
                                         "handlers that raised an error");
+}
+
+/* Per-consumer series, labelled {stream=, consumer=} from the pull subject
+ * "...CONSUMER.MSG.NEXT.<stream>.<consumer>". */
+static rt_series *series(const char *name, int type, const char *help, const char *labels)
+{
+    const char *err = NULL;
+    return rt_metric(name, type, help, labels, NULL, 0, &err);
+}
+
+static void consumer_metrics(pc *p)
+{
+    char stream[128], consumer[128], labels[320];
+    const char *names[2] = {"consumer", "stream"}, *values[2] = {consumer, stream};   /* sorted by name */
+    const char *c = strrchr(p->next_subj, '.'), *s;
+    if (!c || c == p->next_subj)
+        return;
+    for (s = c - 1; s > p->next_subj && *s != '.'; s--)
+        ;
+    snprintf(consumer, sizeof consumer, "%s", c + 1);
+    snprintf(stream, sizeof stream, "%.*s", (int)(c - s - 1), s + 1);
+    rt_metric_labels(labels, sizeof labels, names, values, 2);
+    p->mc_delivered = series("jetlua_consumer_delivered_total", RT_COUNTER, "messages received by a pull consumer", labels);
+    p->mc_redelivered = series("jetlua_consumer_redelivered_total", RT_COUNTER,
+                               "messages received again (num_delivered > 1)", labels);
+    p->mc_errors = series("jetlua_consumer_handler_errors_total", RT_COUNTER, "handlers that raised", labels);
+    p->mc_buffered = series("jetlua_consumer_buffered", RT_GAUGE, "messages received, waiting for a handler", labels);
+    p->mc_in_flight = series("jetlua_consumer_in_flight", RT_GAUGE, "handlers running", labels);
+    p->st->m_acked = series("jetlua_consumer_acked_total", RT_COUNTER, "acks sent", labels);
+    p->st->m_naked = series("jetlua_consumer_naked_total", RT_COUNTER, "naks sent", labels);
+    p->st->m_termed = series("jetlua_consumer_termed_total", RT_COUNTER, "terms sent", labels);
+}
+
+static void gauges(pc *p)
+{
+    rt_metric_set(p->mc_buffered, p->qlen);
+    rt_metric_set(p->mc_in_flight, p->running);
 }
 
 /* ---- the ring of buffered messages ---- */
@@ -363,9 +402,11 @@ static void on_user_msg(pc *p, natsMsg *m)
     p->backoff_ms = 0;
     p->delivered++;
     rt_metric_add(m_delivered, 1);
+    rt_metric_add(p->mc_delivered, 1);
     if (num_delivered(natsMsg_GetReply(m)) > 1) {
         p->redelivered++;
         rt_metric_add(m_redelivered, 1);
+        rt_metric_add(p->mc_redelivered, 1);
     }
     if (p->nreqs > 0) {                       /* arrivals are credited to the oldest request */
         p->out_msgs--;
@@ -514,6 +555,7 @@ static void pump(pc *p)
     dispatch(p);
     wake_next(p, NULL);
     maybe_pull(p);
+    gauges(p);
     p->pumping = 0;
     maybe_finalize(p);
 }
@@ -531,6 +573,7 @@ static void handler_done(rt_co *co, int ok, void *data)
     if (!ok) {
         p->handler_errors++;
         rt_metric_add(m_handler_errors, 1);
+        rt_metric_add(p->mc_errors, 1);
     }
     if (p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
@@ -544,6 +587,7 @@ static void handler_done(rt_co *co, int ok, void *data)
     if (!p->dispatching) {
         dispatch(p);
         maybe_pull(p);
+        gauges(p);
         maybe_finalize(p);
     }
 }
@@ -772,6 +816,7 @@ static void maybe_finalize(pc *p)
     unsubscribe(p);
     p->state = S_CLOSED;
     p->finalized = 1;
+    gauges(p);
     close_handle(&p->tick);
     close_handle(&p->wait_timer);
     rt_hook_done(&p->hook);
@@ -961,6 +1006,8 @@ static int pull_new(lua_State *L)
     }
     p->st = calloc(1, sizeof *p->st);
     p->st->refs = 1;
+    if (p->mode != M_FETCH)
+        consumer_metrics(p);
 
     u = lua_newuserdata(L, sizeof *u);
     u->p = p;

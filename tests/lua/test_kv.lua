@@ -58,6 +58,47 @@ T.test("ttl and a missing bucket", function()
   T.eq(select(2, js:kv("short")), "bucket_not_found")
 end)
 
+T.test("watch: initial values, then every change, in order; stop", function()
+  local kv = assert(js:create_kv{ bucket = "watched", history = 5 })
+  assert(kv:put("a", "1")); assert(kv:put("b", "1")); assert(kv:put("a", "2"))
+  local seen, caught = {}, false
+  local w = assert(kv:watch(function(e)
+    if e == nil then caught = true; return end
+    seen[#seen + 1] = ("%s=%s/%s@%d"):format(e.key, e.value, e.operation, e.revision)
+  end))
+  T.wait_until(function() return caught end, 5, "caught up")
+  T.eq(seen, { "b=1/PUT@2", "a=2/PUT@3" }, "the latest value per key, in revision order")
+  assert(kv:put("c", "9")); assert(kv:delete("b")); assert(kv:put("a", "3"))
+  T.wait_until(function() return #seen == 5 end, 5)
+  T.eq(seen[3], "c=9/PUT@4"); T.eq(seen[4], "b=/DEL@5"); T.eq(seen[5], "a=3/PUT@6")
+  w:stop()
+  assert(kv:put("a", "4"))
+  jet.sleep(0.3)
+  T.eq(#seen, 5, "nothing after stop")
+  -- a pattern, history, and the iterator form
+  local it = assert(kv:watch("a", nil, { include_history = true }))
+  local vals = {}
+  for e in it do
+    vals[#vals + 1] = e.value
+    if #vals == 4 then break end
+  end
+  T.eq(vals, { "1", "2", "3", "4" })
+  T.ok(it:caught_up())
+  it:stop()
+  -- updates only, ignoring deletes, on an empty watch
+  local ups = {}
+  local u = assert(kv:watch(">", function(e) if e then ups[#ups + 1] = e.key end end,
+                            { updates_only = true, ignore_deletes = true }))
+  T.ok(u:caught_up(), "nothing to catch up with")
+  assert(kv:delete("c")); assert(kv:put("d", "x"))
+  T.wait_until(function() return #ups == 1 end, 5)
+  jet.sleep(0.2)
+  T.eq(ups, { "d" })
+  u:stop()
+  T.raises(function() kv:watch(42) end, "kv:watch: bad argument 'keys'")
+  T.raises(function() kv:watch(">", print, { history = true }) end, "kv:watch: unknown option 'history'")
+end)
+
 T.test("bad input", function()
   local kv = assert(js:kv("cfg"))
   T.raises(function() js:create_kv{ bucket = "a.b" } end, "js:create_kv: bad argument 'bucket'")

@@ -34,6 +34,13 @@ T.test("a child with --metrics: values match, /healthz flips when the server goe
     nc:subscribe("core.>", function(m) seen = seen + 1; if m.data == "boom" then error("boom") end end)
     for i = 1, 7 do nc:publish("core.x", "hi") end
     nc:publish("core.x", "boom")
+    assert(js:consumer("M", { durable = "W" }))
+    local failed, handled = false, 0
+    assert(js:consume("M", "W", function(m)
+      if m.data == "13" and not failed then failed = true; error("once") end
+      handled = handled + 1
+    end))
+    while handled < 25 do jet.sleep(0.01) end
     local c = jet.metrics.counter("orders_total", { kind = "new", shop = 7 }, "orders seen")
     c:inc(); c:inc(2)
     jet.metrics.counter("orders_total", { shop = 7, kind = "new" }):inc()   -- same series
@@ -56,7 +63,16 @@ T.test("a child with --metrics: values match, /healthz flips when the server goe
   T.eq(value(text, 'jetlua_js_publish_failed_total{error="no_responders",mode="async"}'), 1, text)
   T.eq(value(text, "jetlua_js_publish_pending"), 0, text)
   T.eq(value(text, "jetlua_messages_received_total"), 8, text)
-  T.eq(value(text, "jetlua_handler_errors_total"), 1, text)
+  T.eq(value(text, "jetlua_handler_errors_total"), 2, text)
+  local w = '{consumer="W",stream="M"}'
+  T.eq(value(text, "jetlua_consumer_delivered_total" .. w), 26, text)
+  T.eq(value(text, "jetlua_consumer_redelivered_total" .. w), 1, text)
+  T.eq(value(text, "jetlua_consumer_acked_total" .. w), 25, text)
+  T.eq(value(text, "jetlua_consumer_naked_total" .. w), 1, text)
+  T.eq(value(text, "jetlua_consumer_termed_total" .. w), 0, text)
+  T.eq(value(text, "jetlua_consumer_handler_errors_total" .. w), 1, text)
+  T.eq(value(text, "jetlua_consumer_buffered" .. w), 0, text)
+  T.eq(value(text, "jetlua_consumer_in_flight" .. w), 0, text)
   T.eq(value(text, 'orders_total{kind="new",shop="7"}'), 4, text)
   T.ok(text:find("# HELP orders_total orders seen\n# TYPE orders_total counter\n", 1, true), text)
   T.eq(value(text, "queue_depth"), 42, text)

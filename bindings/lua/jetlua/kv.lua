@@ -197,6 +197,69 @@ function KV:status()
            ttl = c.max_age or 0, storage = c.storage, replicas = c.replicas }
 end
 
+-- kv:watch([keys], fn, [{include_history=, updates_only=, ignore_deletes=}]) -> watcher
+-- fn(entry) for every value (latest per key first, then each change), and
+-- fn(nil) once when the initial values have all been seen. Without fn: an
+-- iterator (for e in w do ... end; w:next([timeout]); w:caught_up()).
+-- w:stop(). Built on the ordered consumer: in revision order, no gap.
+local WATCH_KEYS = { include_history = true, updates_only = true, ignore_deletes = true }
+function KV:watch(keys, fn, opts)
+  if type(keys) == "function" or (keys == nil and fn == nil) then keys, fn, opts = nil, keys, fn end
+  keys = keys or ">"
+  if type(keys) ~= "string" or keys == "" then argerr("kv:watch", "keys", "a key or pattern expected") end
+  if fn ~= nil and type(fn) ~= "function" then argerr("kv:watch", "fn", "function expected, got " .. type(fn)) end
+  opts = opts or {}
+  if type(opts) ~= "table" then argerr("kv:watch", "opts", "table expected, got " .. type(opts)) end
+  for k, v in pairs(opts) do
+    if not WATCH_KEYS[k] then error(("kv:watch: unknown option '%s'"):format(tostring(k)), 2) end
+    if type(v) ~= "boolean" then argerr("kv:watch", k, "boolean expected, got " .. type(v)) end
+  end
+  local policy = opts.updates_only and "new" or (opts.include_history and "all" or "last_per_subject")
+  local oc = self.js:ordered(self.stream, { filter_subject = self.prefix .. keys, deliver_policy = policy })
+  local kv, w = self, { done = false }
+  local function to_entry(msg)
+    local md = msg:metadata()
+    local op = msg.headers and msg.headers["KV-Operation"] or "PUT"
+    if type(op) == "table" then op = op[1] end
+    return { key = msg.subject:sub(#kv.prefix + 1), value = msg.data, revision = md.stream_seq,
+             created = md.timestamp, operation = op, bucket = kv.bucket, delta = md.num_pending }, md.num_pending
+  end
+  local function caught(pending)
+    if not w.done and pending == 0 then
+      w.done = true
+      if fn then fn(nil) end
+    end
+  end
+  if fn then
+    local h, code, detail = oc:consume(function(msg)
+      local e, pending = to_entry(msg)
+      if not (opts.ignore_deletes and e.operation ~= "PUT") then fn(e) end
+      caught(pending)
+    end, { heartbeat = 2, expires = 5 })
+    if not h then return nil, code, detail end
+    if policy == "new" or oc.created_pending == 0 then caught(0) end
+    w.h = h
+    function w:stop() return h:stop() end
+    function w:caught_up() return w.done end
+    return w
+  end
+  local it, code, detail = oc:messages{ heartbeat = 2, expires = 5 }
+  if not it then return nil, code, detail end
+  if policy == "new" or oc.created_pending == 0 then w.done = true end
+  function w:next(timeout)
+    while true do
+      local msg, err = it:next(timeout)
+      if not msg then return nil, err end
+      local e, pending = to_entry(msg)
+      caught(pending)
+      if not (opts.ignore_deletes and e.operation ~= "PUT") then return e end
+    end
+  end
+  function w:stop() return it:stop() end
+  function w:caught_up() return w.done end
+  return setmetatable(w, { __call = function(self) return self:next() end })
+end
+
 -- js:delete_kv(bucket)
 local function delete_kv(js, bucket)
   check_bucket("js:delete_kv", bucket)

@@ -68,8 +68,10 @@ function OC:_create()
     local js, stream = self.js, self.stream
     jet.spawn(function() js:delete_consumer(stream, old) end)   -- best effort; it also expires
   end
-  return self.js:_api("CONSUMER.CREATE." .. self.stream .. "." .. self.name,
+  local r, code, detail = self.js:_api("CONSUMER.CREATE." .. self.stream .. "." .. self.name,
     { stream_name = self.stream, config = c })
+  if r then self.created_pending = r.num_pending end
+  return r, code, detail
 end
 
 -- Create, retrying 1 s doubling to 10 s until it works or `alive()` says stop.
