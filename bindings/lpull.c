@@ -99,7 +99,8 @@ struct pc {
     int        qhead, qlen, qcap;
     int64_t    qbytes;
     int        running;
-    pslot     *slots;
+    pslot    **slots;
+    int        nslots;
     int        pumping, dispatching;
     /* liveness */
     uint64_t   last_in;
@@ -602,8 +603,8 @@ static void dispatch(pc *p)
         natsMsg *m = q_pop(p);
         pslot *s = NULL;
         for (int i = 0; i < p->concurrency; i++)
-            if (!p->slots[i].busy) {
-                s = &p->slots[i];
+            if (!p->slots[i]->busy) {
+                s = p->slots[i];
                 break;
             }
         s->busy = 1;
@@ -735,8 +736,8 @@ static void on_tick(uv_timer_t *t)
             reqs_reset(p);      /* once: pull afresh; then just wait (no pile of requests) */
     }
     if (p->wpi_ms && p->mode == M_CONSUME) {
-        for (int i = 0; i < p->concurrency; i++) {
-            pslot *s = &p->slots[i];
+        for (int i = 0; i < p->nslots; i++) {
+            pslot *s = p->slots[i];
             if (s->busy && now - s->last_wpi >= p->wpi_ms && !jl_msg_acked(s->u)) {
                 s->last_wpi = now;
                 jl_msg_send_ack(s->u, "+WPI");
@@ -940,6 +941,51 @@ static double opt_num(lua_State *L, int t, const char *k, double def)
     return v;
 }
 
+/* Options from the table at t (checked by js.lua); also on a reload. */
+static void read_options(lua_State *L, pc *p, int t)
+{
+    p->max_msgs = (int64_t)opt_num(L, t, "max_messages", 2000);
+    p->max_bytes = (int64_t)opt_num(L, t, "max_bytes", 0);
+    p->thr_msgs = (int64_t)opt_num(L, t, "threshold_messages", (double)(p->max_msgs / 2));
+    p->thr_bytes = (int64_t)opt_num(L, t, "threshold_bytes", (double)(p->max_bytes / 2));
+    p->expires_ms = (uint64_t)(opt_num(L, t, "expires", 30) * 1000.0);
+    p->hb_ms = (uint64_t)(opt_num(L, t, "heartbeat", 0) * 1000.0);
+    p->wpi_ms = (uint64_t)(opt_num(L, t, "in_progress", 0) * 1000.0);
+    p->concurrency = (int)opt_num(L, t, "concurrency", 1);
+    p->fetch_n = (int)opt_num(L, t, "batch", 1);
+    lua_getfield(L, t, "auto_ack");
+    p->auto_ack = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_getfield(L, t, "no_wait");
+    p->no_wait = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (p->concurrency < 1)
+        p->concurrency = 1;
+    p->tick_ms = p->hb_ms ? p->hb_ms / 2 : 1000;
+    if (p->expires_ms && p->expires_ms / 4 < p->tick_ms)
+        p->tick_ms = p->expires_ms / 4;
+    if (p->wpi_ms && p->wpi_ms / 2 < p->tick_ms)
+        p->tick_ms = p->wpi_ms / 2;
+    if (p->tick_ms < 20)
+        p->tick_ms = 20;
+    if (p->tick_ms > 1000)
+        p->tick_ms = 1000;
+}
+
+/* Slots are allocated one by one (a running handler holds a pointer to
+ * its slot), so a reload can raise the concurrency while handlers run. */
+static void grow_slots(pc *p)
+{
+    if (p->nslots >= p->concurrency)
+        return;
+    p->slots = realloc(p->slots, sizeof *p->slots * (size_t)p->concurrency);
+    for (int i = p->nslots; i < p->concurrency; i++) {
+        p->slots[i] = calloc(1, sizeof **p->slots);
+        p->slots[i]->p = p;
+        p->slots[i]->idx = i + 1;
+    }
+    p->nslots = p->concurrency;
+}
+
 /* jet._js_pull(nc, next_subject, mode, opts, handler|nil, on_error|nil, what)
  * opts (checked by js.lua): max_messages, max_bytes, threshold_messages,
  * threshold_bytes, expires, heartbeat, concurrency, auto_ack, in_progress,
@@ -963,40 +1009,12 @@ static int pull_new(lua_State *L)
     p->mode = strcmp(mode, "consume") == 0 ? M_CONSUME : strcmp(mode, "messages") == 0 ? M_ITER : M_FETCH;
     p->next_subj = strdup(subj);
     snprintf(p->what, sizeof p->what, "%s", what);
-    p->max_msgs = (int64_t)opt_num(L, 4, "max_messages", 2000);
-    p->max_bytes = (int64_t)opt_num(L, 4, "max_bytes", 0);
-    p->thr_msgs = (int64_t)opt_num(L, 4, "threshold_messages", (double)(p->max_msgs / 2));
-    p->thr_bytes = (int64_t)opt_num(L, 4, "threshold_bytes", (double)(p->max_bytes / 2));
-    p->expires_ms = (uint64_t)(opt_num(L, 4, "expires", 30) * 1000.0);
-    p->hb_ms = (uint64_t)(opt_num(L, 4, "heartbeat", 0) * 1000.0);
-    p->wpi_ms = (uint64_t)(opt_num(L, 4, "in_progress", 0) * 1000.0);
-    p->concurrency = (int)opt_num(L, 4, "concurrency", 1);
-    p->fetch_n = (int)opt_num(L, 4, "batch", 1);
-    lua_getfield(L, 4, "auto_ack");
-    p->auto_ack = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
-    lua_getfield(L, 4, "no_wait");
-    p->no_wait = lua_toboolean(L, -1);
-    lua_pop(L, 2);
-    if (p->concurrency < 1)
-        p->concurrency = 1;
-    p->tick_ms = p->hb_ms ? p->hb_ms / 2 : 1000;
-    if (p->expires_ms && p->expires_ms / 4 < p->tick_ms)
-        p->tick_ms = p->expires_ms / 4;
-    if (p->wpi_ms && p->wpi_ms / 2 < p->tick_ms)
-        p->tick_ms = p->wpi_ms / 2;
-    if (p->tick_ms < 20)
-        p->tick_ms = 20;
-    if (p->tick_ms > 1000)
-        p->tick_ms = 1000;
+    read_options(L, p, 4);
     p->handler_ref = p->err_ref = p->slots_ref = p->self_ref = LUA_NOREF;
     if (p->mode == M_CONSUME) {
         lua_pushvalue(L, 5);
         p->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        p->slots = calloc((size_t)p->concurrency, sizeof *p->slots);
-        for (int i = 0; i < p->concurrency; i++) {
-            p->slots[i].p = p;
-            p->slots[i].idx = i + 1;
-        }
+        grow_slots(p);
         lua_createtable(L, p->concurrency, 0);
         p->slots_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
@@ -1152,6 +1170,33 @@ static int pull_drain_l(lua_State *L)
     return rt_co_wait(co, drain_cancel, p);
 }
 
+/* h:_reconfigure(opts, handler, on_error|nil): a hot reload keeps the
+ * consumer and swaps its code and options; running handlers finish on the
+ * code that received their message. */
+static int pull_reconfigure(lua_State *L)
+{
+    pc *p = check_pc(L, "consumer:_reconfigure");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (p->mode != M_CONSUME)
+        return luaL_error(L, "consumer:_reconfigure: not a consume handle");
+    jl_check_function(L, 3, "consumer:_reconfigure", "handler");
+    read_options(L, p, 2);
+    grow_slots(p);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
+    lua_pushvalue(L, 3);
+    p->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
+    p->err_ref = LUA_NOREF;
+    if (lua_isfunction(L, 4)) {
+        lua_pushvalue(L, 4);
+        p->err_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    if (p->tick)
+        uv_timer_start(p->tick, on_tick, p->tick_ms, p->tick_ms);
+    pump(p);
+    return 0;
+}
+
 static int pull_closed(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:closed");
@@ -1209,6 +1254,8 @@ static int pull_gc(lua_State *L)
     jl_ackstats_release(p->st);
     jl_conn_release(p->c);
     free(p->q);
+    for (int i = 0; i < p->nslots; i++)
+        free(p->slots[i]);
     free(p->slots);
     free(p->next_subj);
     free(p);
@@ -1219,7 +1266,7 @@ void jl_inject_pull(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"next", pull_next},   {"fetch", pull_fetch},   {"stop", pull_stop}, {"drain", pull_drain_l},
-        {"closed", pull_closed}, {"stats", pull_stats}, {NULL, NULL}};
+        {"closed", pull_closed}, {"stats", pull_stats}, {"_reconfigure", pull_reconfigure}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", pull_gc}, {"__call", pull_call}, {NULL, NULL}};
     jl_newclass(L, PULL_MT, methods, meta);
     lua_pushcfunction(L, pull_new);

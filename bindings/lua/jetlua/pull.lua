@@ -7,8 +7,20 @@ local jet = require "jetlua"
 
 local M = {}
 
+-- the first stack level outside jetlua's own Lua files: errors point at the caller's line
+local HERE = debug.getinfo(1, "S").source:match("^(@.*/)[^/]*$") or "@?"
+local function user_level()
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.source:sub(1, #HERE) ~= HERE and info.what ~= "C" then return level - 1 end
+    level = level + 1
+  end
+end
+
 local function argerr(fname, arg, msg)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), 4)
+  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), user_level())
 end
 
 local function check_name(fname, arg, name)
@@ -23,7 +35,7 @@ local function keys_ok(fname, opts, allowed)
   if type(opts) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(opts)) end
   for k in pairs(opts) do
     if type(k) ~= "string" or not allowed[k] then
-      error(("%s: unknown option '%s'"):format(fname, tostring(k)), 4)
+      error(("%s: unknown option '%s'"):format(fname, tostring(k)), user_level())
     end
   end
   return opts
@@ -93,8 +105,9 @@ local function next_subject(js, stream, consumer)
   return js.prefix .. "CONSUMER.MSG.NEXT." .. stream .. "." .. consumer
 end
 
--- js:consume(stream, consumer, handler, opts) -> handle | nil, code, detail
-function M.consume(js, stream, consumer, handler, opts)
+-- Check everything and work out what the engine gets:
+-- -> engine options, handler, on_error, what | nil, code, detail
+function M.prepare(js, stream, consumer, handler, opts)
   local fname = "js:consume"
   check_name(fname, "stream", stream)
   check_name(fname, "consumer", consumer)
@@ -126,7 +139,14 @@ function M.consume(js, stream, consumer, handler, opts)
     end
     handler = retry.wrap(js, handler, opts.retry, "handler of " .. what)
   end
-  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "consume", o, handler, opts.on_error, what)
+  return o, handler, opts.on_error, what
+end
+
+-- js:consume(stream, consumer, handler, opts) -> handle | nil, code, detail
+function M.consume(js, stream, consumer, handler, opts)
+  local o, h, on_error, what = M.prepare(js, stream, consumer, handler, opts)
+  if not o then return nil, h, on_error end
+  return jet._js_pull(js.nc, next_subject(js, stream, consumer), "consume", o, h, on_error, what)
 end
 
 -- js:messages(stream, consumer, opts) -> iterator | nil, code, detail
@@ -193,7 +213,7 @@ function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
   if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
     argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
   end
-  if opts and opts.max_bytes then error("js:fetch_bytes: unknown option 'max_bytes'", 2) end
+  if opts and opts.max_bytes then error("js:fetch_bytes: unknown option 'max_bytes'", user_level()) end
   return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
 end
 

@@ -22,6 +22,7 @@ local R = {
   running = nil,      -- the run in progress: {co=, gen=, counts=, conns=, subs=, timers=, hooks=, ...}
   conns = {},         -- key -> list of {nc=}  (by ordinal)
   subs = {},          -- key -> list of {sub=, sig=}
+  consumers = {},     -- key -> list of {h=}  (js:consume handles)
   timers = {},        -- timers of the last good run
   hooks = {},         -- jet.on_reload callbacks of the last good run
   modules = {},       -- module name -> file, user modules the last good run loaded
@@ -113,6 +114,37 @@ conn_methods.subscribe = function(nc, subject, fn, opts)
   return sub, code, detail
 end
 
+-- ---- js:consume ----
+-- The k-th js:consume of the same connection, stream and consumer keeps its
+-- engine (its buffer, its pulls, its server-side state) and gets the new
+-- handler and options; messages already handed to the old handler finish
+-- there. Ordered consumers create a fresh ephemeral consumer per run, so a
+-- reload restarts them from their start policy.
+local pull = require "jetlua.pull"
+local real_consume = pull.consume
+pull.consume = function(js, stream, consumer, handler, opts)
+  local run = in_run()
+  if not run or type(js) ~= "table" or type(stream) ~= "string" or type(consumer) ~= "string" then
+    return real_consume(js, stream, consumer, handler, opts)
+  end
+  local key = conn_id(js.nc) .. "|js|" .. stream .. "|" .. consumer
+  local k = take(run, key)
+  local prev = R.consumers[key] and R.consumers[key][k]
+  if prev and run.gen > 1 and not prev.h:closed() then
+    local o, h, on_error = pull.prepare(js, stream, consumer, handler, opts)
+    if not o then return nil, h, on_error end
+    run.consumers[key] = run.consumers[key] or {}
+    run.consumers[key][k] = { h = prev.h, swap = { o, h, on_error } }
+    return prev.h
+  end
+  local h, code, detail = real_consume(js, stream, consumer, handler, opts)
+  if h then
+    run.consumers[key] = run.consumers[key] or {}
+    run.consumers[key][k] = { h = h, new = true }
+  end
+  return h, code, detail
+end
+
 -- ---- timers ----
 for _, name in ipairs{ "every", "timer" } do
   local real = jet[name]
@@ -165,7 +197,8 @@ end
 -- ---- one run of the script ----
 
 local function new_run(gen)
-  return { co = coroutine.running(), gen = gen, counts = {}, conns = {}, subs = {}, timers = {}, hooks = {} }
+  return { co = coroutine.running(), gen = gen, counts = {}, conns = {}, subs = {}, consumers = {}, timers = {},
+           hooks = {} }
 end
 
 -- the run succeeded: make its declarations the live ones
@@ -187,6 +220,21 @@ local function commit(run, reason)
       end
     end
   end
+  for _, list in pairs(run.consumers) do
+    for _, e in pairs(list) do
+      if e.swap then e.h:_reconfigure(unpack(e.swap, 1, 3)); swapped = swapped + 1
+      elseif e.new and run.gen > 1 then started = started + 1 end
+    end
+  end
+  for key, list in pairs(R.consumers) do
+    for k, e in pairs(list) do
+      local now = run.consumers[key] and run.consumers[key][k]
+      if not now or now.h ~= e.h then
+        stopped = stopped + 1
+        jet.spawn(function() e.h:drain() end)
+      end
+    end
+  end
   for key, list in pairs(R.conns) do
     for k, e in pairs(list) do
       local now = run.conns[key] and run.conns[key][k]
@@ -197,6 +245,7 @@ local function commit(run, reason)
     for _, t in ipairs(R.timers) do t:stop() end
   end
   R.subs, R.conns, R.timers, R.hooks = run.subs, run.conns, run.timers, run.hooks
+  R.consumers = run.consumers
   R.gen = run.gen
   R.modules = user_modules()
   return { generation = run.gen, reason = reason, swapped = swapped, started = started, stopped = stopped }
@@ -206,6 +255,9 @@ end
 local function rollback(run)
   for _, list in pairs(run.subs) do
     for _, e in pairs(list) do if e.new then e.sub:unsubscribe() end end
+  end
+  for _, list in pairs(run.consumers) do
+    for _, e in pairs(list) do if e.new then e.h:stop() end end
   end
   for _, list in pairs(run.conns) do
     for _, e in pairs(list) do if e.new then e.nc:close() end end
