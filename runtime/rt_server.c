@@ -293,6 +293,10 @@ static void start(void)
     io[1].data.fd = io[2].data.fd = logfd;
     o.file = args[0];
     o.args = (char **)args;
+    /* Its own session: a Ctrl-C in the terminal (SIGINT to the whole
+     * foreground process group) reaches jetlua only, which then stops the
+     * server in order; setpriv's pdeathsig still kills it if jetlua dies. */
+    o.flags = UV_PROCESS_DETACHED;
     o.exit_cb = server_exited;
     o.stdio = io;
     o.stdio_count = 3;

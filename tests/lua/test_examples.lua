@@ -92,4 +92,22 @@ T.test("custom_policy.lua", function()
   T.ok(out:find("busy#2 done after 3 attempt(s)\nok#1 done after 1 attempt(s)\nok#5 done after 1 attempt(s)\nfor review: invalid", 1, true), out)
 end)
 
+T.test("orders_pipeline.lua", function()
+  local st, out, err = run_example("orders_pipeline.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("30 orders in, 3 test orders dropped, 27 enriched: orders.enriched.apac=9 orders.enriched.eu=9 orders.enriched.us=9", 1, true), out)
+end)
+
+T.test("dlq_reprocessor.lua", function()
+  local st, out, err = run_example("dlq_reprocessor.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("work.resize: job 1 (retried)\nwork.email: job 2 (retried)\nwork.resize: job 3 (retried)", 1, true), out)
+end)
+
+T.test("json_transform.lua", function()
+  local st, out, err = run_example("json_transform.lua")
+  T.eq(st, 0, err)
+  T.ok(out:find("readings.t1: t1 at 1 = 100.0 C\nreadings.t2: t2 at 2 = 0.0 C\ndropped 1 reading(s) without a value", 1, true), out)
+end)
+
 T.run()
