@@ -109,6 +109,7 @@ struct pc {
     uint32_t   backoff_ms;
     uv_timer_t *tick;
     uv_timer_t *wait_timer;
+    uv_timer_t *backoff_timer; /* pulls again when a back-off ends */
     int        live;      /* holds rt_ref (consume) */
     int        registered;
     int        finalized, collected;
@@ -356,12 +357,22 @@ static void report(pc *p, const char *code, const char *detail, int terminal)
     rt_co_spawn(L, 3, "on_error handler of a consumer", NULL, NULL);
 }
 
+static void on_backoff_end(uv_timer_t *t)
+{
+    pc *p = t->data;
+    p->backoff_until = 0;          /* the timer may fire a hair early by our clock */
+    if (p->state == S_ACTIVE)
+        pump(p);
+}
+
 static void back_off(pc *p, const char *code, const char *detail)
 {
     char d[256];
     p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2)
                                   : BACKOFF_MIN_MS;
     p->backoff_until = now_ms() + p->backoff_ms;
+    if (p->backoff_timer)
+        uv_timer_start(p->backoff_timer, on_backoff_end, p->backoff_ms, 0);
     snprintf(d, sizeof d, "%s; next pull in %.0f s", detail, p->backoff_ms / 1000.0);
     report(p, code, d, 0);
 }
@@ -806,9 +817,10 @@ static void maybe_finalize(pc *p)
         return;
     if (p->state == S_DRAINING && !p->sub && p->qlen == 0 && p->mode == M_CONSUME)
         p->state = S_STOPPING;
-    if (p->state == S_DRAINING && !p->sub && p->qlen == 0 && p->mode == M_ITER && !p->next_co) {
-        /* drained iterator: the next next() says closed */
+    if (p->state == S_DRAINING && !p->sub && p->qlen == 0 && p->mode == M_ITER) {
+        /* a drained iterator handed everything out: a waiting next() gets "closed" */
         p->state = S_STOPPING;
+        wake_next(p, "closed");
     }
     if (p->state != S_STOPPING)
         return;
@@ -820,6 +832,7 @@ static void maybe_finalize(pc *p)
     gauges(p);
     close_handle(&p->tick);
     close_handle(&p->wait_timer);
+    close_handle(&p->backoff_timer);
     rt_hook_done(&p->hook);
     rt_hook_remove(&p->hook);
     if (p->live) {
@@ -1065,6 +1078,10 @@ static int pull_new(lua_State *L)
     uv_timer_init(RT->loop, p->wait_timer);
     p->wait_timer->data = p;
     uv_unref((uv_handle_t *)p->wait_timer);
+    p->backoff_timer = malloc(sizeof *p->backoff_timer);
+    uv_timer_init(RT->loop, p->backoff_timer);
+    p->backoff_timer->data = p;
+    uv_unref((uv_handle_t *)p->backoff_timer);
     if (p->mode == M_CONSUME) {
         p->live = 1;                         /* a consumer keeps the process alive */
         rt_ref();
@@ -1162,7 +1179,9 @@ static int pull_drain_l(lua_State *L)
     pc *p = check_pc(L, "consumer:drain");
     rt_co *co = rt_co_lookup(L);
     start_drain(p);
-    if (p->finalized || !co || p->drain_co) {
+    /* an iterator's buffered messages are handed out by it:next() (likely
+     * called by this very coroutine): do not wait for them */
+    if (p->finalized || !co || p->drain_co || p->mode == M_ITER) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -1244,6 +1263,7 @@ static int pull_gc(lua_State *L)
         unsubscribe(p);
         close_handle(&p->tick);
         close_handle(&p->wait_timer);
+        close_handle(&p->backoff_timer);
         rt_hook_remove(&p->hook);
     }
     for (natsMsg *m; (m = q_pop(p)) != NULL;)

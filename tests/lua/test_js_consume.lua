@@ -33,6 +33,7 @@ T.test("100,000 messages consumed: no loss, no duplicate, all acked", function()
   end))
   T.wait_until(function() return count >= n end, 60, "all consumed")
   jet.sleep(0.3)
+  T.eq(h:stats().redelivered, 0, "nothing redelivered")
   T.eq(count, n); T.eq(dups, 0)
   for i = 1, n do if not seen[i] then error("stream_seq " .. i .. " missing") end end
   local st = h:stats()
@@ -222,6 +223,19 @@ T.test("messages iterator: for-loop, timeout, stop unblocks a waiter", function(
   T.wait_until(function() return res end, 2, "the waiter returned")
   T.eq(res[1], nil); T.eq(res[2], "closed")
   T.eq(select(2, it:next()), "closed")
+  -- drain: no more pulls, what arrived is still handed out, then "closed"
+  publish_n("it.y", 6)
+  it = assert(js:messages("IT", "C"))
+  T.wait_until(function() return it:stats().buffered == 6 end, 5)
+  it:drain()
+  local got = 0
+  while true do
+    local m, e = it:next(1)
+    if not m then T.eq(e, "closed"); break end
+    m:ack(); got = got + 1
+  end
+  T.eq(got, 6, "buffered messages handed out after drain")
+  T.eq(it:stats().delivered, 6)
 end)
 
 T.test("drain finishes buffered messages; stop naks them", function()
@@ -262,6 +276,38 @@ T.test("consumer deleted during consume: terminal on_error, closed, no hot loop"
   local pulls = h:stats().pulls
   jet.sleep(1)
   T.eq(h:stats().pulls, pulls, "no more pulls")
+end)
+
+T.test("409 Exceeded MaxRequestBatch backs off 1 s, 2 s, ... with no hot loop", function()
+  fresh("LIM", "memory", { max_request_batch = 10 })
+  T.eq(js:consumer_info("LIM", "C").config.max_request_batch, 10, "the server applied the limit")
+  local errs = {}
+  local h = assert(js:consume("LIM", "C", function() end, { max_messages = 100,
+    on_error = function(code, detail) errs[#errs + 1] = { code, detail, jet.monotonic() } end }))
+  T.wait_until(function() return #errs >= 2 end, 10)
+  T.eq(errs[1][1], "limit_exceeded")
+  T.ok(errs[1][2]:find("MaxRequestBatch", 1, true), errs[1][2])
+  T.ok(errs[1][2]:find("next pull in 1 s", 1, true), errs[1][2])
+  T.ok(errs[2][2]:find("next pull in 2 s", 1, true), errs[2][2])
+  T.near(errs[2][3] - errs[1][3], 1, 0.3, "one second between the first two pulls")
+  T.ok(h:stats().backoff > 0, "stats show the back-off")
+  T.ok(h:stats().pulls <= 3, "no hot loop: " .. h:stats().pulls .. " pulls")
+  h:stop()
+end)
+
+T.test("a message larger than max_bytes is reported, not a live-lock", function()
+  fresh("BIGMSG")
+  assert(js:publish("bigmsg.x", string.rep("x", 1000)))
+  local errs = {}
+  local h = assert(js:consume("BIGMSG", "C", function() end, { max_bytes = 200,
+    on_error = function(code) errs[#errs + 1] = code end }))
+  T.wait_until(function() return #errs >= 1 end, 10)
+  T.eq(errs[1], "message_too_large")
+  jet.sleep(0.5)
+  T.ok(h:stats().pulls <= 2, "no hot loop: " .. h:stats().pulls .. " pulls")
+  h:stop()
+  local list, err = js:fetch_bytes("BIGMSG", "C", 200, { expires = 1 })
+  T.eq(#list, 0); T.eq(err, "message_too_large")
 end)
 
 T.test("a missing consumer is refused up front", function()

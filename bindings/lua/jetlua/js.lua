@@ -60,9 +60,10 @@ local CONSUMER_FIELDS = {
   ack_policy = { "ack_policy", "enum", set{ "explicit", "all", "none" } },
   ack_wait = { "ack_wait", "duration" }, max_deliver = { "max_deliver", "number" },
   backoff = { "backoff", "durations" }, max_ack_pending = { "max_ack_pending", "number" },
-  max_waiting = { "max_waiting", "number" }, max_request_batch = { "max_request_batch", "number" },
-  max_request_expires = { "max_request_expires", "duration" },
-  max_request_max_bytes = { "max_request_max_bytes", "number" },
+  -- the server's JSON names for the MaxRequest* limits are max_batch, max_expires, max_bytes
+  max_waiting = { "max_waiting", "number" }, max_request_batch = { "max_batch", "number" },
+  max_request_expires = { "max_expires", "duration" },
+  max_request_max_bytes = { "max_bytes", "number" },
   inactive_threshold = { "inactive_threshold", "duration" }, headers_only = { "headers_only", "boolean" },
   replay = { "replay_policy", "enum", set{ "instant", "original" } }, sample_freq = { "sample_freq", "string" },
 }
