@@ -50,9 +50,32 @@ static int conns_ready(const char **why)
     return 1;
 }
 
+/* Before the loop waits for I/O, write out what every connection buffered
+ * during this iteration (acks, pull requests, requests, publishes). cnats
+ * alone would leave it to its flusher thread, which waits 1 ms first: a
+ * request/reply round trip (a sync JetStream publish, an API call) then
+ * cost 1 ms instead of ~80 us. One write per iteration also batches the
+ * acks of many handlers. */
+static uv_prepare_t flush_prep;
+static int flush_prep_on;
+
+static void flush_before_poll(uv_prepare_t *h)
+{
+    (void)h;
+    for (jl_conn *c = all_conns; c; c = c->all_next)
+        if (c->state == JL_CONN_CONNECTED && natsConnection_Buffered(c->nc) > 0)
+            natsConnection_ProcessWriteEvent(c->nc);
+}
+
 void jl_conn_track(jl_conn *c)
 {
     rt_http_ready = conns_ready;
+    if (!flush_prep_on) {
+        flush_prep_on = 1;
+        uv_prepare_init(RT->loop, &flush_prep);
+        uv_prepare_start(&flush_prep, flush_before_poll);
+        uv_unref((uv_handle_t *)&flush_prep);
+    }
     c->tracked = 1;
     c->all_prev = NULL;
     c->all_next = all_conns;

@@ -27,7 +27,7 @@ local h = assert(js:consume("ORDERS", "billing", function(msg)
     error("payment service busy, try again")
   end
   billed, total = billed + 1, total + order.amount
-  first, last = first or md.stream_seq, md.stream_seq
+  first, last = math.min(first or md.stream_seq, md.stream_seq), math.max(last or 0, md.stream_seq)
 end, {
   max_messages = 500,
   on_error = function(code, detail) jet.log.warn("consumer:", code, detail) end,

@@ -160,7 +160,7 @@ T.test("3 stages over 50,000 messages, the middle stage SIGKILLed and restarted:
     local v = m.data:match("^(%d+)")
     if not seen[v] then seen[v] = true; count = count + 1 end
   end))
-  T.wait_until(function() return settled("P3", "check") end, 30, "checked")
+  T.wait_until(function() return settled("P3", "check") end, 120, "checked")
   T.eq(bad, nil, "every message went through the three stages")
   T.eq(count, n, "n distinct messages")
   h:stop()
