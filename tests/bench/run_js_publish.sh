@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
+[ "$WINDOW" -ge 1 ] 2>/dev/null || { echo "--window must be >= 1" >&2; exit 2; }
 JET=$BUILD/jetlua
 for b in "$JET" "$BUILD/bench_js_pubasync" "$BUILD/bench_js_pubsync"; do
   [ -x "$b" ] || { echo "missing $b: build first (scripts/build.sh)" >&2; exit 1; }
@@ -58,7 +59,8 @@ run() {   # $1 = what (for the error message), the rest = the command; prints it
 }
 
 async_run() {   # $1 = c | lua, $2 = file | memory
-  local stream=BENCH_ASYNC_$(echo "$2" | tr a-z A-Z)
+  local stream=BENCH_ASYNC_FILE
+  [ "$2" = memory ] && stream=BENCH_ASYNC_MEMORY
   if [ "$1" = c ]; then run "async $2 (C)" "$BUILD/bench_js_pubasync" "$URL" "$stream" "$2" "$N" "$SIZE" "$WINDOW"
   else run "async $2 (Lua)" "$JET" run --log-level warn tests/bench/js_pubasync.lua "$URL" "$stream" "$2" "$N" "$SIZE" "$WINDOW"; fi
 }
@@ -68,8 +70,8 @@ sync_run() {   # $1 = c | lua
   else run "sync (Lua)" "$JET" run --log-level warn tests/bench/js_pubsync.lua "$URL" BENCH_SYNC "$M" "$SIZE"; fi
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-med() { echo ${V[$1]} | tr ' ' '\n' | median; }
+median() { grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+med() { echo "${V[$1]}" | tr ' ' '\n' | median; }
 
 declare -A V
 for r in $(seq "$RUNS"); do
