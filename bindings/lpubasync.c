@@ -952,7 +952,11 @@ static int pa_new(lua_State *L)
     p->err_ref = LUA_NOREF;
     lua_pushvalue(L, 6);
     p->codes_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    rt_map_init(&p->map, (size_t)maxp * 2);
+    /* the map grows by itself: start small however large the window */
+    if (rt_map_init(&p->map, (size_t)(maxp < 4096 ? maxp : 4096) * 2) != 0) {
+        free(p);
+        return luaL_error(L, "js:publish_async: out of memory");
+    }
     if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK) {
         free(p);
         return luaL_error(L, "js:publish_async: out of memory");

@@ -18,6 +18,8 @@ static size_t slot(uint64_t k, size_t cap)
 int rt_map_init(rt_map *m, size_t cap_hint)
 {
     size_t cap = 16;
+    if (cap_hint > ((size_t)1 << 40))
+        return -1;                     /* absurd: would loop or overflow */
     while (cap < cap_hint * 2)
         cap <<= 1;
     m->keys = calloc(cap, sizeof *m->keys);

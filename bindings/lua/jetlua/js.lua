@@ -160,7 +160,9 @@ local function jetstream(nc, opts)
   check_type("nc:jetstream", "timeout", opts.timeout, "number")
   check_type("nc:jetstream", "max_pending", opts.max_pending, "number")
   check_type("nc:jetstream", "ack_timeout", opts.ack_timeout, "number")
-  if opts.max_pending and opts.max_pending < 1 then argerr("nc:jetstream", "max_pending", "must be >= 1") end
+  if opts.max_pending and (opts.max_pending < 1 or opts.max_pending > 1000000) then
+    argerr("nc:jetstream", "max_pending", "must be between 1 and 1,000,000, got " .. opts.max_pending)
+  end
   if opts.ack_timeout and opts.ack_timeout <= 0 then argerr("nc:jetstream", "ack_timeout", "must be > 0 seconds") end
   -- retry: false (default) | true (5 retries) | number of retries | {attempts=, delay=}
   local retries, delay = 0, 0.25
