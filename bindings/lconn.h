@@ -165,5 +165,10 @@ void jl_msg_set_stats(lmsg *u, jl_ackstats *st);
 void jl_ackstats_release(jl_ackstats *st);
 int jl_msg_send_ack(lmsg *u, const char *payload);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
+lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
+/* An output published for u (js:publish_async{ack = u}) was added / ended:
+ * u is acked when the last one succeeds, nak'd when one fails. */
+void jl_msg_output_add(lmsg *u);
+void jl_msg_output_done(lmsg *u, int ok);
 
 #endif

@@ -20,6 +20,8 @@ struct lmsg {
     natsMsg *m;
     jl_conn *c;
     int      acked;     /* JetStream: an ack, nak or term was sent (or an ack_sync is out) */
+    int      outputs;   /* publishes waiting for their PubAck before this is acked */
+    int      out_failed;
     jl_ackstats *st;    /* the consumer's counters, or NULL */
 };
 
@@ -32,6 +34,8 @@ lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c)
     u->m = m;
     u->c = c;
     u->acked = 0;
+    u->outputs = 0;
+    u->out_failed = 0;
     u->st = NULL;
     if (c)
         jl_conn_retain(c);
@@ -46,6 +50,22 @@ void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
 }
 
 int jl_msg_acked(lmsg *u) { return u->acked; }
+
+/* Hand-off (js:publish_async{ack = msg}): the message is acked once every
+ * output linked to it got its PubAck, nak'd (1 s) as soon as one fails. */
+void jl_msg_output_add(lmsg *u) { u->outputs++; }
+
+void jl_msg_output_done(lmsg *u, int ok)
+{
+    u->outputs--;
+    if (!ok && !u->out_failed) {
+        u->out_failed = 1;
+        if (!u->acked)
+            jl_msg_send_ack(u, "-NAK {\"delay\":1000000000}");
+    }
+    if (u->outputs == 0 && !u->out_failed && !u->acked)
+        jl_msg_send_ack(u, "+ACK");
+}
 
 void jl_msg_set_stats(lmsg *u, jl_ackstats *st)
 {
@@ -261,6 +281,31 @@ static int msg_metadata(lua_State *L)
     return 1;
 }
 
+/* msg:_stream_seq() -> stream, stream sequence (as a string): the cheap
+ * part of metadata() a pipeline needs for each message's Nats-Msg-Id */
+static int msg_stream_seq(lua_State *L)
+{
+    lmsg *u = check(L, 1, "msg:_stream_seq");
+    const char *r = natsMsg_GetReply(u->m), *t[12];
+    int n = 0;
+    if (!r || strncmp(r, "$JS.ACK.", 8) != 0)
+        return jl_fail(L, "not_jetstream", "msg:_stream_seq: not a JetStream message");
+    t[n++] = r;
+    for (const char *c = r; *c && n < 12; c++)
+        if (*c == '.')
+            t[n++] = c + 1;
+    if (n == 9) {            /* $JS.ACK.<stream>.<consumer>.<dlv>.<sseq>... */
+        lua_pushlstring(L, t[2], (size_t)(t[3] - t[2] - 1));
+        lua_pushlstring(L, t[5], (size_t)(t[6] - t[5] - 1));
+    } else if (n >= 11) {    /* $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<dlv>.<sseq>... */
+        lua_pushlstring(L, t[4], (size_t)(t[5] - t[4] - 1));
+        lua_pushlstring(L, t[7], (size_t)(t[8] - t[7] - 1));
+    } else {
+        return jl_fail(L, "bad_reply", "msg:_stream_seq: unexpected ack subject");
+    }
+    return 2;
+}
+
 static lmsg *check(lua_State *L, int idx, const char *fname)
 {
     lmsg *u = luaL_testudata(L, idx, MSG_MT);
@@ -269,6 +314,11 @@ static lmsg *check(lua_State *L, int idx, const char *fname)
                     jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname,
                     strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
     return u;
+}
+
+lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname)
+{
+    return check(L, idx, fname);
 }
 
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname)
@@ -447,7 +497,8 @@ void jl_inject_msg(lua_State *L)
     static const luaL_Reg methods[] = {
         {"header", msg_header}, {"header_values", msg_header_values},
         {"respond", msg_respond}, {"ack", msg_ack}, {"ack_sync", msg_ack_sync}, {"nak", msg_nak},
-        {"in_progress", msg_in_progress}, {"term", msg_term}, {"metadata", msg_metadata}, {NULL, NULL}};
+        {"in_progress", msg_in_progress}, {"term", msg_term}, {"metadata", msg_metadata},
+        {"_stream_seq", msg_stream_seq}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__index", msg_index}, {"__newindex", msg_newindex}, {"__gc", msg_gc},
         {"__tostring", msg_tostring}, {NULL, NULL}};

@@ -62,6 +62,8 @@ struct pa_entry {
     int       held;         /* 1: in the held list, 0: in the sent list */
     uint64_t  not_before;   /* held: earliest send */
     pa_fut   *fut;          /* NULL once the future was collected */
+    lmsg     *up;           /* a consumed message to ack on success ({ack = msg}) */
+    int       up_ref;       /* keeps it alive */
     pa_entry *next, *prev;
 };
 
@@ -526,8 +528,20 @@ static int fut_gc(lua_State *L)
 
 /* ---- resolving entries ---- */
 
+/* The upstream message linked to e hears how its output ended. */
+static void upstream_done(pa_entry *e, int ok)
+{
+    if (!e->up)
+        return;
+    jl_msg_output_done(e->up, ok);
+    luaL_unref(RT->L, LUA_REGISTRYINDEX, e->up_ref);
+    e->up = NULL;
+}
+
 static void entry_free(pa *p, pa_entry *e)
 {
+    (void)p;
+    upstream_done(e, 0);
     natsMsg_Destroy(e->msg);
     free(e);
 }
@@ -547,6 +561,7 @@ static void entry_ok(pa *p, pa_entry *e, const char *stream, size_t slen, uint64
     entry_done(p, e);
     p->acked++;
     rt_metric_add(m_acked, 1);
+    upstream_done(e, 1);
     if (f) {
         f->state = FUT_OK;
         f->seq = seq;
@@ -572,7 +587,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
 {
     lua_State *L = RT->L;
     pa_fut *f = e->fut;
-    int told = 0;
+    int told = 0, handled = 0;
     const char *subj = natsMsg_GetSubject(e->msg);
     const char *id = msg_id_of(e);
     uint64_t now = rt_mono_ms();
@@ -594,6 +609,14 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
     entry_done(p, e);
     p->failed++;
     count_failure(code);
+    if (e->up) {
+        handled = 1;                   /* the upstream message is nak'd: nothing is lost */
+        rt_warn("publish_async to '%s'%s%s failed: %s (%s); its input message is nak'd and comes back",
+                subj, id ? " msg_id " : "", id ? id : "", code, detail);
+        upstream_done(e, 0);
+        if (f)
+            f->observed = 1;
+    }
     if (f) {
         f->state = FUT_ERR;
         f->code = code;
@@ -601,6 +624,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
         f->detail = strdup(detail);
         told = fut_resolve(f);
     }
+    told = told || handled;
     if (!told && p->err_ref != LUA_NOREF) {
         int len = natsMsg_GetDataLength(e->msg);
         told = 1;
@@ -1041,6 +1065,13 @@ static int pa_publish(lua_State *L)
     e = calloc(1, sizeof *e);
     e->token = ++p->next_token;
     e->msg = m;
+    e->up_ref = LUA_NOREF;
+    if (!lua_isnoneornil(L, 8)) {
+        e->up = jl_msg_check_ud(L, 8, fname);
+        jl_msg_output_add(e->up);
+        lua_pushvalue(L, 8);
+        e->up_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     e->timeout_ms = (uint32_t)(timeout * 1000.0);
     e->tries_left = tries;
     rt_map_put(&p->map, e->token, e);

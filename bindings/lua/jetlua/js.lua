@@ -494,17 +494,21 @@ function JS:_publisher()
   return p
 end
 
-local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry" }
+local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry", "ack" }
 
 -- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=}) -> future
 -- Yields the calling coroutine while max_pending publishes are unacked.
 function JS:publish_async(subject, data, opts)
   local p = self._pa or self:_publisher()
-  local headers, id, timeout, retry
+  local headers, id, timeout, retry, up
   if opts ~= nil then
     if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts), 2) end
     check_keys("js:publish_async", opts, ASYNC_KEYS)
     timeout = opts.timeout
+    up = opts.ack
+    if up ~= nil and type(up) ~= "userdata" then
+      argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up), 2)
+    end
     headers = publish_headers("js:publish_async", opts)
     if opts.retry ~= nil then
       local r = opts.retry
@@ -514,10 +518,10 @@ function JS:publish_async(subject, data, opts)
       else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r), 2) end
     end
   end
-  local f = p:publish(subject, data, headers, id, timeout, retry)
+  local f = p:publish(subject, data, headers, id, timeout, retry, up)
   while f == false do
     p:wait_slot()
-    f = p:publish(subject, data, headers, id, timeout, retry)
+    f = p:publish(subject, data, headers, id, timeout, retry, up)
   end
   return f
 end

@@ -101,12 +101,15 @@ end
 
 function M.pipeline(cfg)
   local steps = check(cfg)
-  local js, from = cfg.js, cfg.from
+  local from = cfg.from
+  -- a context of its own: its publish window and stats are the pipeline's
+  local js = cfg.js.nc:jetstream{ prefix = cfg.js.prefix, timeout = cfg.js.timeout,
+    max_pending = cfg.js.max_pending, ack_timeout = cfg.js.ack_timeout, retry = cfg.js.retries }
   local json = cfg.codec == "json"
   local batch = #steps > 0 and steps[#steps].batch or nil
   if batch then steps = { unpack(steps, 1, #steps - 1) } end
   local consumer = from.consumer or cfg.name
-  local stats = { ["in"] = 0, out = 0, filtered = 0, acked = 0, publish_failed = 0 }
+  local stats = { filtered = 0 }
   local what = "pipeline " .. cfg.name
 
   -- the upstream consumer: made if it is missing
@@ -129,35 +132,24 @@ function M.pipeline(cfg)
     return v
   end
 
-  -- publish outputs; ack every message in `msgs` once all are acked
+  -- publish outputs; each message in `msgs` is acked by the publisher once
+  -- every output linked to it got its PubAck (nak'd if one fails): one ack
+  -- path in C, no Lua callback per message
   local function hand_off(outputs, msgs)
-    local left, failed = #outputs, false
-    if left == 0 then
+    if #outputs == 0 then
       for _, m in ipairs(msgs) do m:ack() end
-      stats.acked = stats.acked + #msgs
       return
     end
-    for _, o in ipairs(outputs) do
-      local f = js:publish_async(o.subject, o.data, { msg_id = o.id, headers = o.headers })
-      f:on(function(ack, code, detail)
-        if not ack then
-          stats.publish_failed = stats.publish_failed + 1
-          if not failed then
-            failed = true
-            jet.log.warn(("%s: publish to %s failed (%s: %s); the input comes back"):format(what, o.subject,
-              tostring(code), tostring(detail)))
-            for _, m in ipairs(msgs) do m:nak(1) end
-          end
-          return
-        end
-        stats.out = stats.out + 1
-        left = left - 1
-        if left == 0 and not failed then
-          for _, m in ipairs(msgs) do m:ack() end
-          stats.acked = stats.acked + #msgs
-        end
-      end)
+    if #msgs == 1 then
+      local m = msgs[1]
+      for _, o in ipairs(outputs) do js:publish_async(o.subject, o.data, { msg_id = o.id, ack = m }) end
+      return
     end
+    -- a batch: one output for several messages; ack them all when it is stored
+    local o = outputs[1]
+    js:publish_async(o.subject, o.data, { msg_id = o.id }):on(function(ack)
+      for _, m in ipairs(msgs) do if ack then m:ack() else m:nak(1) end end
+    end)
   end
 
   local pending_batch, batch_timer = {}, nil
@@ -183,11 +175,28 @@ function M.pipeline(cfg)
     end
   end
 
+  -- only map and filter: no per-message tables
+  local simple = true
+  for _, st in ipairs(steps) do if st.flat_map or st.route then simple = false end end
+  local static_to = type(cfg.to) == "string" and cfg.to
+
   local function handler(msg)
-    stats["in"] = stats["in"] + 1
-    local md = msg:metadata()
     local value = msg.data
     if json then value = jet.json.decode(value) end
+    if simple and not batch then
+      for _, st in ipairs(steps) do
+        if st.map then value = st.map(value, msg)
+        elseif not st.filter(value, msg) then
+          stats.filtered = stats.filtered + 1
+          return msg:ack()
+        end
+      end
+      local stream, seq = msg:_stream_seq()
+      local subject = static_to or subject_of({ value = value }, msg)
+      js:publish_async(subject, encode(value), { msg_id = stream .. ":" .. seq, ack = msg })
+      return
+    end
+    local md = msg:metadata()
     local items = run_steps(steps, value, msg)
     if batch then
       pending_batch[#pending_batch + 1] = { items = items, msg = msg, md = md }
@@ -212,7 +221,8 @@ function M.pipeline(cfg)
   local p = { name = cfg.name }
   function p:stats()
     local s = h:stats()
-    for k, v in pairs(stats) do s[k] = v end
+    local ps = js:publish_async_stats()
+    s["in"], s.out, s.publish_failed, s.filtered = s.delivered, ps.acked, ps.failed, stats.filtered
     return s
   end
   function p:stop() flush_batch(); return h:stop() end
