@@ -310,6 +310,32 @@ T.test("a message larger than max_bytes is reported, not a live-lock", function(
   T.eq(#list, 0); T.eq(err, "message_too_large")
 end)
 
+T.test("many consumers in one process, no thread each", function()
+  local k, per = 20, 500
+  local done, handles = {}, {}
+  for i = 1, k do
+    local name = "MANY" .. i
+    fresh(name)
+    for _ = 1, per do js:publish_async(name:lower() .. ".x", "m") end
+  end
+  T.eq(js:publish_async_complete(30), 0)
+  local function threads()
+    return tonumber(T.read_file("/proc/self/status"):match("Threads:%s*(%d+)"))
+  end
+  local before = threads()
+  for i = 1, k do
+    local name = "MANY" .. i
+    done[i] = 0
+    handles[i] = assert(js:consume(name, "C", function() done[i] = done[i] + 1 end, { max_messages = 100 }))
+  end
+  T.wait_until(function()
+    for i = 1, k do if done[i] < per then return false end end
+    return true
+  end, 30, "every consumer got its messages")
+  T.ok(threads() <= before + 1, ("threads: %d before, %d with %d consumers"):format(before, threads(), k))
+  for i = 1, k do T.eq(done[i], per); handles[i]:stop() end
+end)
+
 T.test("a missing consumer is refused up front", function()
   fresh("MISS")
   local h, code = js:consume("MISS", "NOPE", function() end)
