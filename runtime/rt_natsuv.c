@@ -134,8 +134,19 @@ static void on_poll(uv_poll_t *h, int status, int events)
         if (u->after_read)
             u->after_read(u->arg);
     }
-    if (u->poll == h && status == 0 && (events & UV_WRITABLE))
-        natsConnection_ProcessWriteEvent(u->nc);
+    if (u->poll == h && status == 0 && (events & UV_WRITABLE)) {
+        if (natsConnection_Buffered(u->nc) > 0) {
+            natsConnection_ProcessWriteEvent(u->nc);
+        } else {
+            /* The buffer was already written out since this poll (by the
+             * after-read hook's acks, or the pre-poll flush): cnats would
+             * send 0 bytes, read that as a closed socket and reconnect.
+             * Just stop asking for writability; cnats asks again. Found by
+             * the consume benchmark (a reconnect per few thousand acks). */
+            u->events &= ~UV_WRITABLE;
+            uv_poll_start(h, u->events ? u->events : UV_READABLE, on_poll);
+        }
+    }
     if (u->poll == h)
         drop_poll_if_broken(u);
 }

@@ -20,8 +20,10 @@ local function publish_n(subject, n, fmt)
   T.eq(js:publish_async_complete(30), 0, "every publish acked")
 end
 
-T.test("100,000 messages consumed: no loss, no duplicate, all acked", function()
+T.test("100,000 messages consumed: no loss, no duplicate, all acked, the connection kept", function()
   fresh("BIG", "file")
+  local disconnects = 0
+  nc:on("disconnected", function() disconnects = disconnects + 1 end)
   local n = 100000
   publish_n("big.x", n)
   local seen, count, dups = {}, 0, 0
@@ -33,6 +35,7 @@ T.test("100,000 messages consumed: no loss, no duplicate, all acked", function()
   end))
   T.wait_until(function() return count >= n end, 60, "all consumed")
   jet.sleep(0.3)
+  T.eq(disconnects, 0, "no reconnect (a stale writable event once made cnats write 0 bytes and reconnect)")
   T.eq(h:stats().redelivered, 0, "nothing redelivered")
   T.eq(count, n); T.eq(dups, 0)
   for i = 1, n do if not seen[i] then error("stream_seq " .. i .. " missing") end end
