@@ -73,6 +73,7 @@ typedef struct pslot {
     int       idx;        /* index in the slots table */
     int       busy;
     uint64_t  last_wpi;   /* mono ms: start, or the last automatic +WPI */
+    uint64_t  started_ns;
 } pslot;
 
 struct pc {
@@ -86,6 +87,9 @@ struct pc {
     int        mode, state;
     /* options */
     int64_t    max_msgs, max_bytes, thr_msgs, thr_bytes;
+    uint64_t   ack_wait_ms;  /* the consumer's: bounds the window for slow handlers */
+    double     handler_us;   /* moving average of a handler's run time */
+    int64_t    ramp;         /* slow start: +1 per handled message (doubles per window) up to max */
     uint64_t   expires_ms, hb_ms, wpi_ms, tick_ms;
     int        concurrency, auto_ack, no_wait;
     int        handler_ref, err_ref, slots_ref, self_ref;
@@ -317,23 +321,42 @@ static int send_pull(pc *p, int64_t batch, int64_t bytes)
     return 0;
 }
 
+/* The window for consume: max_messages, but no more than running handlers
+ * get through in half the consumer's ack_wait at their measured pace, so
+ * buffered messages never sit until they are redelivered (nats.go #1929). */
+static int64_t window(pc *p)
+{
+    int64_t w = p->max_msgs;
+    if (p->mode != M_CONSUME)
+        return w;
+    if (p->ramp < w)
+        w = p->ramp;
+    if (p->handler_us > 0 && p->ack_wait_ms) {
+        double fit = (double)p->ack_wait_ms * 1000.0 / 2.0 / p->handler_us * p->concurrency;
+        if (fit < (double)w)
+            w = fit < p->concurrency ? p->concurrency : (int64_t)fit;
+    }
+    return w;
+}
+
 /* Ask for more when what is held dropped to the threshold. */
 static void maybe_pull(pc *p)
 {
-    int64_t held;
+    int64_t held, w;
     if (p->mode == M_FETCH || p->state != S_ACTIVE || p->c->state != JL_CONN_CONNECTED || !p->sub)
         return;
     if (p->backoff_until && now_ms() < p->backoff_until)
         return;
     p->backoff_until = 0;
     held = p->out_msgs + p->qlen + p->running;
+    w = window(p);
     if (p->max_bytes > 0) {
         int64_t hb = p->out_bytes + p->qbytes;
-        if (hb > p->thr_bytes || held >= p->max_msgs)
+        if (hb > p->thr_bytes || held >= w)
             return;
-        send_pull(p, p->max_msgs - held, p->max_bytes - hb);
-    } else if (held <= p->thr_msgs) {
-        send_pull(p, p->max_msgs - held, 0);
+        send_pull(p, w - held, p->max_bytes - hb);
+    } else if (held <= (w < p->max_msgs ? w / 2 : p->thr_msgs)) {
+        send_pull(p, w - held, 0);
     }
 }
 
@@ -587,6 +610,12 @@ static void handler_done(rt_co *co, int ok, void *data)
         rt_metric_add(m_handler_errors, 1);
         rt_metric_add(p->mc_errors, 1);
     }
+    {
+        double us = (double)(uv_hrtime() - s->started_ns) / 1000.0;
+        p->handler_us = p->handler_us > 0 ? p->handler_us * 0.95 + us * 0.05 : us;
+        if (p->ramp < p->max_msgs)
+            p->ramp++;
+    }
     if (p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
     s->busy = 0;
@@ -620,6 +649,7 @@ static void dispatch(pc *p)
             }
         s->busy = 1;
         s->last_wpi = now_ms();
+        s->started_ns = uv_hrtime();
         p->running++;
         lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
         s->u = jl_msg_push_ud(L, m, p->c);
@@ -957,13 +987,18 @@ static double opt_num(lua_State *L, int t, const char *k, double def)
 /* Options from the table at t (checked by js.lua); also on a reload. */
 static void read_options(lua_State *L, pc *p, int t)
 {
-    p->max_msgs = (int64_t)opt_num(L, t, "max_messages", 2000);
+    p->max_msgs = (int64_t)opt_num(L, t, "max_messages", 4000);
     p->max_bytes = (int64_t)opt_num(L, t, "max_bytes", 0);
     p->thr_msgs = (int64_t)opt_num(L, t, "threshold_messages", (double)(p->max_msgs / 2));
     p->thr_bytes = (int64_t)opt_num(L, t, "threshold_bytes", (double)(p->max_bytes / 2));
     p->expires_ms = (uint64_t)(opt_num(L, t, "expires", 30) * 1000.0);
     p->hb_ms = (uint64_t)(opt_num(L, t, "heartbeat", 0) * 1000.0);
     p->wpi_ms = (uint64_t)(opt_num(L, t, "in_progress", 0) * 1000.0);
+    p->ack_wait_ms = (uint64_t)(opt_num(L, t, "ack_wait", 0) * 1000.0);
+    /* slow start: until handlers have been timed, do not buffer more than
+     * a slow handler could get through before ack_wait */
+    if (p->ramp == 0)
+        p->ramp = p->concurrency * 4 > 16 ? p->concurrency * 4 : 16;
     p->concurrency = (int)opt_num(L, t, "concurrency", 1);
     p->fetch_n = (int)opt_num(L, t, "batch", 1);
     lua_getfield(L, t, "auto_ack");
@@ -1239,6 +1274,8 @@ static int pull_stats(lua_State *L)
     SETN("buffered", p->qlen);
     SETN("in_flight", p->running);
     SETN("outstanding", p->out_msgs);
+    SETN("window", window(p));
+    SETN("handler_ms", p->handler_us / 1000.0);
     SETN("requests", p->nreqs);
     SETN("pulls", p->pulls);
     SETN("heartbeats_missed", p->hb_missed);

@@ -62,7 +62,7 @@ local FETCH_KEYS = set{ "expires", "heartbeat", "no_wait", "max_bytes" }
 local function pull_opts(fname, opts)
   local o = {}
   o.max_bytes = num(fname, opts, "max_bytes", 1, true)
-  o.max_messages = num(fname, opts, "max_messages", 1, true) or (o.max_bytes and 1000000 or 2000)
+  o.max_messages = num(fname, opts, "max_messages", 1, true) or (o.max_bytes and 1000000 or 4000)
   o.threshold_messages = num(fname, opts, "threshold_messages", 0, true) or math.floor(o.max_messages / 2)
   if o.threshold_messages >= o.max_messages then
     argerr(fname, "threshold_messages", "must be < max_messages (" .. o.max_messages .. ")")
@@ -129,6 +129,9 @@ function M.prepare(js, stream, consumer, handler, opts)
   o.auto_ack = opts.auto_ack
   if o.auto_ack == nil then o.auto_ack = cfg.ack_policy ~= "none" end
   if ip == true then ip = (cfg.ack_wait or 30e9) / 1e9 / 2 end
+  -- buffered messages' ack_wait clocks run: the engine keeps the window within what the
+  -- handlers get through in half of it (in_progress only covers running handlers)
+  if cfg.ack_policy ~= "none" then o.ack_wait = (cfg.ack_wait or 30e9) / 1e9 end
   o.in_progress = ip or 0
   local what = ("consumer %s/%s"):format(stream, consumer)
   if opts.retry then
