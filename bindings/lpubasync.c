@@ -1075,6 +1075,18 @@ static int pa_publish(lua_State *L)
     e->timeout_ms = (uint32_t)(timeout * 1000.0);
     e->tries_left = tries;
     rt_map_put(&p->map, e->token, e);
+    p->published++;
+    rt_metric_add(m_published, 1);
+    pending_inc(p);
+    if (e->up) {
+        /* linked to a consumed message, which carries the outcome: no
+         * future (one userdata and one collection less per message) */
+        lua_pushboolean(L, 1);
+        send_entry(p, e);
+        if (p->pending == 0 && p->draining)
+            settle(p);
+        return 1;
+    }
     f = lua_newuserdata(L, sizeof *f);
     memset(f, 0, sizeof *f);
     f->p = p;
@@ -1085,9 +1097,6 @@ static int pa_publish(lua_State *L)
     luaL_getmetatable(L, FUT_MT);
     lua_setmetatable(L, -2);
     e->fut = f;
-    p->published++;
-    rt_metric_add(m_published, 1);
-    pending_inc(p);
     send_entry(p, e);          /* may fail at once: the future then says so */
     if (f->state != FUT_PENDING && p->pending == 0 && p->draining)
         settle(p);

@@ -496,7 +496,14 @@ end
 
 local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry", "ack" }
 
--- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=}) -> future
+-- js:_publish_linked(subject, data, msg_id, msg): the pipeline's hot path (no option
+-- table): publish_async{msg_id = msg_id, ack = msg}
+function JS:_publish_linked(subject, data, id, up)
+  local p = self._pa or self:_publisher()
+  while not p:publish(subject, data, nil, id, nil, nil, up) do p:wait_slot() end
+end
+
+-- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=, ack=}) -> future
 -- Yields the calling coroutine while max_pending publishes are unacked.
 function JS:publish_async(subject, data, opts)
   local p = self._pa or self:_publisher()
@@ -509,7 +516,12 @@ function JS:publish_async(subject, data, opts)
     if up ~= nil and type(up) ~= "userdata" then
       argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up), 2)
     end
-    headers = publish_headers("js:publish_async", opts)
+    if opts.headers == nil and opts.expect == nil and type(opts.msg_id) == "string" and opts.msg_id ~= ""
+       and (opts.timeout == nil or (type(opts.timeout) == "number" and opts.timeout > 0)) then
+      id = opts.msg_id                 -- the common case: no headers table per message
+    else
+      headers = publish_headers("js:publish_async", opts)
+    end
     if opts.retry ~= nil then
       local r = opts.retry
       if r == true then retry = self.retries > 0 and self.retries or 5

@@ -142,7 +142,7 @@ function M.pipeline(cfg)
     end
     if #msgs == 1 then
       local m = msgs[1]
-      for _, o in ipairs(outputs) do js:publish_async(o.subject, o.data, { msg_id = o.id, ack = m }) end
+      for _, o in ipairs(outputs) do js:_publish_linked(o.subject, o.data, o.id, m) end
       return
     end
     -- a batch: one output for several messages; ack them all when it is stored
@@ -193,7 +193,7 @@ function M.pipeline(cfg)
       end
       local stream, seq = msg:_stream_seq()
       local subject = static_to or subject_of({ value = value }, msg)
-      js:publish_async(subject, encode(value), { msg_id = stream .. ":" .. seq, ack = msg })
+      js:_publish_linked(subject, encode(value), stream .. ":" .. seq, msg)
       return
     end
     local md = msg:metadata()
