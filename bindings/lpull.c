@@ -253,7 +253,9 @@ static int64_t msg_size(natsMsg *m)
 
 /* ---- requests ---- */
 
-static uint64_t now_ms(void) { return rt_mono_ms(); }
+/* The loop's cached clock (ms, monotonic, updated once per iteration): a
+ * clock_gettime per message showed up at 5 % of a consume profile. */
+static uint64_t now_ms(void) { return uv_now(RT->loop); }
 
 static void req_remove(pc *p, int i)
 {
@@ -610,12 +612,12 @@ static void handler_done(rt_co *co, int ok, void *data)
         rt_metric_add(m_handler_errors, 1);
         rt_metric_add(p->mc_errors, 1);
     }
-    {
+    if (s->started_ns) {
         double us = (double)(uv_hrtime() - s->started_ns) / 1000.0;
-        p->handler_us = p->handler_us > 0 ? p->handler_us * 0.95 + us * 0.05 : us;
-        if (p->ramp < p->max_msgs)
-            p->ramp++;
+        p->handler_us = p->handler_us > 0 ? p->handler_us * 0.9 + us * 0.1 : (us > 0.001 ? us : 0.001);
     }
+    if (p->ramp < p->max_msgs)
+        p->ramp++;
     if (p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
     s->busy = 0;
@@ -649,7 +651,8 @@ static void dispatch(pc *p)
             }
         s->busy = 1;
         s->last_wpi = now_ms();
-        s->started_ns = uv_hrtime();
+        /* time handlers while they are slow or unknown; fast ones 1 in 16 */
+        s->started_ns = (p->handler_us == 0 || p->handler_us > 100 || (p->delivered & 15) == 0) ? uv_hrtime() : 0;
         p->running++;
         lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
         s->u = jl_msg_push_ud(L, m, p->c);
