@@ -92,7 +92,7 @@ struct pc {
     int64_t    ramp;         /* slow start: +1 per handled message (doubles per window) up to max */
     uint64_t   expires_ms, hb_ms, wpi_ms, tick_ms;
     int        concurrency, auto_ack, no_wait;
-    int        handler_ref, err_ref, slots_ref, self_ref;
+    int        handler_ref, err_ref, self_ref;
     /* requests out */
     preq       reqs[MAX_REQS];
     int        nreqs;
@@ -599,15 +599,70 @@ static void pump(pc *p)
 
 static void pull_after_read(jl_client *k) { pump((pc *)k); }
 
-/* ---- consume: handlers ---- */
+/* ---- consume: handlers ----
+ *
+ * Up to `concurrency` runners, each a pooled coroutine running the Lua loop
+ * below: take a buffered message, run the handler under xpcall, report,
+ * repeat; a runner ends when nothing is buffered. One coroutine resume per
+ * burst instead of one per message. A handler that yields (I/O, sleep)
+ * suspends its runner only; the others go on. The handler is fetched per
+ * message, so a hot reload's new handler takes the next message. */
 
-static void handler_done(rt_co *co, int ok, void *data)
+static int runner_ref = LUA_NOREF;
+
+static const char RUNNER[] =
+    "local engine, idx = ...\n"
+    "local take, done, traceback = engine._take, engine._done, debug.traceback\n"
+    "while true do\n"
+    "  local msg, handler = take(engine, idx)\n"
+    "  if not msg then return end\n"
+    "  local ok, err = xpcall(handler, traceback, msg)\n"
+    "  done(engine, idx, msg, ok, err)\n"
+    "end\n";
+
+static pslot *slot_arg(lua_State *L, pc *p)
 {
-    pslot *s = data;
-    pc *p = s->p;
-    lua_State *L = RT->L;
-    (void)co;
+    int idx = (int)luaL_checkinteger(L, 2);
+    if (idx < 1 || idx > p->nslots)
+        luaL_error(L, "consumer: bad runner slot %d", idx);
+    return p->slots[idx - 1];
+}
+
+/* engine:_take(idx) -> msg, handler | nil (the runner ends) */
+static int pull_take(lua_State *L)
+{
+    pc *p = ((pull_ud *)luaL_checkudata(L, 1, PULL_MT))->p;
+    pslot *s;
+    natsMsg *m;
+    if (!p)
+        return 0;
+    s = slot_arg(L, p);
+    if (p->qlen == 0 || s->idx > p->concurrency || (p->state != S_ACTIVE && p->state != S_DRAINING))
+        return 0;
+    m = q_pop(p);
+    s->last_wpi = now_ms();
+    /* time handlers while they are slow or unknown; fast ones 1 in 16 */
+    s->started_ns = (p->handler_us == 0 || p->handler_us > 100 || (p->delivered & 15) == 0) ? uv_hrtime() : 0;
+    s->u = jl_msg_push_ud(L, m, p->c);
+    jl_msg_set_stats(s->u, p->st);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
+    if (p->qlen == 0)
+        maybe_pull(p);                       /* ask again as soon as there is room */
+    return 2;
+}
+
+/* engine:_done(idx, msg, ok, err): auto ack or nak, counts, refill */
+static int pull_done(lua_State *L)
+{
+    pc *p = ((pull_ud *)luaL_checkudata(L, 1, PULL_MT))->p;
+    int ok = lua_toboolean(L, 4);
+    pslot *s;
+    if (!p)
+        return 0;
+    s = slot_arg(L, p);
     if (!ok) {
+        const char *err = lua_tostring(L, 5);
+        rt_error("%s failed: %s", p->what, err ? err : "(an error that is not a string)");
         p->handler_errors++;
         rt_metric_add(m_handler_errors, 1);
         rt_metric_add(p->mc_errors, 1);
@@ -618,14 +673,24 @@ static void handler_done(rt_co *co, int ok, void *data)
     }
     if (p->ramp < p->max_msgs)
         p->ramp++;
-    if (p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
+    if (s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
+    s->u = NULL;
+    if (p->qlen <= 1) {
+        maybe_pull(p);
+        gauges(p);
+    }
+    return 0;
+}
+
+static void runner_done(rt_co *co, int ok, void *data)
+{
+    pslot *s = data;
+    pc *p = s->p;
+    (void)co;
+    (void)ok;                                /* handler errors were caught and reported by _done */
     s->busy = 0;
     s->u = NULL;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->slots_ref);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, s->idx);
-    lua_pop(L, 1);
     p->running--;
     if (!p->dispatching) {
         dispatch(p);
@@ -640,9 +705,16 @@ static void dispatch(pc *p)
     lua_State *L = RT->L;
     if (p->mode != M_CONSUME || p->dispatching)
         return;
+    if (runner_ref == LUA_NOREF) {
+        if (luaL_loadbuffer(L, RUNNER, sizeof RUNNER - 1, "=jetlua.consume") != 0) {
+            rt_error("consumer runner: %s", lua_tostring(L, -1));
+            lua_pop(L, 1);
+            return;
+        }
+        runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     p->dispatching = 1;
     while (p->qlen > 0 && p->running < p->concurrency && (p->state == S_ACTIVE || p->state == S_DRAINING)) {
-        natsMsg *m = q_pop(p);
         pslot *s = NULL;
         for (int i = 0; i < p->concurrency; i++)
             if (!p->slots[i]->busy) {
@@ -650,20 +722,11 @@ static void dispatch(pc *p)
                 break;
             }
         s->busy = 1;
-        s->last_wpi = now_ms();
-        /* time handlers while they are slow or unknown; fast ones 1 in 16 */
-        s->started_ns = (p->handler_us == 0 || p->handler_us > 100 || (p->delivered & 15) == 0) ? uv_hrtime() : 0;
         p->running++;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
-        s->u = jl_msg_push_ud(L, m, p->c);
-        jl_msg_set_stats(s->u, p->st);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, p->slots_ref);
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, -2, s->idx);          /* keeps the message alive until handler_done */
-        lua_pop(L, 1);
-        rt_co_spawn(L, 1, p->what, handler_done, s);
-        if (p->qlen == 0 || p->running >= p->concurrency)
-            maybe_pull(p);                   /* ask again as soon as there is room */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, runner_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->self_ref);
+        lua_pushinteger(L, s->idx);
+        rt_co_spawn(L, 2, p->what, runner_done, s);
     }
     p->dispatching = 0;
 }
@@ -782,7 +845,7 @@ static void on_tick(uv_timer_t *t)
     if (p->wpi_ms && p->mode == M_CONSUME) {
         for (int i = 0; i < p->nslots; i++) {
             pslot *s = p->slots[i];
-            if (s->busy && now - s->last_wpi >= p->wpi_ms && !jl_msg_acked(s->u)) {
+            if (s->busy && s->u && now - s->last_wpi >= p->wpi_ms && !jl_msg_acked(s->u)) {
                 s->last_wpi = now;
                 jl_msg_send_ack(s->u, "+WPI");
             }
@@ -1061,13 +1124,11 @@ static int pull_new(lua_State *L)
     p->next_subj = strdup(subj);
     snprintf(p->what, sizeof p->what, "%s", what);
     read_options(L, p, 4);
-    p->handler_ref = p->err_ref = p->slots_ref = p->self_ref = LUA_NOREF;
+    p->handler_ref = p->err_ref = p->self_ref = LUA_NOREF;
     if (p->mode == M_CONSUME) {
         lua_pushvalue(L, 5);
         p->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         grow_slots(p);
-        lua_createtable(L, p->concurrency, 0);
-        p->slots_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     if (lua_isfunction(L, 6)) {
         lua_pushvalue(L, 6);
@@ -1310,7 +1371,6 @@ static int pull_gc(lua_State *L)
         natsMsg_Destroy(m);
     luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, p->slots_ref);
     jl_ackstats_release(p->st);
     jl_conn_release(p->c);
     free(p->q);
@@ -1326,7 +1386,8 @@ void jl_inject_pull(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"next", pull_next},   {"fetch", pull_fetch},   {"stop", pull_stop}, {"drain", pull_drain_l},
-        {"closed", pull_closed}, {"stats", pull_stats}, {"_reconfigure", pull_reconfigure}, {NULL, NULL}};
+        {"closed", pull_closed}, {"stats", pull_stats}, {"_reconfigure", pull_reconfigure},
+        {"_take", pull_take}, {"_done", pull_done}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", pull_gc}, {"__call", pull_call}, {NULL, NULL}};
     jl_newclass(L, PULL_MT, methods, meta);
     lua_pushcfunction(L, pull_new);
