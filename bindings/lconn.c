@@ -295,6 +295,7 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
 
 void jl_conn_client_add(jl_conn *c, jl_client *k)
 {
+    c->list_gen++;
     k->prev = NULL;
     k->next = c->clients;
     if (c->clients)
@@ -306,6 +307,7 @@ void jl_conn_client_add(jl_conn *c, jl_client *k)
 
 void jl_conn_client_remove(jl_conn *c, jl_client *k)
 {
+    c->list_gen++;
     if (k->prev)
         k->prev->next = k->next;
     else

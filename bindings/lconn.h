@@ -57,6 +57,8 @@ typedef struct jl_conn {
     rt_hook         hook;                  /* closes the connection at shutdown */
     rt_co          *drain_co;              /* nc:drain() waiting for closed */
     int             nsubs;
+    unsigned        list_gen;              /* bumped when subs or clients are linked/unlinked:
+                                              loops that run handlers restart when it moves */
     jl_sub         *subs;                  /* live subscriptions (lsub.c) */
     jl_client      *clients;               /* async publishers, pull consumers */
     /* request/reply mux: one wildcard subscription, one map lookup per reply */

@@ -886,6 +886,8 @@ static void pa_event(jl_client *k, int ev)
 static void pa_drain(jl_client *k)
 {
     pa *p = (pa *)k;
+    if (p->draining)
+        return;
     p->draining = 1;
     if (p->pending == 0)
         pa_finish(p);

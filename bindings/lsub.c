@@ -120,17 +120,30 @@ static void handler_done(rt_co *co, int ok, void *data)
     pump(s);
 }
 
+/* The loops below run handlers, and a handler may unsubscribe (free) the
+ * next subscription or stop another consumer: when the connection's lists
+ * changed, start over (pumping twice is harmless). Found with a test: a
+ * handler unsubscribing the next subscription was a use-after-free. */
 void jl_conn_after_read(void *conn)
 {
     jl_conn *c = conn;
+    unsigned gen;
+subs:
+    gen = c->list_gen;
     for (jl_sub *s = c->subs, *next; s; s = next) {
         next = s->next;
         pump(s);
+        if (c->list_gen != gen)
+            goto subs;
     }
+clients:
+    gen = c->list_gen;
     for (jl_client *k = c->clients, *next; k; k = next) {
         next = k->next;
         if (k->after_read)
             k->after_read(k);
+        if (c->list_gen != gen)
+            goto clients;
     }
 }
 
@@ -154,11 +167,16 @@ static void drain_flush_after(uv_work_t *w, int status)
 {
     drain_flush *f = w->data;
     jl_conn *c = f->c;
+    unsigned gen;
+again:
+    gen = c->list_gen;
     for (jl_sub *s = c->subs, *next; s; s = next) {
         next = s->next;
-        if (s->state == SUB_DRAINING) {
+        if (s->state == SUB_DRAINING && !s->drain_flushed) {
             s->drain_flushed = 1;
             pump(s);
+            if (c->list_gen != gen)
+                goto again;
         }
     }
     free(f);
@@ -196,14 +214,23 @@ static void flush_drains(jl_conn *c)
 
 void jl_conn_drain_subs(jl_conn *c)
 {
+    unsigned gen;
+subs:
+    gen = c->list_gen;
     for (jl_sub *s = c->subs, *next; s; s = next) {
         next = s->next;      /* read first: start_drain may free s */
-        start_drain(s);
+        start_drain(s);      /* idempotent */
+        if (c->list_gen != gen)
+            goto subs;
     }
+clients:
+    gen = c->list_gen;
     for (jl_client *k = c->clients, *next; k; k = next) {
         next = k->next;      /* drain may remove k */
         if (k->drain)
-            k->drain(k);
+            k->drain(k);     /* idempotent */
+        if (c->list_gen != gen)
+            goto clients;
     }
     flush_drains(c);
 }
@@ -224,6 +251,7 @@ static void finalize(jl_sub *s)
         c->subs = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    c->list_gen++;
     if (s->ud) {
         s->ud->delivered = s->delivered;
         s->ud->s = NULL;
@@ -292,6 +320,7 @@ int jl_conn_subscribe(lua_State *L)
         return jl_push_status(L, st, "nc:subscribe");
     }
     natsSubscription_SetPendingLimits(s->sub, s->limit > 0 ? (int)s->limit : -1, -1);
+    c->list_gen++;
     s->next = c->subs;
     if (c->subs)
         c->subs->prev = s;
