@@ -364,9 +364,34 @@ static void maybe_pull(pc *p)
 
 /* ---- errors reported to the script ---- */
 
+/* An on_error call, run from the inbox right after the current event: the
+ * script's function may stop (and let the GC free) this very consumer, so
+ * it must not run while engine code is still on the C stack. */
+typedef struct err_call {
+    int  fn_ref;
+    int  terminal;
+    char code[32];
+    char detail[256];
+} err_call;
+
+static void run_on_error(void *a, void *b)
+{
+    err_call *e = a;
+    lua_State *L = RT->L;
+    (void)b;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, e->fn_ref);
+    lua_pushstring(L, e->code);
+    lua_pushstring(L, e->detail);
+    lua_pushboolean(L, e->terminal);
+    free(e);
+    rt_co_spawn(L, 3, "on_error handler of a consumer", NULL, NULL);
+}
+
 static void report(pc *p, const char *code, const char *detail, int terminal)
 {
     lua_State *L = RT->L;
+    err_call *e;
     p->errors++;
     if (p->err_ref == LUA_NOREF) {
         if (terminal)
@@ -375,11 +400,17 @@ static void report(pc *p, const char *code, const char *detail, int terminal)
             rt_warn("%s: %s (%s)", p->what, code, detail);
         return;
     }
+    e = calloc(1, sizeof *e);
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->err_ref);
-    lua_pushstring(L, code);
-    lua_pushstring(L, detail);
-    lua_pushboolean(L, terminal);
-    rt_co_spawn(L, 3, "on_error handler of a consumer", NULL, NULL);
+    e->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    e->terminal = terminal;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->detail, sizeof e->detail, "%s", detail);
+    if (rt_post_try(run_on_error, e, NULL) != 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, e->fn_ref);     /* shutting down: the log says it */
+        free(e);
+        rt_warn("%s: %s (%s)", p->what, code, detail);
+    }
 }
 
 static void on_backoff_end(uv_timer_t *t)

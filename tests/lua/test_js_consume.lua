@@ -289,7 +289,7 @@ T.test("consumer deleted during consume: terminal on_error, closed, no hot loop"
   assert(js:publish("del.a", "x"))
   T.wait_until(function() return n == 1 end, 5)
   assert(js:delete_consumer("DEL", "C"))
-  T.wait_until(function() return h:closed() end, 10, "closed")
+  T.wait_until(function() return h:closed() and #errs > 0 end, 10, "closed, and on_error told")
   T.eq(errs[#errs][1], "consumer_deleted"); T.eq(errs[#errs][2], true)
   local pulls = h:stats().pulls
   jet.sleep(1)
