@@ -249,36 +249,57 @@ static int msg_ack_sync(lua_State *L)
  * timestamp=, num_pending=, domain=} from the $JS.ACK reply (v1: 9 tokens, v2: 11+) */
 static int msg_metadata(lua_State *L)
 {
+    static const char *const nums[] = {NULL, NULL, "num_delivered", "stream_seq", "consumer_seq",
+                                       "timestamp", "num_pending"};
     lmsg *u = check(L, 1, "msg:metadata");
-    const char *r = natsMsg_GetReply(u->m);
-    char buf[512];
-    char *tok[16], *save = NULL;
-    int n = 0, o;
+    jl_ack_meta m;
 
-    if (!r || strncmp(r, "$JS.ACK.", 8) != 0)
+    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:metadata: not a JetStream message");
-    snprintf(buf, sizeof buf, "%s", r);
-    for (char *t = strtok_r(buf, ".", &save); t && n < 16; t = strtok_r(NULL, ".", &save))
-        tok[n++] = t;
-    if (n == 9)
-        o = 2;
-    else if (n >= 11)
-        o = 4;
-    else
-        return jl_fail(L, "bad_reply", "msg:metadata: unexpected ack subject");
     lua_createtable(L, 0, 8);
-    lua_pushstring(L, tok[o]);      lua_setfield(L, -2, "stream");
-    lua_pushstring(L, tok[o + 1]);  lua_setfield(L, -2, "consumer");
-    lua_pushnumber(L, strtod(tok[o + 2], NULL)); lua_setfield(L, -2, "num_delivered");
-    lua_pushnumber(L, strtod(tok[o + 3], NULL)); lua_setfield(L, -2, "stream_seq");
-    lua_pushnumber(L, strtod(tok[o + 4], NULL)); lua_setfield(L, -2, "consumer_seq");
-    lua_pushnumber(L, strtod(tok[o + 5], NULL) / 1e9); lua_setfield(L, -2, "timestamp");
-    lua_pushnumber(L, strtod(tok[o + 6], NULL)); lua_setfield(L, -2, "num_pending");
-    if (o == 4 && strcmp(tok[2], "_") != 0) {
-        lua_pushstring(L, tok[2]);
+    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
+    lua_setfield(L, -2, "stream");
+    lua_pushlstring(L, m.f[JL_ACK_CONSUMER], m.len[JL_ACK_CONSUMER]);
+    lua_setfield(L, -2, "consumer");
+    for (int i = JL_ACK_DELIVERED; i <= JL_ACK_PENDING; i++) {
+        double v = (double)strtoll(m.f[i], NULL, 10);      /* stops at the '.' */
+        lua_pushnumber(L, i == JL_ACK_TIMESTAMP ? v / 1e9 : v);
+        lua_setfield(L, -2, nums[i]);
+    }
+    if (m.domain) {
+        lua_pushlstring(L, m.domain, m.domain_len);
         lua_setfield(L, -2, "domain");
     }
     return 1;
+}
+
+int jl_ack_parse(const char *reply, jl_ack_meta *m)
+{
+    const char *t[16];
+    int n = 0, o;
+    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
+        return -1;
+    t[n++] = reply;
+    for (const char *c = reply; *c && n < 16; c++)
+        if (*c == '.')
+            t[n++] = c + 1;
+    if (n == 9)
+        o = 2;                 /* $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> */
+    else if (n >= 11)
+        o = 4;                 /* $JS.ACK.<domain>.<hash>.<stream>.<consumer>.... */
+    else
+        return -1;
+    for (int i = 0; i < 7; i++) {
+        m->f[i] = t[o + i];
+        m->len[i] = o + i + 1 < n ? (size_t)(t[o + i + 1] - t[o + i] - 1) : strlen(t[o + i]);
+    }
+    m->domain = NULL;
+    m->domain_len = 0;
+    if (o == 4 && !(t[3] - t[2] - 1 == 1 && t[2][0] == '_')) {
+        m->domain = t[2];
+        m->domain_len = (size_t)(t[3] - t[2] - 1);
+    }
+    return 0;
 }
 
 /* msg:_stream_seq() -> stream, stream sequence (as a string): the cheap
@@ -286,23 +307,11 @@ static int msg_metadata(lua_State *L)
 static int msg_stream_seq(lua_State *L)
 {
     lmsg *u = check(L, 1, "msg:_stream_seq");
-    const char *r = natsMsg_GetReply(u->m), *t[12];
-    int n = 0;
-    if (!r || strncmp(r, "$JS.ACK.", 8) != 0)
+    jl_ack_meta m;
+    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:_stream_seq: not a JetStream message");
-    t[n++] = r;
-    for (const char *c = r; *c && n < 12; c++)
-        if (*c == '.')
-            t[n++] = c + 1;
-    if (n == 9) {            /* $JS.ACK.<stream>.<consumer>.<dlv>.<sseq>... */
-        lua_pushlstring(L, t[2], (size_t)(t[3] - t[2] - 1));
-        lua_pushlstring(L, t[5], (size_t)(t[6] - t[5] - 1));
-    } else if (n >= 11) {    /* $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<dlv>.<sseq>... */
-        lua_pushlstring(L, t[4], (size_t)(t[5] - t[4] - 1));
-        lua_pushlstring(L, t[7], (size_t)(t[8] - t[7] - 1));
-    } else {
-        return jl_fail(L, "bad_reply", "msg:_stream_seq: unexpected ack subject");
-    }
+    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
+    lua_pushlstring(L, m.f[JL_ACK_STREAM_SEQ], m.len[JL_ACK_STREAM_SEQ]);
     return 2;
 }
 

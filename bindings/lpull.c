@@ -445,23 +445,11 @@ static void terminal(pc *p, const char *code, const char *detail)
 
 /* ---- inbound ---- */
 
-/* The delivery count from "$JS.ACK.<stream>.<consumer>.<delivered>..." (v1)
- * or "$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>..." (v2). */
+/* The delivery count from the ack subject (0 when it is not one). */
 static long num_delivered(const char *reply)
 {
-    const char *t[12];
-    int n = 0;
-    if (!reply)
-        return 0;
-    t[n++] = reply;
-    for (const char *s = reply; *s && n < 12; s++)
-        if (*s == '.')
-            t[n++] = s + 1;
-    if (n == 9)
-        return strtol(t[4], NULL, 10);
-    if (n >= 11)
-        return strtol(t[6], NULL, 10);
-    return 0;
+    jl_ack_meta m;
+    return jl_ack_parse(reply, &m) == 0 ? strtol(m.f[JL_ACK_DELIVERED], NULL, 10) : 0;
 }
 
 static void on_user_msg(pc *p, natsMsg *m)
