@@ -388,11 +388,14 @@ static void run_on_error(void *a, void *b)
     rt_co_spawn(L, 3, "on_error handler of a consumer", NULL, NULL);
 }
 
-static void report(pc *p, const char *code, const char *detail, int terminal)
+/* Tell the script (on_error) or the log; an error is counted in stats()
+ * unless it is news rather than a failure (a reconnect). */
+static void tell(pc *p, const char *code, const char *detail, int terminal, int count)
 {
     lua_State *L = RT->L;
     err_call *e;
-    p->errors++;
+    if (count)
+        p->errors++;
     if (p->err_ref == LUA_NOREF) {
         if (terminal)
             rt_error("%s: %s (%s); the consumer stopped", p->what, code, detail);
@@ -411,6 +414,11 @@ static void report(pc *p, const char *code, const char *detail, int terminal)
         free(e);
         rt_warn("%s: %s (%s)", p->what, code, detail);
     }
+}
+
+static void report(pc *p, const char *code, const char *detail, int terminal)
+{
+    tell(p, code, detail, terminal, 1);
 }
 
 static void on_backoff_end(uv_timer_t *t)
@@ -1020,7 +1028,7 @@ static void pull_event(jl_client *k, int ev)
         p->missed_streak = 0;
         p->last_in = now_ms();
         if (p->mode != M_FETCH && p->err_ref != LUA_NOREF)
-            report(p, "reconnected", "the connection came back; pulling afresh", 0), p->errors--;
+            tell(p, "reconnected", "the connection came back; pulling afresh", 0, 0);
         pump(p);
     } else if (ev == JL_EV_CLOSED) {
         if (p->mode == M_FETCH)
