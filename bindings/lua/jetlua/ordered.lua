@@ -17,21 +17,8 @@ OC.__index = OC
 local RESET_ON = { no_heartbeat = true, consumer_deleted = true, no_responders = true, reconnected = true,
                    closed = true }
 
--- the first stack level outside jetlua's own Lua files: errors point at the caller's line
-local HERE = debug.getinfo(1, "S").source:match("^(@.*/)[^/]*$") or "@?"
-local function user_level()
-  local level = 3
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then return 1 end
-    if info.source:sub(1, #HERE) ~= HERE and info.what ~= "C" then return level - 1 end
-    level = level + 1
-  end
-end
-
-local function argerr(fname, arg, msg)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), user_level())
-end
+local A = require "jetlua.argcheck"
+local argerr = A.argerr
 
 local KEYS = { filter_subject = "string", deliver_policy = "string", opt_start_seq = "number",
                opt_start_time = "string", headers_only = "boolean", replay = "string",
@@ -49,7 +36,7 @@ function M.ordered(js, stream, cfg)
   cfg = cfg or {}
   if type(cfg) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(cfg)) end
   for k, v in pairs(cfg) do
-    if not KEYS[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), user_level()) end
+    if not KEYS[k] then A.unknown(fname, k) end
     if type(v) ~= KEYS[k] then argerr(fname, k, KEYS[k] .. " expected, got " .. type(v)) end
   end
   if cfg.deliver_policy and not POLICIES[cfg.deliver_policy] then

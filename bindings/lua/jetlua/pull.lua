@@ -7,35 +7,15 @@ local jet = require "jetlua"
 
 local M = {}
 
--- the first stack level outside jetlua's own Lua files: errors point at the caller's line
-local HERE = debug.getinfo(1, "S").source:match("^(@.*/)[^/]*$") or "@?"
-local function user_level()
-  local level = 3
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then return 1 end
-    if info.source:sub(1, #HERE) ~= HERE and info.what ~= "C" then return level - 1 end
-    level = level + 1
-  end
-end
-
-local function argerr(fname, arg, msg)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), user_level())
-end
-
-local function check_name(fname, arg, name)
-  if type(name) ~= "string" then argerr(fname, arg, "string expected, got " .. type(name)) end
-  if name == "" or name:find("[^%w%-_]") then
-    argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name))
-  end
-end
+local A = require "jetlua.argcheck"
+local argerr, check_name = A.argerr, A.check_name
 
 local function keys_ok(fname, opts, allowed)
   if opts == nil then return {} end
   if type(opts) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(opts)) end
   for k in pairs(opts) do
     if type(k) ~= "string" or not allowed[k] then
-      error(("%s: unknown option '%s'"):format(fname, tostring(k)), user_level())
+      A.unknown(fname, k)
     end
   end
   return opts
@@ -216,7 +196,7 @@ function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
   if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
     argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
   end
-  if opts and opts.max_bytes then error("js:fetch_bytes: unknown option 'max_bytes'", user_level()) end
+  if opts and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
   return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
 end
 

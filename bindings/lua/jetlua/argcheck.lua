@@ -1,0 +1,36 @@
+-- jetlua.argcheck: argument errors for the Lua half of the API, worded like
+-- the C bindings' ("fname: bad argument 'arg': ...", "fname: unknown option
+-- 'x'") and pointing at the caller's line: the level is the first stack
+-- frame outside jetlua's own Lua files, however deep the check ran.
+local A = {}
+
+local HERE = debug.getinfo(1, "S").source:match("^(@.*/)[^/]*$") or "@?"
+
+-- the error level, for a function called by A's functions, of the first frame outside jetlua
+local function user_level()
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.source:sub(1, #HERE) ~= HERE and info.what ~= "C" then return level - 1 end
+    level = level + 1
+  end
+end
+
+function A.argerr(fname, arg, msg)
+  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), user_level())
+end
+
+function A.unknown(fname, key)
+  error(("%s: unknown option '%s'"):format(fname, tostring(key)), user_level())
+end
+
+-- stream and consumer names: letters, digits, '-' and '_'
+function A.check_name(fname, arg, name)
+  if type(name) ~= "string" then A.argerr(fname, arg, "string expected, got " .. type(name)) end
+  if name == "" or name:find("[^%w%-_]") then
+    A.argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name))
+  end
+end
+
+return A
