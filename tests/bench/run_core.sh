@@ -8,6 +8,7 @@
 # Reports medians and ratios; it never fails on speed, only when a program fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 N=1000000; RUNS=3; SIZE=128; BUILD=build
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,24 +25,8 @@ for b in "$JET" "$BUILD/bench_core_pub" "$BUILD/bench_core_sub"; do
   [ -x "$b" ] || { echo "missing $b: build first (scripts/build.sh)" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d /tmp/jetlua-bench-XXXXXX)
-cat > "$TMP/server.conf" <<CONF
-max_pending: 1GB
-write_deadline: "60s"
-CONF
-# port -1: the server picks a free one and logs it
-nats-server -a 127.0.0.1 -p -1 -c "$TMP/server.conf" > "$TMP/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 200); do
-  PORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
-  [ -n "$PORT" ] && break; sleep 0.025
-done
-[ -n "$PORT" ] || { echo "nats-server did not start: $(cat "$TMP/server.log")" >&2; exit 1; }
-URL=nats://127.0.0.1:$PORT
+bench_server --conf
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 sub_run() {   # $1 = c | lua
   rm -f "$TMP/ready"
@@ -59,7 +44,6 @@ pub_run() {
   else "$JET" run --log-level warn tests/bench/core_pub.lua "$URL" bench.pub "$N" "$SIZE"; fi | grep RESULT
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A RATE CPU
 for r in $(seq "$RUNS"); do
@@ -69,7 +53,7 @@ for r in $(seq "$RUNS"); do
   done
 done
 
-printf '\ncore NATS, N=%d x %d B, median of %d run(s), nats-server %s\n' "$N" "$SIZE" "$RUNS" "$(nats-server --version | awk '{print $2}')"
+printf '\ncore NATS, N=%d x %d B, median of %d run(s), nats-server %s\n' "$N" "$SIZE" "$RUNS" "$(server_version)"
 printf '%-10s %14s %14s %8s %16s %16s\n' test "raw C msg/s" "jetlua msg/s" ratio "C cpu us/msg" "Lua cpu us/msg"
 for t in sub pub; do
   c=$(echo ${RATE[${t}_c]} | tr ' ' '\n' | median); l=$(echo ${RATE[${t}_lua]} | tr ' ' '\n' | median)

@@ -16,6 +16,7 @@
 # when a program fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 N=200000; RUNS=3; SIZE=128; BUILD=build
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,20 +34,8 @@ for b in "$JET" "$BUILD/bench_js_fetch"; do
   [ -x "$b" ] || { echo "missing $b: build first (scripts/build.sh)" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d /tmp/jetlua-bench-XXXXXX)
-# port -1: the server picks a free one and logs it
-nats-server -js -a 127.0.0.1 -p -1 -sd "$TMP/store" > "$TMP/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 200); do
-  PORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
-  [ -n "$PORT" ] && break; sleep 0.025
-done
-[ -n "$PORT" ] || { echo "nats-server did not start: $(cat "$TMP/server.log")" >&2; exit 1; }
-URL=nats://127.0.0.1:$PORT
+bench_server --js
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 fill() {   # storage n consumers [bucket]
   "$JET" run --log-level warn tests/bench/js_fill.lua "$URL" "$@" > "$TMP/fill.out" 2>&1 \
@@ -68,7 +57,6 @@ one_run() {   # storage variant -> RESULT line(s)
   grep RESULT "$TMP/run.out"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 list() { tr -s ' ' '\n' <<< "$1" | grep .; }
 med() { list "$1" | median; }
 # median over runs of (rate a / rate b), both lists in run order
@@ -93,7 +81,7 @@ for _ in $(seq "$RUNS"); do
 done
 
 printf '\nJetStream consume, N=%d x %d B (idem_*: N=%d), median of %d run(s), nats-server %s\n' \
-  "$N" "$SIZE" "$NI" "$RUNS" "$(nats-server --version | awk '{print $2}')"
+  "$N" "$SIZE" "$NI" "$RUNS" "$(server_version)"
 printf '%-8s %-10s %10s %10s %10s %10s %10s\n' storage test "msgs/s" "cpu us/msg" "/fetch500" "/fetch(B)" "/default"
 for st in file memory; do
   for t in $TESTS; do

@@ -12,6 +12,7 @@
 # Reports medians and ratios; it never fails on speed, only when a program fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 N=200000; M=5000; RUNS=3; SIZE=128; WINDOW=4000; BUILD=build
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,24 +32,8 @@ for b in "$JET" "$BUILD/bench_js_pubasync" "$BUILD/bench_js_pubsync"; do
   [ -x "$b" ] || { echo "missing $b: build first (scripts/build.sh)" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d /tmp/jetlua-bench-js-XXXXXX)
-cat > "$TMP/server.conf" <<CONF
-max_pending: 1GB
-write_deadline: "60s"
-CONF
-# port -1: the server picks a free one and logs it; the store lives in $TMP
-nats-server -js -a 127.0.0.1 -p -1 -sd "$TMP/store" -c "$TMP/server.conf" > "$TMP/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 200); do
-  PORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
-  [ -n "$PORT" ] && break; sleep 0.025
-done
-[ -n "$PORT" ] || { echo "nats-server did not start: $(cat "$TMP/server.log")" >&2; exit 1; }
-URL=nats://127.0.0.1:$PORT
+bench_server --js --conf
 
-field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p"; }
 
 run() {   # $1 = what (for the error message), the rest = the command; prints its RESULT line
   local what=$1; shift
@@ -70,7 +55,6 @@ sync_run() {   # $1 = c | lua
   else run "sync (Lua)" "$JET" run --log-level warn tests/bench/js_pubsync.lua "$URL" BENCH_SYNC "$M" "$SIZE"; fi
 }
 
-median() { grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 med() { echo "${V[$1]}" | tr ' ' '\n' | median; }
 
 declare -A V
@@ -86,7 +70,7 @@ for r in $(seq "$RUNS"); do
 done
 
 printf '\nJetStream async publish, N=%d x %d B, window %d, median of %d run(s), nats-server %s\n' \
-  "$N" "$SIZE" "$WINDOW" "$RUNS" "$(nats-server --version | awk '{print $2}')"
+  "$N" "$SIZE" "$WINDOW" "$RUNS" "$(server_version)"
 printf '%-12s %12s %12s %6s %10s %10s %10s %10s\n' test "raw C msg/s" "jetlua msg/s" ratio \
   "C cpu us" "Lua cpu us" "C RSS MB" "Lua RSS MB"
 for st in file memory; do

@@ -8,6 +8,7 @@
 # A report; it fails only when a program fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 N=200000; RUNS=3; SIZE=128; RATE=10000; RELOADS=5; BUILD=build
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,29 +26,17 @@ JET=$BUILD/jetlua
 [ -x "$JET" ] || { echo "missing $JET: build first (scripts/build.sh)" >&2; exit 1; }
 JET=$(realpath "$JET")
 
-TMP=$(mktemp -d /tmp/jetlua-bench-pipe-XXXXXX)
-nats-server -js -a 127.0.0.1 -p -1 -sd "$TMP/store" > "$TMP/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 200); do
-  PORT=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
-  [ -n "$PORT" ] && break; sleep 0.025
-done
-[ -n "$PORT" ] || { echo "nats-server did not start: $(cat "$TMP/server.log")" >&2; exit 1; }
-URL=nats://127.0.0.1:$PORT
+bench_server --js
 
 "$JET" run --log-level warn tests/bench/pipeline.lua "$URL" "$N" "$SIZE" "$RUNS" > "$TMP/pipe.out"
 "$JET" run --log-level warn tests/bench/reload_pause.lua "$URL" "$JET" "$RATE" "$RELOADS" > "$TMP/reload.out"
 
-field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 pr=$(grep '^RESULT plain' "$TMP/pipe.out" | field rate | median)
 pc=$(grep '^RESULT plain' "$TMP/pipe.out" | field cpu_us_per_msg | median)
 qr=$(grep '^RESULT pipeline' "$TMP/pipe.out" | field rate | median)
 qc=$(grep '^RESULT pipeline' "$TMP/pipe.out" | field cpu_us_per_msg | median)
 printf '\npipeline vs plain consume, N=%d x %d B, file storage, median of %d run(s), nats-server %s\n' \
-  "$N" "$SIZE" "$RUNS" "$(nats-server --version | awk '{print $2}')"
+  "$N" "$SIZE" "$RUNS" "$(server_version)"
 printf '%-26s %12s %16s %8s\n' test "msgs/s" "cpu us/msg" ratio
 printf '%-26s %12.0f %16.3f %8s\n' "consume+ack" "$pr" "$pc" "1.00"
 printf '%-26s %12.0f %16.3f %8.2f\n' "pipeline (map+publish)" "$qr" "$qc" "$(echo "$qr / $pr" | bc -l)"
