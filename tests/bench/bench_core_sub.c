@@ -7,6 +7,7 @@
  * and gives up (exit 1, printing what it got) after 120 s.
  */
 #include <nats/nats.h>
+#include "bench_util.h"
 #include <pthread.h>
 #include <time.h>
 #include <stdio.h>
@@ -19,12 +20,6 @@ static double cpu_first;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
-static double cpu_secs(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {

@@ -7,16 +7,11 @@
  * Prints: RESULT fetch msgs=N secs=S rate=R cpu_us_per_msg=C
  */
 #include <nats/nats.h>
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
-static double cpu_secs(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 int main(int argc, char **argv)
 {

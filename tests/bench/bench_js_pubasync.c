@@ -11,6 +11,7 @@
  * Exits 1 if a publish failed, an ack is missing, or the stream does not hold N messages.
  */
 #include <nats/nats.h>
+#include "bench_util.h"
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,26 +21,8 @@
 
 static atomic_long acked, failed;
 
-static double cpu_secs(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;   /* kilobytes on Linux */
-}
 
-static double mono_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* cnats thread: one call per published message, ack or error */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -56,35 +39,6 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     natsMsg_Destroy(msg);
 }
 
-/* a fresh, empty stream: delete it if it exists, then create it */
-static natsStatus fresh_stream(jsCtx *js, const char *name, jsStorageType storage)
-{
-    char subj[256];
-    const char *subjects[1] = {subj};
-    jsStreamConfig cfg;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
-
-    snprintf(subj, sizeof subj, "%s.>", name);
-    s = js_DeleteStream(js, name, NULL, &jerr);
-    if (s != NATS_OK && jerr != JSStreamNotFoundErr) {
-        fprintf(stderr, "delete stream %s: %s (err_code %d)\n", name, natsStatus_GetText(s), (int)jerr);
-        return s;
-    }
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = storage;
-    s = js_AddStream(&si, js, &cfg, NULL, &jerr);
-    if (s != NATS_OK) {
-        fprintf(stderr, "add stream %s: %s (err_code %d)\n", name, natsStatus_GetText(s), (int)jerr);
-        return s;
-    }
-    jsStreamInfo_Destroy(si);
-    return NATS_OK;
-}
 
 int main(int argc, char **argv)
 {

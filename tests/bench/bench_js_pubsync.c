@@ -8,6 +8,7 @@
  * Prints: RESULT sync msgs=M p50_us=P p99_us=P mean_us=U rate=R
  */
 #include <nats/nats.h>
+#include "bench_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,6 @@
 
 #define WARMUP 100
 
-static double mono_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -37,34 +32,6 @@ static double percentile(const double *v, long n, double p)
     return v[i];
 }
 
-static natsStatus fresh_stream(jsCtx *js, const char *name)
-{
-    char subj[256];
-    const char *subjects[1] = {subj};
-    jsStreamConfig cfg;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
-
-    snprintf(subj, sizeof subj, "%s.>", name);
-    s = js_DeleteStream(js, name, NULL, &jerr);
-    if (s != NATS_OK && jerr != JSStreamNotFoundErr) {
-        fprintf(stderr, "delete stream %s: %s (err_code %d)\n", name, natsStatus_GetText(s), (int)jerr);
-        return s;
-    }
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = js_FileStorage;
-    s = js_AddStream(&si, js, &cfg, NULL, &jerr);
-    if (s != NATS_OK) {
-        fprintf(stderr, "add stream %s: %s (err_code %d)\n", name, natsStatus_GetText(s), (int)jerr);
-        return s;
-    }
-    jsStreamInfo_Destroy(si);
-    return NATS_OK;
-}
 
 int main(int argc, char **argv)
 {
@@ -98,7 +65,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
         return 1;
     }
-    if (fresh_stream(js, stream) != NATS_OK)
+    if (fresh_stream(js, stream, js_FileStorage) != NATS_OK)
         return 1;
     for (int i = 0; i < WARMUP + m && s == NATS_OK; i++) {
         double t0 = mono_secs();
