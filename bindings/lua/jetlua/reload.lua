@@ -201,40 +201,32 @@ local function new_run(gen)
            hooks = {} }
 end
 
+-- One kind of declaration (subscriptions under e.sub, consumers under e.h):
+-- swap what this run kept, count what it started, drain what it dropped.
+local function reconcile(now, before, field, swap, gen, n)
+  for _, list in pairs(now) do
+    for _, e in pairs(list) do
+      if e.swap then swap(e); n.swapped = n.swapped + 1
+      elseif e.new and gen > 1 then n.started = n.started + 1 end
+    end
+  end
+  for key, list in pairs(before) do
+    for k, e in pairs(list) do
+      local cur = now[key] and now[key][k]
+      if not cur or cur[field] ~= e[field] then
+        local gone = e[field]
+        n.stopped = n.stopped + 1
+        jet.spawn(function() gone:drain() end)
+      end
+    end
+  end
+end
+
 -- the run succeeded: make its declarations the live ones
 local function commit(run, reason)
-  local swapped, started, stopped = 0, 0, 0
-  for key, list in pairs(run.subs) do
-    for _, e in pairs(list) do
-      if e.swap then e.sub:_set_handler(e.fn); swapped = swapped + 1
-      elseif e.new and run.gen > 1 then started = started + 1 end
-    end
-  end
-  -- gone: subscriptions the new run did not declare again
-  for key, list in pairs(R.subs) do
-    for k, e in pairs(list) do
-      local now = run.subs[key] and run.subs[key][k]
-      if not now or now.sub ~= e.sub then
-        stopped = stopped + 1
-        jet.spawn(function() e.sub:drain() end)
-      end
-    end
-  end
-  for _, list in pairs(run.consumers) do
-    for _, e in pairs(list) do
-      if e.swap then e.h:_reconfigure(unpack(e.swap, 1, 3)); swapped = swapped + 1
-      elseif e.new and run.gen > 1 then started = started + 1 end
-    end
-  end
-  for key, list in pairs(R.consumers) do
-    for k, e in pairs(list) do
-      local now = run.consumers[key] and run.consumers[key][k]
-      if not now or now.h ~= e.h then
-        stopped = stopped + 1
-        jet.spawn(function() e.h:drain() end)
-      end
-    end
-  end
+  local n = { swapped = 0, started = 0, stopped = 0 }
+  reconcile(run.subs, R.subs, "sub", function(e) e.sub:_set_handler(e.fn) end, run.gen, n)
+  reconcile(run.consumers, R.consumers, "h", function(e) e.h:_reconfigure(unpack(e.swap, 1, 3)) end, run.gen, n)
   for key, list in pairs(R.conns) do
     for k, e in pairs(list) do
       local now = run.conns[key] and run.conns[key][k]
@@ -248,7 +240,7 @@ local function commit(run, reason)
   R.consumers = run.consumers
   R.gen = run.gen
   R.modules = user_modules()
-  return { generation = run.gen, reason = reason, swapped = swapped, started = started, stopped = stopped }
+  return { generation = run.gen, reason = reason, swapped = n.swapped, started = n.started, stopped = n.stopped }
 end
 
 -- the run failed: undo what it started, keep the old declarations
