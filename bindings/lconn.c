@@ -175,6 +175,17 @@ void jl_conn_close_now(jl_conn *c)
     natsConnection_Close(c->nc);
 }
 
+size_t jl_inbox_prefix(char *buf, size_t size)
+{
+    char *inbox = NULL;
+    int n;
+    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK)
+        return 0;
+    n = snprintf(buf, size, "%s.", inbox);
+    natsInbox_Destroy((natsInbox *)inbox);
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 void jl_conn_write_some(jl_conn *c)
 {
     if ((++c->pubs & 63) != 0)
@@ -450,15 +461,11 @@ static void on_mux_complete(void *closure)
 
 int jl_conn_mux_start(jl_conn *c)
 {
-    char *inbox = NULL;
     char subj[80];
     natsStatus s;
 
-    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK)
+    if ((c->mux_prefix_len = jl_inbox_prefix(c->mux_prefix, sizeof c->mux_prefix)) == 0)
         return -1;
-    snprintf(c->mux_prefix, sizeof c->mux_prefix, "%s.", inbox);
-    natsInbox_Destroy((natsInbox *)inbox);
-    c->mux_prefix_len = strlen(c->mux_prefix);
     snprintf(subj, sizeof subj, "%s*", c->mux_prefix);
     s = natsConnection_Subscribe(&c->mux, c->nc, subj, on_mux_msg, c);
     if (s != NATS_OK)

@@ -114,6 +114,10 @@ void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
 /* Close now from the loop thread, writing out what is buffered first. */
 void jl_conn_close_now(jl_conn *c);
 
+/* A fresh "_INBOX.<nuid>." prefix for a wildcard reply subscription: its
+ * length, or 0 on failure. */
+size_t jl_inbox_prefix(char *buf, size_t size);
+
 /* Write out what cnats buffered when it is a lot (loop thread). */
 void jl_conn_write_some(jl_conn *c);
 

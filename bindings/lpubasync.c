@@ -962,7 +962,7 @@ static int pa_new(lua_State *L)
     double timeout = luaL_checknumber(L, 3);
     int retry = (int)luaL_checkinteger(L, 4);
     double delay = luaL_checknumber(L, 5);
-    char *inbox = NULL, subj[96];
+    char subj[96];
     pa_ud *u;
     pa *p;
 
@@ -983,14 +983,13 @@ static int pa_new(lua_State *L)
         free(p);
         return luaL_error(L, "js:publish_async: out of memory");
     }
-    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK) {
+    if ((p->prefix_len = jl_inbox_prefix(p->prefix, sizeof p->prefix)) == 0) {
+        rt_map_free(&p->map);
         free(p);
         return luaL_error(L, "js:publish_async: out of memory");
     }
-    snprintf(p->prefix, sizeof p->prefix, "%s.", inbox);
-    snprintf(p->idbase, sizeof p->idbase, "%s", inbox + 7);   /* the NUID after "_INBOX." */
-    natsInbox_Destroy((natsInbox *)inbox);
-    p->prefix_len = strlen(p->prefix);
+    /* the NUID between "_INBOX." and the final '.' */
+    snprintf(p->idbase, sizeof p->idbase, "%.*s", (int)(p->prefix_len - 8), p->prefix + 7);
     snprintf(subj, sizeof subj, "%s*", p->prefix);
     if (natsConnection_Subscribe(&p->sub, c->nc, subj, on_ack, p) != NATS_OK) {
         luaL_unref(L, LUA_REGISTRYINDEX, p->codes_ref);

@@ -1137,7 +1137,7 @@ static int pull_new(lua_State *L)
     const char *subj = luaL_checkstring(L, 2);
     const char *mode = luaL_checkstring(L, 3);
     const char *what = luaL_optstring(L, 7, "consumer");
-    char *inbox = NULL, wild[96];
+    char wild[96];
     pull_ud *u;
     pc *p;
 
@@ -1173,11 +1173,8 @@ static int pull_new(lua_State *L)
     lua_pushvalue(L, -1);
     p->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    if (natsInbox_Create((natsInbox **)&inbox) != NATS_OK)
+    if ((p->prefix_len = jl_inbox_prefix(p->prefix, sizeof p->prefix)) == 0)
         return luaL_error(L, "js:consume: out of memory");
-    snprintf(p->prefix, sizeof p->prefix, "%s.", inbox);
-    natsInbox_Destroy((natsInbox *)inbox);
-    p->prefix_len = strlen(p->prefix);
     snprintf(wild, sizeof wild, "%s*", p->prefix);
     if (natsConnection_SubscribeSync(&p->sub, c->nc, wild) != NATS_OK) {
         p->sub = NULL;
