@@ -8,6 +8,7 @@ PKGS=(
   libnats-dev                        # cnats 3.4.1 (the NATS C client)
   libluajit2-5.1-dev                 # OpenResty's maintained LuaJIT 2.1 branch
   libuv1-dev                         # the event loop
+  libssl-dev                         # libcrypto: NKey seeds (Ed25519 public keys)
   lua-cjson                          # jet.json
   libhttp-parser-dev                 # --metrics: the HTTP request parser (nodejs' http-parser)
   nats-server                        # embedded default server and the tests' servers
