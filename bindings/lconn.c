@@ -14,6 +14,7 @@
 #include "lconn.h"
 #include "rt_http.h"
 #include "rt_metrics.h"
+#include "rt_secret.h"
 #include "rt_server.h"
 
 #include <errno.h>
@@ -749,10 +750,10 @@ static int nc_status(lua_State *L)
 static int nc_connected_url(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:connected_url");
-    char buf[256];
+    char buf[256], shown[256];
     if (c->nc && c->state == JL_CONN_CONNECTED &&
         natsConnection_GetConnectedUrl(c->nc, buf, sizeof buf) == NATS_OK)
-        lua_pushstring(L, buf);
+        lua_pushstring(L, rt_redact_url(buf, shown, sizeof shown));   /* never a password */
     else
         lua_pushnil(L);
     return 1;
@@ -841,7 +842,7 @@ static void conn_event(void *a, void *b)
 {
     jl_conn *c = a;
     int ev = (int)(intptr_t)b;
-    char url[256] = "";
+    char url[256] = "", raw[256] = "";
 
     if (c->state == JL_CONN_CLOSED)
         return;
@@ -868,7 +869,8 @@ static void conn_event(void *a, void *b)
             c->state = JL_CONN_CONNECTED;
         c->reconnects++;
         rt_metric_add(rt_metric_simple("jetlua_reconnects_total", RT_COUNTER, "successful reconnects"), 1);
-        natsConnection_GetConnectedUrl(c->nc, url, sizeof url);
+        natsConnection_GetConnectedUrl(c->nc, raw, sizeof raw);
+        rt_redact_url(raw, url, sizeof url);                            /* never a password */
         rt_info("connection %s: reconnected to %s", c->name, url);
         clients_event(c, ev);
         jl_conn_fire_event(c, ev, url);

@@ -1,23 +1,38 @@
 /*
- * lconnect.c - jet.connect: options, the embedded default, and the first
- * connect without blocking the loop.
+ * lconnect.c - jet.connect: options, credentials, the embedded default, and
+ * the first connect without blocking the loop.
  *
  * cnats' natsConnection_Connect does a blocking TCP connect and handshake,
  * and its libuv adapter requires the first attach on the loop thread. So we
- * probe the server with a non-blocking libuv TCP connect first; only a
- * server that answered is handed to natsConnection_Connect, whose handshake
- * is then a few round trips (bounded by its timeout). A failed first connect
- * is retried here with libuv timers (cnats' RetryOnFailedConnect would
- * attach from its reconnect thread, which the adapter refuses).
+ * probe the server first with a non-blocking libuv TCP connect that also
+ * reads the server's INFO line; only a server that sent one is handed to
+ * natsConnection_Connect, whose handshake is then a few round trips. The
+ * INFO also says whether the server wants a client certificate, which
+ * cnats' own error for that case ("Expected 'PONG', got ''") does not. A
+ * failed first connect is retried here with libuv timers (cnats'
+ * RetryOnFailedConnect would attach from its reconnect thread, which the
+ * adapter refuses), 0.1 s doubling up to reconnect.wait, for `timeout`
+ * seconds (default 10).
+ *
+ * Secrets: URLs are shown redacted (rt_redact_url) in every log line and
+ * error; the embedded server's token is set as an option, never in a URL.
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_nkey.h"
+#include "rt_secret.h"
 #include "rt_server.h"
 
 #include "rt_natsuv.h"
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CONNECT_TIMEOUT_DEFAULT 10.0   /* seconds of retrying the first connect */
+#define RETRY_FIRST_MS 100             /* first wait between attempts, doubling */
+#define PROBE_MS_MAX 2000              /* bound on one TCP connect + INFO */
 
 /* ---- jet.connect ---- */
 
@@ -29,15 +44,25 @@ typedef struct connect_op {
     int        next;        /* server to probe next */
     int        attempts;
     int        max_attempts;/* -1: forever */
-    uint64_t   wait_ms;
+    uint64_t   wait_ms;     /* cap of the wait between attempts (reconnect.wait) */
+    uint64_t   next_wait_ms;
+    double     started;
+    double     timeout;     /* seconds; 0: forever */
     double     deadline;    /* 0: none */
     int        pending;     /* libuv requests/handles in flight */
+    int        has_cert;    /* a client certificate is configured */
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
     uv_tcp_t   tcp;
     uv_connect_t creq;
     uv_timer_t probe_timer;
+    const char *probe_why;  /* NULL: the probe got the server's INFO */
+    int        probe_connected, probe_over;
+    char       info[2048];  /* the server's INFO line, as far as read */
+    size_t     info_len;
+    int        tls_verify;  /* the INFO says: client certificates required */
     char       host[256], port[16];
+    char       shown[256];  /* the current URL, redacted, for logs and errors */
 } connect_op;
 
 static void op_unpend(connect_op *op);
@@ -109,27 +134,32 @@ static void retry_fired(uv_timer_t *t)
     start_attempt(t->data);
 }
 
-static void attempt_failed(connect_op *op, const char *url, const char *why)
+static void attempt_failed(connect_op *op, const char *why)
 {
+    uint64_t wait;
     op->attempts++;
     if (!op->co)
         return;
-    if (op->max_attempts >= 0 && op->attempts > op->max_attempts) {
-        char detail[512];
-        snprintf(detail, sizeof detail, "jet.connect: cannot connect to %s: %s", url, why);
+    if ((op->max_attempts >= 0 && op->attempts > op->max_attempts) ||
+        (op->deadline > 0 && rt_now() >= op->deadline)) {
+        char detail[768];
+        snprintf(detail, sizeof detail, "jet.connect: cannot connect to %s: %s (%d attempt%s in %.1fs)",
+                 op->shown, why, op->attempts, op->attempts == 1 ? "" : "s", rt_now() - op->started);
         connect_finish(op, 0, "connect_failed", detail);
         return;
     }
-    if (op->deadline > 0 && rt_now() + (double)op->wait_ms / 1000.0 > op->deadline) {
-        char detail[512];
-        snprintf(detail, sizeof detail, "jet.connect: no server answered in time (last: %s: %s)", url, why);
-        connect_finish(op, 0, "timeout", detail);
-        return;
+    /* 0.1 s doubling up to reconnect.wait, never past the deadline */
+    wait = op->next_wait_ms < op->wait_ms ? op->next_wait_ms : op->wait_ms;
+    op->next_wait_ms *= 2;
+    if (op->deadline > 0) {
+        double left = op->deadline - rt_now();
+        if ((double)wait / 1000.0 > left)
+            wait = left > 0 ? (uint64_t)(left * 1000.0) : 0;
     }
-    rt_warn("connect to %s failed: %s; retrying in %.1fs (attempt %d)",
-            url, why, (double)op->wait_ms / 1000.0, op->attempts);
+    rt_warn("connect to %s failed: %s; retrying in %.1fs (attempt %d%s)", op->shown, why,
+            (double)wait / 1000.0, op->attempts, op->deadline > 0 ? "" : ", no timeout");
     op->next++;
-    uv_timer_start(&op->timer, retry_fired, op->wait_ms, 0);
+    uv_timer_start(&op->timer, retry_fired, wait, 0);
 }
 
 static int status_retryable(natsStatus s)
@@ -139,7 +169,18 @@ static int status_retryable(natsStatus s)
            s == NATS_STALE_CONNECTION;
 }
 
-/* The probe succeeded: now the (short) cnats handshake on the loop thread. */
+/* The reason of a failed handshake: cnats' text, its last error, and what
+ * we know better. Secrets in URLs are redacted. */
+static const char *handshake_error(connect_op *op, natsStatus s, char *out, size_t n)
+{
+    char raw[512];
+    const char *last = nats_GetLastError(NULL);
+    snprintf(raw, sizeof raw, "%s%s%s", natsStatus_GetText(s), last && *last ? ": " : "", last ? last : "");
+    rt_redact(raw, out, n);
+    return out;
+}
+
+/* The probe got an INFO: now the (short) cnats handshake on the loop thread. */
 static void do_connect(connect_op *op)
 {
     jl_conn *c = op->c;
@@ -171,9 +212,9 @@ static void do_connect(connect_op *op)
         rt_hook_add(&c->hook);
         jl_conn_retain(c);        /* the connection's own ref, until closed */
         {
-            char cu[256] = "";
+            char cu[256] = "", shown[256];
             natsConnection_GetConnectedUrl(c->nc, cu, sizeof cu);
-            rt_info("connected to %s as %s", cu, c->name);
+            rt_info("connected to %s as %s", rt_redact_url(cu, shown, sizeof shown), c->name);
         }
         connect_finish(op, 1, NULL, NULL);
         return;
@@ -183,26 +224,29 @@ static void do_connect(connect_op *op)
         c->nc = NULL;
     }
     {
-        char why[256];
-        const char *last = nats_GetLastError(NULL);
-        snprintf(why, sizeof why, "%s%s%s", natsStatus_GetText(s), last && *last ? ": " : "", last ? last : "");
-        if (status_retryable(s)) {
-            attempt_failed(op, url, why);
+        char why[512], detail[1024];
+        handshake_error(op, s, why, sizeof why);
+        if (op->tls_verify && !op->has_cert && s != NATS_NOT_PERMITTED) {
+            /* the server hung up during the handshake: cnats says "Expected
+             * 'PONG', got ''"; its INFO said it verifies client certificates */
+            snprintf(detail, sizeof detail, "jet.connect: %s: the server requires a client certificate "
+                     "(tls = {cert=, key=}, or --tls-cert and --tls-key) and none was given (%s)", op->shown, why);
+            connect_finish(op, 0, "tls_error", detail);
+        } else if (status_retryable(s)) {
+            attempt_failed(op, why);
         } else {
-            char detail[512];
-            snprintf(detail, sizeof detail, "jet.connect: %s: %s", url, why);
+            snprintf(detail, sizeof detail, "jet.connect: %s: %s", op->shown, why);
             connect_finish(op, 0, jl_status_code(s), detail);
         }
     }
 }
 
-static void probe_done(connect_op *op, int status)
+static void probe_done(connect_op *op)
 {
-    const char *url = op->urls[op->next % op->nurls];
     if (!op->co)
         return;
-    if (status < 0)
-        attempt_failed(op, url, uv_strerror(status));
+    if (op->probe_why)
+        attempt_failed(op, op->probe_why);
     else
         do_connect(op);
 }
@@ -210,57 +254,102 @@ static void probe_done(connect_op *op, int status)
 static void probe_tcp_closed(uv_handle_t *h)
 {
     connect_op *op = h->data;
-    int status = (int)(intptr_t)op->creq.data;
-    probe_done(op, status);
+    probe_done(op);
     op_unpend(op);
 }
 
 static void probe_timer_closed(uv_handle_t *h) { op_unpend(h->data); }
 
-static void on_probe(uv_connect_t *req, int status)
+/* End the probe: why == NULL means the server sent its INFO. */
+static void probe_over(connect_op *op, const char *why)
 {
-    connect_op *op = req->handle->data;
-    if (status == UV_ECANCELED)
-        return;          /* probe_timeout closed the handles already */
-    req->data = (void *)(intptr_t)status;
+    if (op->probe_over)
+        return;
+    op->probe_over = 1;
+    op->probe_why = why;
     uv_timer_stop(&op->probe_timer);
     uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
     uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
 }
 
+static void info_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    connect_op *op = h->data;
+    size_t room = sizeof op->info - 1 - op->info_len;
+    buf->base = op->info + op->info_len;
+    buf->len = room;
+}
+
+static void on_info(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    connect_op *op = st->data;
+    if (nread == 0 || op->probe_over)
+        return;
+    if (nread > 0) {
+        op->info_len += (size_t)nread;
+        op->info[op->info_len] = '\0';
+        if (!strstr(op->info, "\r\n") && op->info_len < sizeof op->info - 1)
+            return;
+        op->tls_verify = strstr(op->info, "\"tls_verify\":true") != NULL;
+    }
+    /* an INFO, or the server closed at once (too many connections, ...):
+     * either way cnats tells the rest */
+    probe_over(op, NULL);
+}
+
+static void on_probe(uv_connect_t *req, int status)
+{
+    connect_op *op = req->handle->data;
+    if (status == UV_ECANCELED || op->probe_over)
+        return;          /* probe_timeout closed the handles already */
+    if (status < 0) {
+        probe_over(op, uv_strerror(status));
+        return;
+    }
+    op->probe_connected = 1;
+    if (uv_read_start((uv_stream_t *)&op->tcp, info_alloc, on_info) != 0)
+        probe_over(op, NULL);
+}
+
 static void probe_timeout(uv_timer_t *t)
 {
     connect_op *op = t->data;
-    /* closing the socket makes on_probe run with UV_ECANCELED */
-    op->creq.data = (void *)(intptr_t)UV_ETIMEDOUT;
-    uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
-    uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
+    /* closing the socket makes a pending on_probe run with UV_ECANCELED */
+    probe_over(op, op->probe_connected ? "the server accepted the connection but sent no INFO"
+                                       : "no answer (connect timed out)");
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     connect_op *op = req->data;
+    uint64_t ms = PROBE_MS_MAX;
     if (status < 0 || !op->co) {
         if (op->co)
-            attempt_failed(op, op->urls[op->next % op->nurls], uv_strerror(status));
+            attempt_failed(op, uv_strerror(status));
         if (res)
             uv_freeaddrinfo(res);
         op_unpend(op);
         return;
+    }
+    if (op->deadline > 0) {
+        /* never much past the deadline, never too short to answer */
+        double left = (op->deadline - rt_now()) * 1000.0;
+        ms = left < 250 ? 250 : left < PROBE_MS_MAX ? (uint64_t)left : PROBE_MS_MAX;
     }
     uv_tcp_init(RT->loop, &op->tcp);
     op->tcp.data = op;
     uv_timer_init(RT->loop, &op->probe_timer);
     op->probe_timer.data = op;
     op->pending += 2;     /* tcp + probe timer */
-    op->creq.data = (void *)(intptr_t)0;
-    if (uv_tcp_connect(&op->creq, &op->tcp, res->ai_addr, on_probe) != 0) {
-        op->creq.data = (void *)(intptr_t)UV_ECONNREFUSED;
-        uv_close((uv_handle_t *)&op->probe_timer, probe_timer_closed);
-        uv_close((uv_handle_t *)&op->tcp, probe_tcp_closed);
-    } else {
-        uv_timer_start(&op->probe_timer, probe_timeout, 2000, 0);
-    }
+    op->probe_why = NULL;
+    op->probe_connected = op->probe_over = 0;
+    op->info_len = 0;
+    op->info[0] = '\0';
+    op->tls_verify = 0;
+    if (uv_tcp_connect(&op->creq, &op->tcp, res->ai_addr, on_probe) != 0)
+        probe_over(op, "cannot start a TCP connect");
+    else
+        uv_timer_start(&op->probe_timer, probe_timeout, ms, 0);
     uv_freeaddrinfo(res);
     op_unpend(op);
 }
@@ -271,7 +360,7 @@ static void split_url(const char *url, char *host, size_t hl, char *port, size_t
     const char *p = strstr(url, "://");
     const char *at, *end, *colon;
     p = p ? p + 3 : url;
-    at = strchr(p, '@');
+    at = strrchr(p, '@');
     if (at)
         p = at + 1;
     end = p + strcspn(p, "/?");
@@ -300,6 +389,7 @@ static void start_attempt(connect_op *op)
     if (!op->co)
         return;
     url = op->urls[op->next % op->nurls];
+    rt_redact_url(url, op->shown, sizeof op->shown);
     split_url(url, op->host, sizeof op->host, op->port, sizeof op->port);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -308,11 +398,11 @@ static void start_attempt(connect_op *op)
     op->pending++;
     if (uv_getaddrinfo(RT->loop, &op->gai, on_resolved, op->host, op->port, &hints) != 0) {
         op->pending--;
-        attempt_failed(op, url, "cannot resolve host");
+        attempt_failed(op, "cannot resolve host");
     }
 }
 
-static void embedded_ready(const char *url, const char *err, void *data)
+static void embedded_ready(const char *url, const char *token, const char *err, void *data)
 {
     connect_op *op = data;
     if (!op->co) {
@@ -324,6 +414,7 @@ static void embedded_ready(const char *url, const char *err, void *data)
         connect_finish(op, 0, "no_server", err);
         return;
     }
+    natsOptions_SetToken(op->c->opts, token);
     op->urls = calloc(1, sizeof *op->urls);
     op->urls[0] = strdup(url);
     op->nurls = 1;
@@ -363,20 +454,63 @@ static int read_servers(lua_State *L, int idx, connect_op *op)
             jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_));          \
     } while (0)
 
-/* jet.connect{servers=, name=, user=, password=, token=, creds=,
- *             tls={ca=, cert=, key=}, reconnect={max=, wait=}, timeout=} */
+/* A TLS file cnats could not load: name the file and OpenSSL's reason
+ * (cnats' status text alone is "SSL Error"). */
+static void tls_load(lua_State *L, natsStatus s, const char *arg, const char *what, const char *file)
+{
+    const char *last, *why;
+    if (s == NATS_OK)
+        return;
+    last = nats_GetLastError(NULL);
+    why = last && *last ? last : natsStatus_GetText(s);
+    if (why[0] == '(' && strstr(why, "): "))
+        why = strstr(why, "): ") + 3;          /* "(opts.c:123): " */
+    jl_argerror(L, "jet.connect", arg, "cannot load %s from %s: %s", what, file, why);
+}
+
+/* A file option must be readable: say which file and why not. */
+static void check_file(lua_State *L, const char *arg, const char *path)
+{
+    char why[512];
+    if (path && rt_file_readable(path, why, sizeof why) != 0)
+        jl_argerror(L, "jet.connect", arg, "%s", why);
+}
+
+/* The secret in the file of option `field`, pushed as a Lua string (so a
+ * later raise leaks nothing); NULL when the option is absent. */
+static const char *secret_file(lua_State *L, const char *field, const char *value_field, int has_value)
+{
+    char why[512];
+    char *s;
+    const char *path = jl_field_string(L, 1, field, "jet.connect", NULL);
+    if (!path)
+        return NULL;
+    if (has_value)
+        jl_argerror(L, "jet.connect", field, "give %s or %s, not both", value_field, field);
+    if (!(s = rt_secret_read_file(path, why, sizeof why)))
+        jl_argerror(L, "jet.connect", field, "%s", why);
+    lua_pushstring(L, s);
+    memset(s, 0, strlen(s));
+    free(s);
+    return lua_tostring(L, -1);
+}
+
+/* jet.connect{servers=, name=, user=, password=, password_file=, token=,
+ *             token_file=, creds=, nkey=, tls={ca=, cert=, key=},
+ *             reconnect={max=, wait=}, timeout=} */
 static int jet_connect(lua_State *L)
 {
-    static const char *const keys[] = {"servers", "name", "user", "password", "token",
-                                       "creds", "tls", "reconnect", "timeout", NULL};
+    static const char *const keys[] = {"servers", "name", "user", "password", "password_file", "token",
+                                       "token_file", "creds", "nkey", "tls", "reconnect", "timeout", NULL};
     static const char *const rkeys[] = {"max", "wait", NULL};
     static const char *const tkeys[] = {"ca", "cert", "key", NULL};
     const rt_cfg *cfg = &RT->cfg;
     int has = jl_opt_table(L, 1, "jet.connect", "opts");
-    int explicit_servers = 0;
-    const char *user = NULL, *password = NULL, *token = NULL, *creds = NULL, *name = NULL;
-    const char *ca = NULL, *cert = NULL, *key = NULL;
-    double max = -1, wait = 2.0, timeout = 0;
+    int explicit_servers = 0, embedded;
+    const char *user = NULL, *password = NULL, *token = NULL, *creds = NULL, *nkey = NULL, *name = NULL;
+    const char *ca = NULL, *cert = NULL, *key = NULL, *nkey_pub = NULL;
+    char pub[64];
+    double max = -1, wait = 2.0, timeout = CONNECT_TIMEOUT_DEFAULT;
     int tls = 0;
     rt_co *co = rt_co_current(L, "jet.connect");
     connect_op *op;
@@ -384,6 +518,7 @@ static int jet_connect(lua_State *L)
     conn_ud *ud;
 
     if (has) {
+        const char *pf, *tf;
         jl_check_keys(L, 1, "jet.connect", keys);
         lua_getfield(L, 1, "servers");
         explicit_servers = !lua_isnil(L, -1);
@@ -393,10 +528,18 @@ static int jet_connect(lua_State *L)
         password = jl_field_string(L, 1, "password", "jet.connect", NULL);
         token = jl_field_string(L, 1, "token", "jet.connect", NULL);
         creds = jl_field_string(L, 1, "creds", "jet.connect", NULL);
-        timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
+        nkey = jl_field_string(L, 1, "nkey", "jet.connect", NULL);
+        if ((pf = secret_file(L, "password_file", "password", password != NULL)))
+            password = pf;
+        if ((tf = secret_file(L, "token_file", "token", token != NULL)))
+            token = tf;
         lua_getfield(L, 1, "timeout");
-        if (!lua_isnil(L, -1) && !(timeout > 0))
-            jl_argerror(L, "jet.connect", "timeout", "must be > 0 seconds, got %g", timeout);
+        if (!lua_isnil(L, -1)) {
+            timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
+            if (!(timeout > 0))
+                jl_argerror(L, "jet.connect", "timeout", "must be > 0 seconds (math.huge: retry forever), got %g",
+                            timeout);
+        }
         lua_pop(L, 1);
         lua_getfield(L, 1, "reconnect");
         if (jl_opt_table(L, -1, "jet.connect", "reconnect")) {
@@ -419,13 +562,23 @@ static int jet_connect(lua_State *L)
         }
         lua_pop(L, 1);
     }
+    embedded = !explicit_servers && cfg->nservers == 0;
+    if (embedded && (user || password || token || creds || nkey || tls)) {
+        const char *what = user ? "user" : password ? "password" : token ? "token" : creds ? "creds"
+                         : nkey ? "nkey" : "tls";
+        jl_argerror(L, "jet.connect", what, "applies to a server given by servers=, --server or NATS_URL; "
+                    "the embedded server has its own token (see `jetlua server url`)");
+    }
     if (!explicit_servers) {
         /* the server jetlua was started with: take its credentials too */
-        if (!user && !token && !creds) {
+        if (!user && !token && !creds && !nkey) {
             user = cfg->user;
             password = cfg->password;
             token = cfg->token;
             creds = cfg->creds;
+            nkey = cfg->nkey;
+            if (nkey)
+                nkey_pub = cfg->nkey_pub;
         }
         if (!tls && (cfg->tls_ca || cfg->tls_cert)) {
             ca = cfg->tls_ca;
@@ -438,6 +591,21 @@ static int jet_connect(lua_State *L)
     }
     if ((cert && !key) || (key && !cert))
         jl_argerror(L, "jet.connect", "tls", "cert and key go together");
+    if (password && !user)
+        jl_argerror(L, "jet.connect", "password", "needs a user");
+    if ((user != NULL) + (token != NULL) + (creds != NULL) + (nkey != NULL) > 1)
+        jl_argerror(L, "jet.connect", user ? "user" : "token",
+                    "give one kind of credentials: user/password, token, creds or nkey");
+    check_file(L, "creds", creds);
+    check_file(L, "tls.ca", ca);
+    check_file(L, "tls.cert", cert);
+    check_file(L, "tls.key", key);
+    if (nkey && !nkey_pub) {
+        char why[512];
+        if (rt_nkey_public_from_file(nkey, pub, sizeof pub, why, sizeof why) != 0)
+            jl_argerror(L, "jet.connect", "nkey", "%s", why);
+        nkey_pub = pub;
+    }
 
     c = calloc(1, sizeof *c);
     c->self_ref = LUA_NOREF;
@@ -474,12 +642,15 @@ static int jet_connect(lua_State *L)
         NATS_CHECK(natsOptions_SetToken(c->opts, token), "token");
     if (creds)
         NATS_CHECK(natsOptions_SetUserCredentialsFromFiles(c->opts, creds, NULL), "creds");
+    if (nkey)
+        NATS_CHECK(natsOptions_SetNKeyFromSeed(c->opts, nkey_pub, nkey), "nkey");
     if (tls) {
         NATS_CHECK(natsOptions_SetSecure(c->opts, true), "tls");
         if (ca)
-            NATS_CHECK(natsOptions_LoadCATrustedCertificates(c->opts, ca), "tls.ca");
+            tls_load(L, natsOptions_LoadCATrustedCertificates(c->opts, ca), "tls.ca", "CA certificates", ca);
         if (cert)
-            NATS_CHECK(natsOptions_LoadCertificatesChain(c->opts, cert, key), "tls.cert");
+            tls_load(L, natsOptions_LoadCertificatesChain(c->opts, cert, key), "tls.cert",
+                     "the client certificate and key", cert);
     }
 
     op = calloc(1, sizeof *op);
@@ -515,7 +686,11 @@ static int jet_connect(lua_State *L)
     jl_conn_retain(c);
     op->max_attempts = max < 0 ? -1 : (int)max;
     op->wait_ms = (uint64_t)(wait * 1000.0);
-    op->deadline = timeout > 0 ? rt_now() + timeout : 0;
+    op->next_wait_ms = RETRY_FIRST_MS;
+    op->started = rt_now();
+    op->timeout = isinf(timeout) ? 0 : timeout;
+    op->deadline = isinf(timeout) ? 0 : op->started + timeout;
+    op->has_cert = cert != NULL;
     uv_timer_init(RT->loop, &op->timer);
     op->timer.data = op;
     op->pending = 1;                 /* the retry timer, closed at finish */

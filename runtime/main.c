@@ -3,7 +3,9 @@
  * `jetlua --help`, and the tools written in Lua (scripts/tools).
  */
 #include "rt.h"
+#include "rt_auth.h"
 #include "rt_http.h"
+#include "rt_server_cli.h"
 #include "rt_sched.h"
 #include "jl.h"
 
@@ -26,20 +28,28 @@ static const char usage[] =
 "  jetlua sub SUBJECT                     print messages as they arrive\n"
 "  jetlua kv ls|get|put                   key-value buckets\n"
 "  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
+"  jetlua server url|status|stop          the embedded server of the state dir\n"
 "  jetlua --help                          this text\n"
 "\n"
 "Options for run (before SCRIPT; --opt VALUE or --opt=VALUE):\n"
 "  --server URL          NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
-"                        list; if neither is given, jetlua starts a private\n"
-"                        `nats-server -js` on 127.0.0.1 when the script first calls\n"
-"                        jet.connect() and stops it at exit)\n"
-"  --user USER           user name for the default server\n"
-"  --password PASSWORD   password for the default server\n"
-"  --token TOKEN         auth token for the default server\n"
-"  --creds FILE          NATS credentials file (JWT + NKey seed)\n"
+"                        list). With neither, jetlua uses the embedded server of the\n"
+"                        state dir: a private `nats-server -js` on 127.0.0.1 that needs\n"
+"                        a generated token (DIR/token), started by the first\n"
+"                        jet.connect(), shared by every jetlua of that dir and stopped\n"
+"                        when the last one exits (see `jetlua server --help`)\n"
+"Credentials for --server/NATS_URL (the safe forms are the files and the environment:\n"
+"--password and --token are visible to every local user in the process list):\n"
+"  --user USER           user name ($NATS_USER)\n"
+"  --password-file FILE  password read from FILE ($NATS_PASSWORD); --password PASSWORD\n"
+"  --token-file FILE     token read from FILE ($NATS_TOKEN); --token TOKEN\n"
+"  --creds FILE          credentials file: user JWT + NKey seed ($NATS_CREDS)\n"
+"  --nkey FILE           NKey user seed file ($NATS_NKEY)\n"
 "  --tls-ca FILE         CA certificate to verify the server\n"
 "  --tls-cert FILE       client certificate (with --tls-key)\n"
 "  --tls-key FILE        client private key\n"
+"  (a URL's user:password@ or token@ works too; jetlua never prints secrets)\n"
+"Other options:\n"
 "  --name NAME           connection name shown by the server\n"
 "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
@@ -47,7 +57,8 @@ static const char usage[] =
 "                        reloads too); a failed reload keeps the old code running\n"
 "  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
 "                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
-"  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
+"  --state-dir DIR       the embedded server's state dir: token, store, log (default\n"
+"                        $JETLUA_STATE_DIR, else ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "\n"
 "The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
@@ -83,6 +94,26 @@ static void add_server(rt_cfg *cfg, const char *url)
     cfg->servers[cfg->nservers] = NULL;
 }
 
+/* --password and --token given on the command line: keep a copy and blank
+ * the original, so /proc/PID/cmdline shows "********" from now on (other
+ * users could read it until here: the file and environment forms are the
+ * safe ones, as --help says). */
+static void hide_secrets(int argc, char **argv, rt_cfg *cfg)
+{
+    for (int i = 0; i < argc; i++) {
+        const char **field = NULL;
+        if (argv[i] == cfg->password || argv[i] + 11 == cfg->password)
+            field = &cfg->password;
+        else if (argv[i] == cfg->token || argv[i] + 8 == cfg->token)
+            field = &cfg->token;
+        if (field && **field) {
+            char *copy = strdup(*field);
+            memset((char *)*field, '*', strlen(*field));
+            *field = copy;
+        }
+    }
+}
+
 static int cmd_version(void)
 {
     printf("jetlua %s\n", JETLUA_VERSION);
@@ -115,6 +146,9 @@ static int cmd_run(int argc, char **argv, int first)
         else if (opt_value(argc, argv, &i, "--password", &v))     cfg->password = v;
         else if (opt_value(argc, argv, &i, "--token", &v))        cfg->token = v;
         else if (opt_value(argc, argv, &i, "--creds", &v))        cfg->creds = v;
+        else if (opt_value(argc, argv, &i, "--password-file", &v)) cfg->password_file = v;
+        else if (opt_value(argc, argv, &i, "--token-file", &v))   cfg->token_file = v;
+        else if (opt_value(argc, argv, &i, "--nkey", &v))         cfg->nkey = v;
         else if (opt_value(argc, argv, &i, "--tls-ca", &v))       cfg->tls_ca = v;
         else if (opt_value(argc, argv, &i, "--tls-cert", &v))     cfg->tls_cert = v;
         else if (opt_value(argc, argv, &i, "--tls-key", &v))      cfg->tls_key = v;
@@ -165,6 +199,14 @@ static int cmd_run(int argc, char **argv, int first)
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         fprintf(stderr, "jetlua: --tls-cert and --tls-key go together\n");
         return 2;
+    }
+    hide_secrets(argc, argv, cfg);
+    {
+        char why[1024];
+        if (rt_auth_resolve(cfg, why, sizeof why) != 0) {
+            fprintf(stderr, "jetlua: %s\n", why);
+            return 2;
+        }
     }
     if (!cfg->state_dir)
         cfg->state_dir = getenv("JETLUA_STATE_DIR") ? getenv("JETLUA_STATE_DIR") : "./.jetlua";
@@ -269,6 +311,7 @@ static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", NU
 static int cmd_tool(int argc, char **argv)
 {
     static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
+        "--password-file", "--token-file", "--nkey",
         "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
         "--shutdown-timeout", "--metrics", "--log-format", NULL};
     const char **nv = calloc((size_t)argc + 8, sizeof *nv);
@@ -324,6 +367,8 @@ int main(int argc, char **argv)
         return cmd_version();
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc, argv, 2);
+    if (strcmp(argv[1], "server") == 0)
+        return rt_server_cli(argc, argv);
     for (int t = 0; tools[t]; t++)
         if (strcmp(argv[1], tools[t]) == 0)
             return cmd_tool(argc, argv);

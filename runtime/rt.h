@@ -21,6 +21,9 @@ typedef struct rt_cfg {
     const char **servers;      /* NULL-terminated; NULL = embedded default */
     int          nservers;
     const char  *user, *password, *token, *creds;
+    const char  *password_file, *token_file; /* read into password/token by rt_auth_resolve */
+    const char  *nkey;         /* NKey user seed file */
+    char         nkey_pub[64]; /* its public key (rt_auth_resolve) */
     const char  *tls_ca, *tls_cert, *tls_key;
     const char  *name;
     const char  *state_dir;    /* embedded server's state, default ./.jetlua */
