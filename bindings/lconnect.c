@@ -226,9 +226,12 @@ static void do_connect(connect_op *op)
     {
         char why[512], detail[1024];
         handshake_error(op, s, why, sizeof why);
-        if (op->tls_verify && !op->has_cert && s != NATS_NOT_PERMITTED) {
-            /* the server hung up during the handshake: cnats says "Expected
-             * 'PONG', got ''"; its INFO said it verifies client certificates */
+        if (op->tls_verify && !op->has_cert && s != NATS_NOT_PERMITTED &&
+            (s != NATS_SSL_ERROR || strstr(why, "alert"))) {
+            /* our side of the TLS handshake went through (TLS 1.3), then the
+             * server hung up: cnats says "Expected 'PONG', got ''" (with TLS
+             * 1.2, an SSL alert); the INFO said it verifies client
+             * certificates */
             snprintf(detail, sizeof detail, "jet.connect: %s: the server requires a client certificate "
                      "(tls = {cert=, key=}, or --tls-cert and --tls-key) and none was given (%s)", op->shown, why);
             connect_finish(op, 0, "tls_error", detail);
@@ -465,6 +468,8 @@ static void tls_load(lua_State *L, natsStatus s, const char *arg, const char *wh
     why = last && *last ? last : natsStatus_GetText(s);
     if (why[0] == '(' && strstr(why, "): "))
         why = strstr(why, "): ") + 3;          /* "(opts.c:123): " */
+    if (strstr(why, file))      /* "Error loading trusted certificates '<file>': ..." */
+        jl_argerror(L, "jet.connect", arg, "cannot load %s: %s", what, why);
     jl_argerror(L, "jet.connect", arg, "cannot load %s from %s: %s", what, file, why);
 }
 

@@ -161,7 +161,8 @@ function Server:pause()  self.proc:kill("STOP") end
 function Server:resume() self.proc:kill("CONT") end
 
 -- opts: js (default true), port, user, password, token,
---       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...}
+--       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...},
+--       conf = "more server config text"
 function T.server(opts)
   opts = opts or {}
   local dir = opts.store or T.tmpdir("jetlua-nats")
@@ -184,6 +185,7 @@ function T.server(opts)
       opts.tls.verify and ", verify: true" or "")
   end
   if opts.cluster then conf[#conf + 1] = opts.cluster end
+  if opts.conf then conf[#conf + 1] = opts.conf end
   if opts.server_name then conf[#conf + 1] = ("server_name: %q"):format(opts.server_name) end
   if #conf > 0 then
     s.config = T.write_file(dir .. "/server.conf", table.concat(conf, "\n") .. "\n")
