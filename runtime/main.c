@@ -94,22 +94,48 @@ static void add_server(rt_cfg *cfg, const char *url)
     cfg->servers[cfg->nservers] = NULL;
 }
 
-/* --password and --token given on the command line: keep a copy and blank
- * the original, so /proc/PID/cmdline shows "********" from now on (other
- * users could read it until here: the file and environment forms are the
- * safe ones, as --help says). */
+/* Secrets given on the command line (--password, --token, a --server URL's
+ * password or token): keep a copy and blank the original, so
+ * /proc/PID/cmdline shows "****" from now on (other users could read it
+ * until here: the file and environment forms are the safe ones, as --help
+ * says). */
+static char *keep(const char *s)
+{
+    static char **kept;            /* for the life of the process */
+    static int nkept;
+    char **k = realloc(kept, (size_t)(nkept + 1) * sizeof *kept);
+    if (!k)
+        return (char *)s;
+    kept = k;
+    return kept[nkept++] = strdup(s);
+}
+
 static void hide_secrets(int argc, char **argv, rt_cfg *cfg)
 {
     for (int i = 0; i < argc; i++) {
         const char **field = NULL;
-        if (argv[i] == cfg->password || argv[i] + 11 == cfg->password)
+        char *a = argv[i];
+        if (cfg->password && cfg->password >= a && cfg->password < a + strlen(a))
             field = &cfg->password;
-        else if (argv[i] == cfg->token || argv[i] + 8 == cfg->token)
+        else if (cfg->token && cfg->token >= a && cfg->token < a + strlen(a))
             field = &cfg->token;
         if (field && **field) {
-            char *copy = strdup(*field);
+            char *copy = keep(*field);
             memset((char *)*field, '*', strlen(*field));
             *field = copy;
+        }
+        for (int k = 0; k < cfg->nservers; k++) {
+            const char *u = cfg->servers[k];
+            char *p, *at;
+            if (u < a || u >= a + strlen(a))
+                continue;
+            cfg->servers[k] = keep(u);
+            p = strstr((char *)u, "://");
+            p = p ? p + 3 : (char *)u;
+            if ((at = strrchr(p, '@'))) {
+                char *colon = memchr(p, ':', (size_t)(at - p));
+                memset(colon ? colon + 1 : p, '*', (size_t)(at - (colon ? colon + 1 : p)));
+            }
         }
     }
 }

@@ -123,16 +123,13 @@ int rt_nkey_public_from_file(const char *path, char *pub, size_t publen, char *e
     if (!text)
         return -1;
     len = strlen(text);
-    /* the first word that looks like a user seed */
-    for (p = text; (p = strstr(p, "SU")); p++) {
-        size_t n = strspn(p, b32);
-        if (n == SEED_LEN && (p == text || !memchr(b32, p[-1], 32))) {
-            found = p;
-            break;
-        }
-    }
+    /* the seed alone, as nk and nsc write it (cnats reads the file the
+     * same way): surrounding whitespace is fine */
+    p = text + strspn(text, " \t\r\n");
+    if (strncmp(p, "SU", 2) == 0 && strspn(p, b32) == SEED_LEN && strspn(p + SEED_LEN, " \t\r\n") == strlen(p + SEED_LEN))
+        found = p;
     if (!found) {
-        snprintf(err, errlen, "%s: no NKey user seed in the file (a seed is 58 characters starting with 'SU')", path);
+        snprintf(err, errlen, "%s: the file does not hold an NKey user seed alone (58 characters starting with 'SU')", path);
         rc = -1;
     } else {
         found[SEED_LEN] = '\0';

@@ -18,9 +18,9 @@
  * reason in err (never quoting the seed). */
 int rt_nkey_public_from_seed(const char *seed, char *pub, size_t publen, char *err, size_t errlen);
 
-/* Read an NKey seed file (the bare seed, or a file holding one among other
- * lines, like a decorated .nk file) and derive its public key. Returns 0, or
- * -1 with a sentence naming the file and the reason in err. */
+/* Read an NKey seed file (the seed alone, as `nk -gen user` writes it) and
+ * derive its public key. Returns 0, or -1 with a sentence naming the file
+ * and the reason in err. */
 int rt_nkey_public_from_file(const char *path, char *pub, size_t publen, char *err, size_t errlen);
 
 #endif
