@@ -11,9 +11,7 @@ Usage:
   jetlua stream purge NAME [--subject S] [--keep N] [--seq N]
                                             remove messages (all, or only some)
   jetlua stream rm NAME                     delete a stream and its messages
-Options: --json (machine-readable output), and the `jetlua run` connection options
-(--server URL, --user, --password, --token, --creds, --tls-*). With no server,
-jetlua uses the embedded one of ./.jetlua (shared with a `jetlua run` there).
+Options: --json (machine-readable output), and the connection options below.
 ]]
 
 local pos, opt = U.args({ ... }, { usage = usage,

@@ -4,6 +4,16 @@ local jet = require "jetlua"
 
 local U = {}
 
+-- appended to every tool's --help
+U.connection_help = [[
+
+Connection (the `jetlua run` options, anywhere on the line): --server URL (or NATS_URL);
+credentials --user with --password-file FILE, --token-file FILE, --creds FILE, --nkey FILE
+(or NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY; --password and --token
+work too but show in the process list); --tls-ca, --tls-cert, --tls-key. With no server:
+the embedded server of --state-dir (default ./.jetlua), the one `jetlua run` uses there.
+]]
+
 -- spec: { flags = { json = "bool", count = "number", ["msg-id"] = "string", ... }, usage = "..." }
 -- returns positional list, options table; prints usage and exits on --help or a mistake.
 function U.args(argv, spec)
@@ -13,7 +23,7 @@ function U.args(argv, spec)
   while i <= #argv do
     local a = argv[i]
     if a == "--help" or a == "-h" then
-      io.stdout:write(spec.usage)
+      io.stdout:write(spec.usage, U.connection_help)
       jet.exit(0)
     elseif a == "--" then
       for k = i + 1, #argv do pos[#pos + 1] = argv[k] end
@@ -110,9 +120,11 @@ function U.pairs_table(list)
   end
 end
 
+-- the server of the command line (or the embedded one); the detail of a failure never holds a
+-- secret (jet.connect redacts URLs)
 function U.connect()
   local nc, code, detail = jet.connect{ name = "jetlua-tool" }
-  if not nc then U.fail("cannot connect: " .. tostring(detail or code), nil, 1) end
+  if not nc then U.fail("cannot connect: " .. tostring(detail or code) .. " [" .. tostring(code) .. "]", nil, 1) end
   return nc, nc:jetstream()
 end
 
