@@ -542,7 +542,7 @@ static int jet_connect(lua_State *L)
         if (!lua_isnil(L, -1)) {
             timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
             if (!(timeout > 0))
-                jl_argerror(L, "jet.connect", "timeout", "must be > 0 seconds (math.huge: retry forever), got %g",
+                jl_argerror(L, "jet.connect", "timeout", "must be > 0 seconds, got %g (math.huge: retry forever)",
                             timeout);
         }
         lua_pop(L, 1);

@@ -267,7 +267,16 @@ static void begin(void)
         fail("%s", err);
         return;
     }
-    snprintf(what, sizeof what, "%s", RT->script ? RT->script : "?");
+    {
+        /* for `jetlua server status`: the tool, or the script's full path */
+        const char *script = RT->script ? RT->script : "?", *tool = strstr(script, "/jetlua/tools/");
+        char *abs = tool ? NULL : realpath(script, NULL);
+        if (tool)
+            snprintf(what, sizeof what, "jetlua %.*s", (int)strcspn(tool + 14, "."), tool + 14);
+        else
+            snprintf(what, sizeof what, "jetlua run %s", abs ? abs : script);
+        free(abs);
+    }
     S.me_fd = rt_sd_user_add(S.dir, what);
     if (!S.tick.loop) {
         uv_timer_init(RT->loop, &S.tick);

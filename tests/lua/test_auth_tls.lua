@@ -98,7 +98,7 @@ T.test("TLS with client certificates", function()
   end
   -- a trust anchor that did not sign the server's certificate: a verification error, not a
   -- client certificate one
-  local bad, c3, d3 = jet.connect{ servers = srv.tls_url, tls = { ca = certs.client_cert } }
+  local _, c3, d3 = jet.connect{ servers = srv.tls_url, tls = { ca = certs.client_cert } }
   T.eq(c3, "tls_error", d3)
   T.ok(not d3:find("client certificate", 1, true) and d3:find("certificate", 1, true), d3)
 end)
