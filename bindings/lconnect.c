@@ -19,7 +19,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
-#include "rt_nkey.h"
+#include "lconnect_auth.h"
 #include "rt_secret.h"
 #include "rt_server.h"
 
@@ -47,7 +47,6 @@ typedef struct connect_op {
     uint64_t   wait_ms;     /* cap of the wait between attempts (reconnect.wait) */
     uint64_t   next_wait_ms;
     double     started;
-    double     timeout;     /* seconds; 0: forever */
     double     deadline;    /* 0: none */
     int        pending;     /* libuv requests/handles in flight */
     int        has_cert;    /* a client certificate is configured */
@@ -457,87 +456,32 @@ static int read_servers(lua_State *L, int idx, connect_op *op)
             jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_));          \
     } while (0)
 
-/* A TLS file cnats could not load: name the file and OpenSSL's reason
- * (cnats' status text alone is "SSL Error"). */
-static void tls_load(lua_State *L, natsStatus s, const char *arg, const char *what, const char *file)
-{
-    const char *last, *why;
-    if (s == NATS_OK)
-        return;
-    last = nats_GetLastError(NULL);
-    why = last && *last ? last : natsStatus_GetText(s);
-    if (why[0] == '(' && strstr(why, "): "))
-        why = strstr(why, "): ") + 3;          /* "(opts.c:123): " */
-    if (strstr(why, file))      /* "Error loading trusted certificates '<file>': ..." */
-        jl_argerror(L, "jet.connect", arg, "cannot load %s: %s", what, why);
-    jl_argerror(L, "jet.connect", arg, "cannot load %s from %s: %s", what, file, why);
-}
-
-/* A file option must be readable: say which file and why not. */
-static void check_file(lua_State *L, const char *arg, const char *path)
-{
-    char why[512];
-    if (path && rt_file_readable(path, why, sizeof why) != 0)
-        jl_argerror(L, "jet.connect", arg, "%s", why);
-}
-
-/* The secret in the file of option `field`, pushed as a Lua string (so a
- * later raise leaks nothing); NULL when the option is absent. */
-static const char *secret_file(lua_State *L, const char *field, const char *value_field, int has_value)
-{
-    char why[512];
-    char *s;
-    const char *path = jl_field_string(L, 1, field, "jet.connect", NULL);
-    if (!path)
-        return NULL;
-    if (has_value)
-        jl_argerror(L, "jet.connect", field, "give %s or %s, not both", value_field, field);
-    if (!(s = rt_secret_read_file(path, why, sizeof why)))
-        jl_argerror(L, "jet.connect", field, "%s", why);
-    lua_pushstring(L, s);
-    memset(s, 0, strlen(s));
-    free(s);
-    return lua_tostring(L, -1);
-}
-
 /* jet.connect{servers=, name=, user=, password=, password_file=, token=,
  *             token_file=, creds=, nkey=, tls={ca=, cert=, key=},
- *             reconnect={max=, wait=}, timeout=} */
+ *             reconnect={max=, wait=}, timeout=}
+ * (credentials and TLS: lconnect_auth.c) */
 static int jet_connect(lua_State *L)
 {
     static const char *const keys[] = {"servers", "name", "user", "password", "password_file", "token",
                                        "token_file", "creds", "nkey", "tls", "reconnect", "timeout", NULL};
     static const char *const rkeys[] = {"max", "wait", NULL};
-    static const char *const tkeys[] = {"ca", "cert", "key", NULL};
     const rt_cfg *cfg = &RT->cfg;
     int has = jl_opt_table(L, 1, "jet.connect", "opts");
-    int explicit_servers = 0, embedded;
-    const char *user = NULL, *password = NULL, *token = NULL, *creds = NULL, *nkey = NULL, *name = NULL;
-    const char *ca = NULL, *cert = NULL, *key = NULL, *nkey_pub = NULL;
-    char pub[64];
+    int explicit_servers = 0;
+    const char *name = NULL;
+    jl_connect_auth auth;
     double max = -1, wait = 2.0, timeout = CONNECT_TIMEOUT_DEFAULT;
-    int tls = 0;
     rt_co *co = rt_co_current(L, "jet.connect");
     connect_op *op;
     jl_conn *c;
     conn_ud *ud;
 
     if (has) {
-        const char *pf, *tf;
         jl_check_keys(L, 1, "jet.connect", keys);
         lua_getfield(L, 1, "servers");
         explicit_servers = !lua_isnil(L, -1);
         lua_pop(L, 1);
         name = jl_field_string(L, 1, "name", "jet.connect", NULL);
-        user = jl_field_string(L, 1, "user", "jet.connect", NULL);
-        password = jl_field_string(L, 1, "password", "jet.connect", NULL);
-        token = jl_field_string(L, 1, "token", "jet.connect", NULL);
-        creds = jl_field_string(L, 1, "creds", "jet.connect", NULL);
-        nkey = jl_field_string(L, 1, "nkey", "jet.connect", NULL);
-        if ((pf = secret_file(L, "password_file", "password", password != NULL)))
-            password = pf;
-        if ((tf = secret_file(L, "token_file", "token", token != NULL)))
-            token = tf;
         lua_getfield(L, 1, "timeout");
         if (!lua_isnil(L, -1)) {
             timeout = jl_field_number(L, 1, "timeout", "jet.connect", 0);
@@ -556,61 +500,10 @@ static int jet_connect(lua_State *L)
                 jl_argerror(L, "jet.connect", "reconnect.wait", "must be >= 0 seconds");
         }
         lua_pop(L, 1);
-        lua_getfield(L, 1, "tls");
-        if (jl_opt_table(L, -1, "jet.connect", "tls")) {
-            int t = lua_gettop(L);
-            jl_check_keys(L, t, "jet.connect tls", tkeys);
-            ca = jl_field_string_as(L, t, "ca", "tls.ca", "jet.connect", NULL);
-            cert = jl_field_string_as(L, t, "cert", "tls.cert", "jet.connect", NULL);
-            key = jl_field_string_as(L, t, "key", "tls.key", "jet.connect", NULL);
-            tls = 1;
-        }
-        lua_pop(L, 1);
     }
-    embedded = !explicit_servers && cfg->nservers == 0;
-    if (embedded && (user || password || token || creds || nkey || tls)) {
-        const char *what = user ? "user" : password ? "password" : token ? "token" : creds ? "creds"
-                         : nkey ? "nkey" : "tls";
-        jl_argerror(L, "jet.connect", what, "applies to a server given by servers=, --server or NATS_URL; "
-                    "the embedded server has its own token (see `jetlua server url`)");
-    }
-    if (!explicit_servers) {
-        /* the server jetlua was started with: take its credentials too */
-        if (!user && !token && !creds && !nkey) {
-            user = cfg->user;
-            password = cfg->password;
-            token = cfg->token;
-            creds = cfg->creds;
-            nkey = cfg->nkey;
-            if (nkey)
-                nkey_pub = cfg->nkey_pub;
-        }
-        if (!tls && (cfg->tls_ca || cfg->tls_cert)) {
-            ca = cfg->tls_ca;
-            cert = cfg->tls_cert;
-            key = cfg->tls_key;
-            tls = 1;
-        }
-        if (!name)
-            name = cfg->name;
-    }
-    if ((cert && !key) || (key && !cert))
-        jl_argerror(L, "jet.connect", "tls", "cert and key go together");
-    if (password && !user)
-        jl_argerror(L, "jet.connect", "password", "needs a user");
-    if ((user != NULL) + (token != NULL) + (creds != NULL) + (nkey != NULL) > 1)
-        jl_argerror(L, "jet.connect", user ? "user" : "token",
-                    "give one kind of credentials: user/password, token, creds or nkey");
-    check_file(L, "creds", creds);
-    check_file(L, "tls.ca", ca);
-    check_file(L, "tls.cert", cert);
-    check_file(L, "tls.key", key);
-    if (nkey && !nkey_pub) {
-        char why[512];
-        if (rt_nkey_public_from_file(nkey, pub, sizeof pub, why, sizeof why) != 0)
-            jl_argerror(L, "jet.connect", "nkey", "%s", why);
-        nkey_pub = pub;
-    }
+    jl_connect_auth_read(L, has, explicit_servers, &auth);
+    if (!explicit_servers && !name)
+        name = cfg->name;
 
     c = calloc(1, sizeof *c);
     c->self_ref = LUA_NOREF;
@@ -641,22 +534,7 @@ static int jet_connect(lua_State *L)
     natsOptions_SetReconnectedCB(c->opts, jl_conn_on_reconnected, c);
     natsOptions_SetClosedCB(c->opts, jl_conn_on_closed, c);
     natsOptions_SetErrorHandler(c->opts, jl_conn_on_error, c);
-    if (user)
-        NATS_CHECK(natsOptions_SetUserInfo(c->opts, user, password ? password : ""), "user");
-    if (token)
-        NATS_CHECK(natsOptions_SetToken(c->opts, token), "token");
-    if (creds)
-        NATS_CHECK(natsOptions_SetUserCredentialsFromFiles(c->opts, creds, NULL), "creds");
-    if (nkey)
-        NATS_CHECK(natsOptions_SetNKeyFromSeed(c->opts, nkey_pub, nkey), "nkey");
-    if (tls) {
-        NATS_CHECK(natsOptions_SetSecure(c->opts, true), "tls");
-        if (ca)
-            tls_load(L, natsOptions_LoadCATrustedCertificates(c->opts, ca), "tls.ca", "CA certificates", ca);
-        if (cert)
-            tls_load(L, natsOptions_LoadCertificatesChain(c->opts, cert, key), "tls.cert",
-                     "the client certificate and key", cert);
-    }
+    jl_connect_auth_apply(L, c->opts, &auth);
 
     op = calloc(1, sizeof *op);
     if (explicit_servers) {
@@ -693,9 +571,8 @@ static int jet_connect(lua_State *L)
     op->wait_ms = (uint64_t)(wait * 1000.0);
     op->next_wait_ms = RETRY_FIRST_MS;
     op->started = rt_now();
-    op->timeout = isinf(timeout) ? 0 : timeout;
     op->deadline = isinf(timeout) ? 0 : op->started + timeout;
-    op->has_cert = cert != NULL;
+    op->has_cert = auth.cert != NULL;
     uv_timer_init(RT->loop, &op->timer);
     op->timer.data = op;
     op->pending = 1;                 /* the retry timer, closed at finish */

@@ -35,6 +35,30 @@ static int mkdirs(const char *dir, mode_t last)
     return (mkdir(buf, last) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
+/* An empty dir, or one holding what jetlua puts in a state dir. */
+static int ours(const char *dir)
+{
+    static const char *const marks[] = {"nats-server.log", "server.lock", "token", "jetstream", NULL};
+    char path[PATH_MAX + 32];
+    struct dirent *e;
+    DIR *d = opendir(dir);
+    int entries = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            entries++;
+    closedir(d);
+    if (entries == 0)
+        return 1;
+    for (int i = 0; marks[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, marks[i]);
+        if (access(path, F_OK) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int rt_sd_prepare(const char *dir, int create, char *abs, size_t n, char *err, size_t errlen)
 {
     struct stat st;
@@ -61,9 +85,18 @@ int rt_sd_prepare(const char *dir, int create, char *abs, size_t n, char *err, s
                  dir, (unsigned)st.st_uid);
         return -1;
     }
-    if ((st.st_mode & 077) && create && chmod(dir, st.st_mode & 0700) != 0) {
-        snprintf(err, errlen, "cannot make the state dir %s private (chmod 0700): %s", dir, strerror(errno));
-        return -1;
+    if ((st.st_mode & 077) && create) {
+        /* ours (an old ./.jetlua made 0755, an empty dir): make it
+         * private; someone's other directory: say so, change nothing */
+        if (!ours(dir)) {
+            snprintf(err, errlen, "state dir %s is open to other users (mode %03o) and does not look like a jetlua "
+                     "state dir: chmod 700 it, or choose another --state-dir", dir, (unsigned)(st.st_mode & 0777));
+            return -1;
+        }
+        if (chmod(dir, st.st_mode & 0700) != 0) {
+            snprintf(err, errlen, "cannot make the state dir %s private (chmod 0700): %s", dir, strerror(errno));
+            return -1;
+        }
     }
     if (!(real = realpath(dir, NULL))) {
         snprintf(err, errlen, "state dir %s: %s", dir, strerror(errno));

@@ -152,6 +152,13 @@ T.test("the embedded server requires the state dir's token; the files are privat
   local st, _, err = cli{ "run", "--state-dir", loose, dir .. "/once.lua" }
   T.eq(st, 0, err)
   T.eq(mode(loose), "700", err)
+  -- someone's other directory, open to others: an error, its mode unchanged
+  local other = dir .. "/other"
+  os.execute("mkdir -m 755 " .. other .. " && touch " .. other .. "/notes.txt")
+  st, _, err = cli{ "run", "--state-dir", other, dir .. "/once.lua" }
+  T.eq(st, 1, err)
+  T.ok(err:find("is open to other users (mode 755) and does not look like a jetlua state dir", 1, true), err)
+  T.eq(mode(other), "755")
 end)
 
 T.test("credentials or TLS options without a server are an error, not ignored", function()
