@@ -28,7 +28,11 @@ static int log_at(lua_State *L, int level)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    rt_log(level, "%s", lua_tostring(L, -1));
+    {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        rt_log_text(level, s, len);      /* NUL bytes and all */
+    }
     return 0;
 }
 

@@ -217,7 +217,10 @@ static int cmd_run(int argc, char **argv, int first)
     lua_setglobal(L, "arg");
 
     if (luaL_loadfile(L, RT->script) != 0) {
-        fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
+        if (rt_log_json)
+            rt_error("%s", lua_tostring(L, -1));      /* one JSON object, like every log line */
+        else
+            fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
         RT->exit_code = 1;
         RT->main_done = 1;
