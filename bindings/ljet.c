@@ -144,6 +144,11 @@ void jl_inject_core(lua_State *L)
         {"spawn", jl_spawn}, {"version", jl_version}, {"_nuid", jl_nuid}, {NULL, NULL}};
 
     luaL_register(L, NULL, fns);
+    /* xpcall handlers that survive a stack overflow (rt_sched.c) */
+    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.onerror");
+    lua_setfield(L, -2, "_onerror");
+    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.capture_error");
+    lua_setfield(L, -2, "_capture_error");
     lua_newtable(L);
     luaL_register(L, NULL, logf);
     lua_setfield(L, -2, "log");

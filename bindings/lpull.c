@@ -639,7 +639,7 @@ static int runner_ref = LUA_NOREF;
 
 static const char RUNNER[] =
     "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, debug.traceback\n"
+    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
     "while true do\n"
     "  local msg, handler = take(engine, idx)\n"
     "  if not msg then return end\n"

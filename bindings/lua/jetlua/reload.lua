@@ -279,7 +279,7 @@ local function reload(reason)
   for name in pairs(mods) do saved[name] = package.loaded[name]; package.loaded[name] = nil end
   local run = new_run(gen)
   R.running = run
-  local ok, e = xpcall(chunk, debug.traceback, unpack(R.args))
+  local ok, e = xpcall(chunk, jet._onerror, unpack(R.args))
   R.running = nil
   if not ok then
     rollback(run)

@@ -107,16 +107,12 @@ local function callable(v)
 end
 M.callable = callable
 
-local function capture(e)
-  return { value = e, traceback = debug.traceback(tostring(e), 2) }
-end
-
 -- The handler the engine runs when opts.retry is a policy.
 function M.wrap(js, handler, policy, what)
   m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
   m_errors = m_errors or jet.metrics.counter("jetlua_handler_errors_total")
   return function(msg)
-    local ok, rec = xpcall(handler, capture, msg)
+    local ok, rec = xpcall(handler, jet._capture_error, msg)   -- {value=, traceback=}
     if ok then return end
     m_errors:inc()
     local err = rec.value
