@@ -9,6 +9,7 @@
 #include "rt_sched.h"
 #include "rt.h"
 #include "rt_traceback.h"
+#include "rt_watchdog.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -197,7 +198,9 @@ static void run(rt_co *c, int nargs)
     c->state = RT_CO_RUNNING;
     c->gen++;
     job_L = c->L;
+    rt_watchdog_job_begin(c->what);
     st = lua_resume(c->L, nargs);
+    rt_watchdog_job_end();
     job_L = outer;
     if (st == LUA_YIELD) {
         int n = lua_gettop(c->L);
@@ -316,6 +319,7 @@ int rt_sched_abandon_all(void)
 void rt_sched_init(lua_State *L)
 {
     ML = L;
+    rt_watchdog_set_lua(L);     /* where it may set its location hook */
     lua_newtable(L);
     map_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (luaL_loadbuffer(L, trampoline_src, sizeof trampoline_src - 1, "=jetlua.scheduler") != 0) {
