@@ -40,7 +40,7 @@ local recursion = [[
 T.test("main chunk: stack overflow at file:line, exit status 1", function()
   for _, nojit in ipairs{ false, true } do
     -- a few overflows under pcall first: then the recursion is JIT-compiled (unless jit.off)
-    local st, out, err = child(recursion .. (nojit and "jit.off()\n" or "") .. "for i = 1, 3 do pcall(deep, 1) end\ndeep(1)\n")
+    local st, _, err = child(recursion .. (nojit and "jit.off()\n" or "") .. "for i = 1, 3 do pcall(deep, 1) end\ndeep(1)\n")
     T.eq(st, 1, err)
     T.ok(not err:find("error in error handling", 1, true), err)
     T.eq(overflow_reports(err, "main chunk failed"), 1, err)
@@ -103,7 +103,7 @@ T.test("handlers, timers, jet.spawn, consume: stack overflow at file:line, the p
 end)
 
 T.test("a reload that overflows is reported with file:line; the old code keeps running", function()
-  local st, out, err = child(recursion .. [[
+  local st, _, err = child(recursion .. [[
     RUNS = (RUNS or 0) + 1
     if RUNS == 2 then for i = 1, 3 do pcall(deep, 1) end; deep(1) end
     local nc = assert(jet.connect())

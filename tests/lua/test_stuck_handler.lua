@@ -3,7 +3,6 @@
 -- --shutdown-timeout bound ends the process, with a log line naming the handler, and the
 -- embedded nats-server goes with it. A handler that holds the loop longer than --slow-handler
 -- is reported (with file:line when the interpreter can tell, else by name).
-local jet = require "jetlua"
 local T = require "jetlua.testing"
 
 local function child(src, args)
@@ -59,7 +58,7 @@ local spin_src = [[
   nc:publish("spin", "x")
 ]]
 
-local function started(p, dir)
+local function started(dir)
   T.wait_until(function() return out(dir):find("spinning") end, 30, "the handler started: " .. both(dir))
   T.eq(#servers_with(dir .. "/state"), 1, "the embedded server is not running: " .. both(dir))
 end
@@ -75,7 +74,7 @@ T.test("SIGTERM then SIGTERM (and SIGINT twice) end a process whose handler neve
     local p, dir = child(spin_src, { "--shutdown-timeout", "60" })
     kids[i] = { p = p, dir = dir, sig = sig }
   end
-  for _, k in ipairs(kids) do started(k.p, k.dir) end
+  for _, k in ipairs(kids) do started(k.dir) end
   for _, k in ipairs(kids) do
     local name = "SIG" .. k.sig
     k.p:kill(k.sig)
@@ -93,7 +92,7 @@ end)
 
 T.test("SIGTERM alone: the --shutdown-timeout bound ends it, naming the handler", function()
   local p, dir = child(spin_src, { "--shutdown-timeout", "2" })
-  started(p, dir)
+  started(dir)
   p:kill("TERM")
   T.eq(status(p, 30), 1, both(dir))
   T.ok(err(dir):find("received SIGTERM: shutting down gracefully", 1, true), both(dir))
