@@ -1,7 +1,8 @@
 /*
  * rt_watchdog.c - signals and the watchdog thread (see rt_watchdog.h).
  *
- * What the loop publishes, per job (two plain stores on x86 per resume):
+ * What the loop publishes, per job (plain stores on x86, and a vDSO
+ * coarse-clock read when the outermost job starts):
  *   job_id     even: no job runs; odd: a job runs. Bumped when the outermost
  *              job starts and ends, so "same odd id twice" = the same run.
  *   job_start  when the outermost job started (coarse monotonic ms)
