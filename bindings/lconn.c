@@ -12,7 +12,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
-#include "rt_http.h"
+#include "rt_health.h"
 #include "rt_metrics.h"
 #include "rt_server.h"
 
@@ -25,30 +25,9 @@
 
 static const char *const ev_names[JL_EV_COUNT] = {"disconnected", "reconnected", "closed", "error"};
 
-/* ---- every open connection: readiness for /healthz ---- */
+/* ---- every open connection: readiness (rt_health.h) and the write hook ---- */
 
 static jl_conn *all_conns;
-
-static int conns_ready(const char **why)
-{
-    static char reason[200];
-    if (RT->exiting) {
-        *why = "shutting down";
-        return 0;
-    }
-    if (!all_conns) {
-        *why = "no connection";
-        return 0;
-    }
-    for (jl_conn *c = all_conns; c; c = c->all_next)
-        if (c->state != JL_CONN_CONNECTED) {
-            snprintf(reason, sizeof reason, "connection %s is %s", c->name,
-                     c->state == JL_CONN_RECONNECTING ? "reconnecting" : "not connected");
-            *why = reason;
-            return 0;
-        }
-    return 1;
-}
 
 /* Before the loop waits for I/O, write out what every connection buffered
  * during this iteration (acks, pull requests, requests, publishes). cnats
@@ -69,7 +48,9 @@ static void flush_before_poll(uv_prepare_t *h)
 
 void jl_conn_track(jl_conn *c)
 {
-    rt_http_ready = conns_ready;
+    char what[160];
+    snprintf(what, sizeof what, "connection %s", c->name);
+    c->health = rt_health_add(RT_HEALTH_CONNECTION, what);
     if (!flush_prep_on) {
         flush_prep_on = 1;
         uv_prepare_init(RT->loop, &flush_prep);
@@ -89,6 +70,10 @@ static void untrack(jl_conn *c)
     if (!c->tracked)
         return;
     c->tracked = 0;
+    if (!c->closing)             /* not closed by the script: stay unready */
+        rt_health_fail(c->health, "is closed (the client gave up reconnecting)");
+    rt_health_release(c->health);
+    c->health = NULL;
     if (c->all_prev) c->all_prev->all_next = c->all_next; else all_conns = c->all_next;
     if (c->all_next) c->all_next->all_prev = c->all_prev;
 }
@@ -718,6 +703,7 @@ static int nc_drain(lua_State *L)
                        "nc:drain: the connection is not connected");
     c->closing = 1;
     c->state = JL_CONN_DRAINING;
+    rt_health_fail(c->health, "is draining");
     c->drain_co = co;
     c->drain_timeout = timeout;
     jl_conn_drain_subs(c);
@@ -857,6 +843,7 @@ static void conn_event(void *a, void *b)
             break;
         }
         c->state = JL_CONN_RECONNECTING;
+        rt_health_fail(c->health, "is reconnecting");
         rt_metric_add(rt_metric_simple("jetlua_disconnects_total", RT_COUNTER,
                                        "connections lost (each is followed by reconnect attempts)"), 1);
         rt_warn("connection %s: disconnected, reconnecting", c->name);
@@ -864,8 +851,10 @@ static void conn_event(void *a, void *b)
         jl_conn_fire_event(c, ev, NULL);
         break;
     case JL_EV_RECONNECTED:
-        if (c->state == JL_CONN_RECONNECTING)
+        if (c->state == JL_CONN_RECONNECTING) {
             c->state = JL_CONN_CONNECTED;
+            rt_health_ok(c->health);
+        }
         c->reconnects++;
         rt_metric_add(rt_metric_simple("jetlua_reconnects_total", RT_COUNTER, "successful reconnects"), 1);
         natsConnection_GetConnectedUrl(c->nc, url, sizeof url);

@@ -74,11 +74,12 @@ typedef struct jl_conn {
     int             dropping;              /* nc:close: queued messages are dropped */
     int             drain_closing;         /* subscriptions drained, cnats closes */
     double          drain_timeout;
-    struct jl_conn *all_next, *all_prev;   /* every open connection (readiness) */
+    struct jl_conn *all_next, *all_prev;   /* every open connection */
     int             tracked;
+    struct rt_health *health;              /* readiness item while tracked */
 } jl_conn;
 
-/* Count c among the open connections (/healthz readiness) until closed. */
+/* Count c among the open connections (and /readyz) until closed. */
 void jl_conn_track(jl_conn *c);
 
 void jl_conn_retain(jl_conn *c);

@@ -43,6 +43,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_health.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>
@@ -128,6 +129,7 @@ struct pc {
     jl_ackstats *st;
     /* per-consumer metrics (NULL for fetch) */
     rt_series *mc_delivered, *mc_redelivered, *mc_errors, *mc_buffered, *mc_in_flight;
+    rt_health *health;    /* /readyz: consume and messages, until the script ends it */
     /* stats */
     uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered;
 };
@@ -448,6 +450,7 @@ static void terminal(pc *p, const char *code, const char *detail)
         return;
     }
     report(p, code, detail, 1);
+    rt_health_fail(p->health, "failed: %s (%s)", code, detail);
     close_engine(p, 1, code);
 }
 
@@ -1188,6 +1191,8 @@ static int pull_new(lua_State *L)
     p->client.drain = pull_drain;
     jl_conn_client_add(c, &p->client);
     p->registered = 1;
+    if (p->mode != M_FETCH)
+        p->health = rt_health_add(RT_HEALTH_CONSUMER, p->what);
     p->hook.begin = hook_begin;
     p->hook.phase = RT_PHASE_STOP;
     p->hook.data = p;
@@ -1283,6 +1288,8 @@ static int pull_call(lua_State *L)
 static int pull_stop(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:stop");
+    rt_health_remove(p->health);            /* ended on purpose: no longer counted */
+    p->health = NULL;
     close_engine(p, 1, "closed");
     lua_pushboolean(L, 1);
     return 1;
@@ -1301,6 +1308,8 @@ static int pull_drain_l(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:drain");
     rt_co *co = rt_co_lookup(L);
+    rt_health_remove(p->health);
+    p->health = NULL;
     start_drain(p);
     /* an iterator's buffered messages are handed out by it:next() (likely
      * called by this very coroutine): do not wait for them */
@@ -1393,6 +1402,7 @@ static int pull_gc(lua_State *L)
     }
     for (natsMsg *m; (m = q_pop(p)) != NULL;)
         natsMsg_Destroy(m);
+    rt_health_release(p->health);           /* a failure stays visible */
     luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
     jl_ackstats_release(p->st);

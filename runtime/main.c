@@ -45,8 +45,10 @@ static const char usage[] =
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
 "  --watch               reload the script and its modules when they change (SIGHUP\n"
 "                        reloads too); a failed reload keeps the old code running\n"
-"  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
-"                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
+"  --metrics HOST:PORT   serve Prometheus metrics on /metrics, liveness on /livez and\n"
+"                        readiness on /readyz (= /healthz); HOST: an address, a name\n"
+"                        (localhost), [::1] for IPv6, or empty (:9464) for every\n"
+"                        interface; port 0 picks a free one\n"
 "  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "  --slow-handler S      warn when one handler run holds the event loop longer than\n"
@@ -255,6 +257,7 @@ static int cmd_run(int argc, char **argv, int first)
         rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
     }
     rt_run();
+    rt_http_stop();
     code = RT->exit_code;
     if (code == 0 && RT->unclean)
         code = 1;
