@@ -12,7 +12,8 @@ local function user_level()
   while true do
     local info = debug.getinfo(level, "S")
     if not info then return 1 end
-    if info.source:sub(1, #HERE) ~= HERE and info.what ~= "C" then return level - 1 end
+    local src = info.source
+    if src:sub(1, #HERE) ~= HERE and src:sub(1, 8) ~= "=jetlua." and info.what ~= "C" then return level - 1 end
     level = level + 1
   end
 end

@@ -11,30 +11,20 @@ JS.__index = JS
 
 local NS = 1e9
 
--- ---- argument checking (same wording as the C bindings) ----
+-- ---- argument checking (same wording as the C bindings; errors point at the caller) ----
 
-local function argerr(fname, arg, msg, level)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), level or 3)
-end
+local A = require "jetlua.argcheck"
+local argerr, check_name, check_type = A.argerr, A.check_name, A.check_type
 
 local function check_keys(fname, t, allowed)
   for k in pairs(t) do
-    if type(k) ~= "string" then error(fname .. ": option keys must be strings", 3) end
-    if not allowed[k] then error(("%s: unknown option '%s'"):format(fname, k), 3) end
+    if type(k) ~= "string" then A.error(fname .. ": option keys must be strings, got a " .. type(k) .. " key") end
+    if not allowed[k] then A.unknown(fname, k) end
   end
 end
 
-local function check_name(fname, arg, name)
-  if type(name) ~= "string" then argerr(fname, arg, "string expected, got " .. type(name), 4) end
-  if name == "" or name:find("[^%w%-_]") then
-    argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name), 4)
-  end
-  return name
-end
-
-local function check_type(fname, key, v, want)
-  if v ~= nil and type(v) ~= want then argerr(fname, key, want .. " expected, got " .. type(v), 5) end
-end
+-- js.stream(...) instead of js:stream(...)
+local function me(fname, self) A.check_self(fname, self, JS, "a JetStream context (nc:jetstream())") end
 
 local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
 
@@ -73,7 +63,7 @@ local function to_wire(fname, cfg, fields)
   local out = {}
   for k, v in pairs(cfg) do
     local f = fields[k]
-    if type(k) ~= "string" or not f then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
+    if type(k) ~= "string" or not f then A.unknown(fname, k) end
     local wire, kind, allowed = f[1], f[2], f[3]
     if kind == "duration" then
       check_type(fname, k, v, "number"); out[wire] = math.floor(v * NS + 0.5)
@@ -207,7 +197,8 @@ end
 
 -- js:stream{...}: create, or update only what changed. Returns info, changed ("created"|"updated"|nil)
 function JS:stream(cfg)
-  if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg), 2) end
+  me("js:stream", self)
+  if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg)) end
   check_name("js:stream", "name", cfg.name)
   local wire = to_wire("js:stream", cfg, STREAM_FIELDS)
   local cur, code, detail, ec = self:_api("STREAM.INFO." .. cfg.name)
@@ -235,6 +226,7 @@ function JS:stream(cfg)
 end
 
 function JS:stream_info(name)
+  me("js:stream_info", self)
   check_name("js:stream_info", "name", name)
   local r, c, d, e = self:_api("STREAM.INFO." .. name)
   if not r then return nil, c, d, e end
@@ -242,6 +234,7 @@ function JS:stream_info(name)
 end
 
 function JS:delete_stream(name)
+  me("js:delete_stream", self)
   check_name("js:delete_stream", "name", name)
   local r, c, d, e = self:_api("STREAM.DELETE." .. name)
   if not r then return nil, c, d, e end
@@ -250,9 +243,9 @@ end
 
 -- js:purge(name, {subject=, seq=, keep=}) -> number purged
 function JS:purge(name, opts)
+  me("js:purge", self)
   check_name("js:purge", "name", name)
-  opts = opts or {}
-  check_keys("js:purge", opts, set{ "subject", "seq", "keep" })
+  opts = A.opts("js:purge", opts, set{ "subject", "seq", "keep" })
   check_type("js:purge", "subject", opts.subject, "string")
   check_type("js:purge", "seq", opts.seq, "number")
   check_type("js:purge", "keep", opts.keep, "number")
@@ -308,24 +301,27 @@ local function stored_msg(r)
 end
 
 function JS:get_msg(name, seq)
+  me("js:get_msg", self)
   check_name("js:get_msg", "name", name)
-  if type(seq) ~= "number" then argerr("js:get_msg", "seq", "number expected, got " .. type(seq), 2) end
+  if type(seq) ~= "number" then argerr("js:get_msg", "seq", "number expected, got " .. type(seq)) end
   local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { seq = seq })
   if not r then return nil, c, d, e end
   return stored_msg(r)
 end
 
 function JS:get_last_msg(name, subject)
+  me("js:get_last_msg", self)
   check_name("js:get_last_msg", "name", name)
-  if type(subject) ~= "string" then argerr("js:get_last_msg", "subject", "string expected, got " .. type(subject), 2) end
+  if type(subject) ~= "string" then argerr("js:get_last_msg", "subject", "string expected, got " .. type(subject)) end
   local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { last_by_subj = subject })
   if not r then return nil, c, d, e end
   return stored_msg(r)
 end
 
 function JS:delete_msg(name, seq)
+  me("js:delete_msg", self)
   check_name("js:delete_msg", "name", name)
-  if type(seq) ~= "number" then argerr("js:delete_msg", "seq", "number expected, got " .. type(seq), 2) end
+  if type(seq) ~= "number" then argerr("js:delete_msg", "seq", "number expected, got " .. type(seq)) end
   local r, c, d, e = self:_api("STREAM.MSG.DELETE." .. name, { seq = seq })
   if not r then return nil, c, d, e end
   return r.success == true
@@ -347,14 +343,17 @@ function JS:_all_pages(subject, key, map)
 end
 
 function JS:stream_names()
+  me("js:stream_names", self)
   return self:_all_pages("STREAM.NAMES", "streams")
 end
 
 function JS:streams()
+  me("js:streams", self)
   return self:_all_pages("STREAM.LIST", "streams", stream_info)
 end
 
 function JS:account_info()
+  me("js:account_info", self)
   return self:_api("INFO")
 end
 
@@ -369,10 +368,11 @@ end
 
 -- js:consumer(stream, {...}): create, or update what changed
 function JS:consumer(stream, cfg)
+  me("js:consumer", self)
   check_name("js:consumer", "stream", stream)
-  if type(cfg) ~= "table" then argerr("js:consumer", "config", "table expected, got " .. type(cfg), 2) end
+  if type(cfg) ~= "table" then argerr("js:consumer", "config", "table expected, got " .. type(cfg)) end
   local name = cfg.durable or cfg.name
-  if name == nil then argerr("js:consumer", "durable", "a durable or name is required", 2) end
+  if name == nil then argerr("js:consumer", "durable", "a durable or name is required") end
   check_name("js:consumer", cfg.durable and "durable" or "name", name)
   local wire = to_wire("js:consumer", cfg, CONSUMER_FIELDS)
   wire.ack_policy = wire.ack_policy or "explicit"
@@ -395,6 +395,7 @@ function JS:consumer(stream, cfg)
 end
 
 function JS:consumer_info(stream, name)
+  me("js:consumer_info", self)
   check_name("js:consumer_info", "stream", stream)
   check_name("js:consumer_info", "name", name)
   local r, c, d, e = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
@@ -403,6 +404,7 @@ function JS:consumer_info(stream, name)
 end
 
 function JS:delete_consumer(stream, name)
+  me("js:delete_consumer", self)
   check_name("js:delete_consumer", "stream", stream)
   check_name("js:delete_consumer", "name", name)
   local r, c, d, e = self:_api("CONSUMER.DELETE." .. stream .. "." .. name)
@@ -411,15 +413,18 @@ function JS:delete_consumer(stream, name)
 end
 
 function JS:consumers(stream)
+  me("js:consumers", self)
   check_name("js:consumers", "stream", stream)
   return self:_all_pages("CONSUMER.LIST." .. stream, "consumers", consumer_info)
 end
 
 -- js:ensure_stream_for("orders.created", template) -> stream ORDERS with subjects orders.>
 function JS:ensure_stream_for(subject, template)
+  me("js:ensure_stream_for", self)
   if type(subject) ~= "string" or subject == "" then
-    argerr("js:ensure_stream_for", "subject", "string expected", 2)
+    argerr("js:ensure_stream_for", "subject", "a subject expected, got " .. (subject == "" and "''" or type(subject)))
   end
+  check_type("js:ensure_stream_for", "template", template, "table")
   local first = subject:match("^([^%.]+)")
   local name = first:upper():gsub("[^%w%-_]", "_")
   local cfg = {}
@@ -435,17 +440,17 @@ end
 local function publish_headers(fname, opts)
   local headers = {}
   if opts.headers ~= nil then
-    if type(opts.headers) ~= "table" then argerr(fname, "headers", "table expected, got " .. type(opts.headers), 4) end
+    if type(opts.headers) ~= "table" then argerr(fname, "headers", "table expected, got " .. type(opts.headers)) end
     for k, v in pairs(opts.headers) do headers[k] = v end
   end
   if opts.msg_id ~= nil then
-    if type(opts.msg_id) ~= "string" then argerr(fname, "msg_id", "string expected, got " .. type(opts.msg_id), 4) end
-    if opts.msg_id == "" then argerr(fname, "msg_id", "must not be empty", 4) end
+    if type(opts.msg_id) ~= "string" then argerr(fname, "msg_id", "string expected, got " .. type(opts.msg_id)) end
+    if opts.msg_id == "" then argerr(fname, "msg_id", "must not be empty") end
     headers["Nats-Msg-Id"] = opts.msg_id
   end
   local ex = opts.expect
   if ex ~= nil then
-    if type(ex) ~= "table" then argerr(fname, "expect", "table expected, got " .. type(ex), 4) end
+    if type(ex) ~= "table" then argerr(fname, "expect", "table expected, got " .. type(ex)) end
     check_keys(fname .. " expect", ex, set{ "stream", "last_seq", "last_subject_seq", "last_msg_id" })
     if ex.stream then headers["Nats-Expected-Stream"] = ex.stream end
     if ex.last_seq then headers["Nats-Expected-Last-Sequence"] = ("%d"):format(ex.last_seq) end
@@ -453,7 +458,7 @@ local function publish_headers(fname, opts)
     if ex.last_msg_id then headers["Nats-Expected-Last-Msg-Id"] = ex.last_msg_id end
   end
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
-    argerr(fname, "timeout", "number > 0 expected, got " .. tostring(opts.timeout), 4)
+    argerr(fname, "timeout", "number > 0 expected, got " .. tostring(opts.timeout))
   end
   return next(headers) and headers or nil
 end
@@ -461,8 +466,11 @@ end
 -- js:publish(subject, data, {msg_id=, headers=, timeout=, expect={stream=, last_seq=,
 --            last_subject_seq=, last_msg_id=}}) -> {stream=, seq=, duplicate=, domain=}
 function JS:publish(subject, data, opts)
+  me("js:publish", self)
+  if type(subject) ~= "string" then argerr("js:publish", "subject", "string expected, got " .. type(subject)) end
+  check_type("js:publish", "data", data, "string")
   opts = opts or {}
-  if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts), 2) end
+  if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts)) end
   check_keys("js:publish", opts, set{ "msg_id", "headers", "timeout", "expect" })
   local headers = publish_headers("js:publish", opts)
   local timeout = opts.timeout or self.timeout
@@ -506,15 +514,16 @@ end
 -- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=, ack=}) -> future
 -- Yields the calling coroutine while max_pending publishes are unacked.
 function JS:publish_async(subject, data, opts)
+  me("js:publish_async", self)
   local p = self._pa or self:_publisher()
   local headers, id, timeout, retry, up
   if opts ~= nil then
-    if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts), 2) end
+    if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts)) end
     check_keys("js:publish_async", opts, ASYNC_KEYS)
     timeout = opts.timeout
     up = opts.ack
     if up ~= nil and type(up) ~= "userdata" then
-      argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up), 2)
+      argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up))
     end
     if opts.headers == nil and opts.expect == nil and type(opts.msg_id) == "string" and opts.msg_id ~= ""
        and (opts.timeout == nil or (type(opts.timeout) == "number" and opts.timeout > 0)) then
@@ -527,7 +536,7 @@ function JS:publish_async(subject, data, opts)
       if r == true then retry = self.retries > 0 and self.retries or 5
       elseif r == false then retry = 0
       elseif type(r) == "number" and r >= 0 then retry = math.floor(r)
-      else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r), 2) end
+      else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r)) end
     end
   end
   local f = p:publish(subject, data, headers, id, timeout, retry, up)
@@ -540,14 +549,16 @@ end
 
 -- number of async publishes not acked yet
 function JS:publish_async_pending()
+  me("js:publish_async_pending", self)
   return self._pa and self._pa:pending() or 0
 end
 
 -- yields until every async publish is acked or failed, or the timeout;
 -- returns how many are still pending
 function JS:publish_async_complete(timeout)
+  me("js:publish_async_complete", self)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    argerr("js:publish_async_complete", "timeout", "number >= 0 expected, got " .. tostring(timeout), 2)
+    argerr("js:publish_async_complete", "timeout", "number >= 0 expected, got " .. tostring(timeout))
   end
   if not self._pa then return 0 end
   return self._pa:complete(timeout)
@@ -556,8 +567,9 @@ end
 -- fn(info) for every async publish that failed for good and whose future
 -- nobody waited on: info = {subject=, data=, msg_id=, error=, detail=, err_code=}
 function JS:on_publish_error(fn)
+  me("js:on_publish_error", self)
   if fn ~= nil and type(fn) ~= "function" then
-    argerr("js:on_publish_error", "fn", "function expected, got " .. type(fn), 2)
+    argerr("js:on_publish_error", "fn", "function expected, got " .. type(fn))
   end
   self._on_error = fn
   if self._pa then self._pa:on_error(fn) end
@@ -565,6 +577,7 @@ end
 
 -- {published=, acked=, failed=, retried=, pending=, max_pending=}
 function JS:publish_async_stats()
+  me("js:publish_async_stats", self)
   if not self._pa then
     return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending }
   end
@@ -574,22 +587,42 @@ end
 -- ---- pull consumers (jetlua/pull.lua, engine in bindings/lpull.c) ----
 
 function JS:consume(stream, consumer, handler, opts)
+  me("js:consume", self)
   return require("jetlua.pull").consume(self, stream, consumer, handler, opts)
 end
-function JS:messages(stream, consumer, opts) return require("jetlua.pull").messages(self, stream, consumer, opts) end
-function JS:fetch(stream, consumer, n, opts) return require("jetlua.pull").fetch(self, stream, consumer, n, opts) end
+function JS:messages(stream, consumer, opts)
+  me("js:messages", self)
+  return require("jetlua.pull").messages(self, stream, consumer, opts)
+end
+function JS:fetch(stream, consumer, n, opts)
+  me("js:fetch", self)
+  return require("jetlua.pull").fetch(self, stream, consumer, n, opts)
+end
 function JS:fetch_bytes(stream, consumer, max_bytes, opts)
+  me("js:fetch_bytes", self)
   return require("jetlua.pull").fetch_bytes(self, stream, consumer, max_bytes, opts)
 end
 
-function JS:ordered(stream, cfg) return require("jetlua.ordered").ordered(self, stream, cfg) end
+function JS:ordered(stream, cfg)
+  me("js:ordered", self)
+  return require("jetlua.ordered").ordered(self, stream, cfg)
+end
 
 -- ---- key-value buckets (jetlua/kv.lua) ----
 
 JS._stored_msg = stored_msg
-function JS:create_kv(cfg) return require("jetlua.kv").create_kv(self, cfg) end
-function JS:kv(bucket) return require("jetlua.kv").open_kv(self, bucket) end
-function JS:delete_kv(bucket) return require("jetlua.kv").delete_kv(self, bucket) end
+function JS:create_kv(cfg)
+  me("js:create_kv", self)
+  return require("jetlua.kv").create_kv(self, cfg)
+end
+function JS:kv(bucket)
+  me("js:kv", self)
+  return require("jetlua.kv").open_kv(self, bucket)
+end
+function JS:delete_kv(bucket)
+  me("js:delete_kv", self)
+  return require("jetlua.kv").delete_kv(self, bucket)
+end
 
 JS.jetstream = jetstream   -- nc:jetstream(opts) loads this module and calls it
 

@@ -42,7 +42,7 @@ local CREATE_KEYS = { bucket = true, history = true, ttl = true, max_bytes = tru
 -- js:create_kv{bucket=, history=1, ttl=, max_bytes=, storage="file", replicas=1, description=,
 --              max_value_size=} -> kv (creates the bucket, or updates its settings)
 local function create_kv(js, cfg)
-  if type(cfg) ~= "table" then argerr("js:create_kv", "cfg", "table expected, got " .. type(cfg)) end
+  if type(cfg) ~= "table" then argerr("js:create_kv", "config", "table expected, got " .. type(cfg)) end
   for k in pairs(cfg) do
     if not CREATE_KEYS[k] then A.unknown("js:create_kv", k) end
   end
@@ -279,6 +279,9 @@ function KV:watch(keys, fn, opts)
   if not it then return nil, code, detail end
   if policy == "new" or oc.created_pending == 0 then w.done = true end
   function w:next(timeout)
+    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+      argerr("w:next", "timeout", "number >= 0 expected, got " .. (type(timeout) == "number" and timeout or type(timeout)))
+    end
     while true do
       local msg, err = it:next(timeout)
       if not msg then return nil, err end
