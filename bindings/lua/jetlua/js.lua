@@ -9,7 +9,6 @@ local json = jet.json
 local JS = {}
 JS.__index = JS
 
-local NS = 1e9
 
 -- ---- argument checking (same wording as the C bindings; errors point at the caller) ----
 
@@ -28,88 +27,10 @@ local function me(fname, self) A.check_self(fname, self, JS, "a JetStream contex
 
 local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
 
--- ---- field tables: lua name -> {wire name, kind, allowed values} ----
+-- ---- stream and consumer configs (jetlua/jsconfig.lua) ----
 
-local STREAM_FIELDS = {
-  name = { "name", "string" }, subjects = { "subjects", "list" }, description = { "description", "string" },
-  storage = { "storage", "enum", set{ "file", "memory" } },
-  retention = { "retention", "enum", set{ "limits", "workqueue", "interest" } },
-  max_age = { "max_age", "duration" }, max_bytes = { "max_bytes", "number" }, max_msgs = { "max_msgs", "number" },
-  max_msgs_per_subject = { "max_msgs_per_subject", "number" }, max_msg_size = { "max_msg_size", "number" },
-  discard = { "discard", "enum", set{ "old", "new" } }, duplicate_window = { "duplicate_window", "duration" },
-  replicas = { "num_replicas", "number" }, allow_rollup = { "allow_rollup_hdrs", "boolean" },
-  deny_delete = { "deny_delete", "boolean" }, deny_purge = { "deny_purge", "boolean" },
-}
-
-local CONSUMER_FIELDS = {
-  durable = { "durable_name", "string" }, name = { "name", "string" }, description = { "description", "string" },
-  filter_subject = { "filter_subject", "string" },
-  deliver_policy = { "deliver_policy", "enum",
-    set{ "all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject" } },
-  opt_start_seq = { "opt_start_seq", "number" }, opt_start_time = { "opt_start_time", "string" },
-  ack_policy = { "ack_policy", "enum", set{ "explicit", "all", "none" } },
-  ack_wait = { "ack_wait", "duration" }, max_deliver = { "max_deliver", "number" },
-  backoff = { "backoff", "durations" }, max_ack_pending = { "max_ack_pending", "number" },
-  -- the server's JSON names for the MaxRequest* limits are max_batch, max_expires, max_bytes
-  max_waiting = { "max_waiting", "number" }, max_request_batch = { "max_batch", "number" },
-  max_request_expires = { "max_expires", "duration" },
-  max_request_max_bytes = { "max_bytes", "number" },
-  inactive_threshold = { "inactive_threshold", "duration" }, headers_only = { "headers_only", "boolean" },
-  replay = { "replay_policy", "enum", set{ "instant", "original" } }, sample_freq = { "sample_freq", "string" },
-}
-
--- Lua config -> wire config
-local function to_wire(fname, cfg, fields)
-  local out = {}
-  for k, v in pairs(cfg) do
-    local f = fields[k]
-    if type(k) ~= "string" or not f then A.unknown(fname, k) end
-    local wire, kind, allowed = f[1], f[2], f[3]
-    if kind == "duration" then
-      check_type(fname, k, v, "number"); out[wire] = math.floor(v * NS + 0.5)
-    elseif kind == "durations" then
-      if type(v) ~= "table" then argerr(fname, k, "list of seconds expected, got " .. type(v)) end
-      local l = {}
-      for i, d in ipairs(v) do
-        if type(d) ~= "number" then argerr(fname, k, "entry " .. i .. ": number expected") end
-        l[i] = math.floor(d * NS + 0.5)
-      end
-      out[wire] = l
-    elseif kind == "list" then
-      if type(v) == "string" then v = { v } end
-      if type(v) ~= "table" then argerr(fname, k, "list of strings expected, got " .. type(v)) end
-      for i, s in ipairs(v) do
-        if type(s) ~= "string" then argerr(fname, k, "entry " .. i .. ": string expected") end
-      end
-      out[wire] = v
-    elseif kind == "enum" then
-      if type(v) ~= "string" or not allowed[v] then
-        local names = {}
-        for a in pairs(allowed) do names[#names + 1] = a end
-        table.sort(names)
-        argerr(fname, k, ("'%s' is not one of %s"):format(tostring(v), table.concat(names, ", ")))
-      end
-      out[wire] = v
-    else
-      check_type(fname, k, v, kind); out[wire] = v
-    end
-  end
-  return out
-end
-
--- wire config -> Lua config (durations back to seconds)
-local function from_wire(cfg, fields)
-  local out = {}
-  for k, f in pairs(fields) do
-    local v = cfg[f[1]]
-    if v ~= nil and v ~= json.null then
-      if f[2] == "duration" then v = v / NS
-      elseif f[2] == "durations" then local l = {} for i, d in ipairs(v) do l[i] = d / NS end v = l end
-      out[k] = v
-    end
-  end
-  return out
-end
+local C = require "jetlua.jsconfig"
+local STREAM_FIELDS, CONSUMER_FIELDS, from_wire = C.STREAM, C.CONSUMER, C.from_wire
 JS._from_wire = from_wire
 
 -- ---- API calls ----
@@ -182,45 +103,50 @@ end
 
 -- ---- streams ----
 
-local function same(a, b)
-  if a == b then return true end
-  if type(a) ~= "table" or type(b) ~= "table" then return false end
-  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
-
 local function stream_info(resp)
   return { config = from_wire(resp.config or {}, STREAM_FIELDS), state = resp.state, created = resp.created,
            cluster = resp.cluster }
 end
 
--- js:stream{...}: create, or update only what changed. Returns info, changed ("created"|"updated"|nil)
+-- "the server ignored <field>": undo what was just done, say why
+local function not_supported(what, field, since, undone)
+  return nil, "not_supported", ("%s: this nats-server ignored '%s' (it needs nats-server %s or newer); %s")
+    :format(what, field, since, undone)
+end
+
+-- js:stream{...}: the declaration is the desired state (a setting left out is the server's
+-- default). Creates the stream, or updates it when it differs.
+-- Returns info, changed ("created"|"updated"|nil)
 function JS:stream(cfg)
   me("js:stream", self)
   if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg)) end
   check_name("js:stream", "name", cfg.name)
-  local wire = to_wire("js:stream", cfg, STREAM_FIELDS)
-  local cur, code, detail, ec = self:_api("STREAM.INFO." .. cfg.name)
+  local wire = C.to_wire("js:stream", cfg, STREAM_FIELDS)
+  local name = cfg.name
+  local cur, code, detail, ec = self:_api("STREAM.INFO." .. name)
   if not cur and code == "stream_not_found" then
-    if not wire.subjects then wire.subjects = { cfg.name } end
-    local r, c2, d2, e2 = self:_api("STREAM.CREATE." .. cfg.name, wire)
+    local r, c2, d2, e2 = self:_api("STREAM.CREATE." .. name, wire)
     if not r then return nil, c2, d2, e2 end
+    local field, since = C.ignored(cfg, STREAM_FIELDS, r.config)
+    if field then
+      self:_api("STREAM.DELETE." .. name)
+      return not_supported("js:stream " .. name, field, since, "the stream was not created")
+    end
     return stream_info(r), "created"
   elseif not cur then
     return nil, code, detail, ec
   end
-  local merged, changed = {}, false
-  for k, v in pairs(cur.config) do merged[k] = v end
-  for k, v in pairs(wire) do
-    if not same(merged[k], v) then changed = true end
-    merged[k] = v
-  end
+  local desired, changed = C.desired("stream", wire, cur.config)
   if not changed then return stream_info(cur), nil end
-  local r, c2, d2, e2 = self:_api("STREAM.UPDATE." .. cfg.name, merged)
+  local r, c2, d2, e2 = self:_api("STREAM.UPDATE." .. name, desired)
   if not r then
     if c2 == "api_error" and tostring(d2):find("can not") then c2 = "immutable" end
     return nil, c2, d2, e2
+  end
+  local field, since = C.ignored(cfg, STREAM_FIELDS, r.config)
+  if field then
+    self:_api("STREAM.UPDATE." .. name, cur.config)
+    return not_supported("js:stream " .. name, field, since, "the update was undone")
   end
   return stream_info(r), "updated"
 end
@@ -366,7 +292,7 @@ local function consumer_info(r)
            num_waiting = r.num_waiting }
 end
 
--- js:consumer(stream, {...}): create, or update what changed
+-- js:consumer(stream, {...}): the declaration is the desired state, as for js:stream
 function JS:consumer(stream, cfg)
   me("js:consumer", self)
   check_name("js:consumer", "stream", stream)
@@ -374,23 +300,27 @@ function JS:consumer(stream, cfg)
   local name = cfg.durable or cfg.name
   if name == nil then argerr("js:consumer", "durable", "a durable or name is required") end
   check_name("js:consumer", cfg.durable and "durable" or "name", name)
-  local wire = to_wire("js:consumer", cfg, CONSUMER_FIELDS)
+  local wire = C.to_wire("js:consumer", cfg, CONSUMER_FIELDS)
   wire.ack_policy = wire.ack_policy or "explicit"
-  local cur = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  local cur, code, detail, ec = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  if not cur and code ~= "consumer_not_found" then return nil, code, detail, ec end
   local subject = cfg.durable and ("CONSUMER.DURABLE.CREATE." .. stream .. "." .. name)
                   or ("CONSUMER.CREATE." .. stream .. "." .. name)
+  local body = wire
   if cur then
-    local merged, changed = {}, false
-    for k, v in pairs(cur.config) do merged[k] = v end
-    for k, v in pairs(wire) do
-      if not same(merged[k], v) then changed = true end
-      merged[k] = v
-    end
+    local desired, changed = C.desired("consumer", wire, cur.config)
     if not changed then return consumer_info(cur), nil end
-    wire = merged
+    body = desired
   end
-  local r, c, d, e = self:_api(subject, { stream_name = stream, config = wire })
+  local r, c, d, e = self:_api(subject, { stream_name = stream, config = body })
   if not r then return nil, c, d, e end
+  local field, since = C.ignored(cfg, CONSUMER_FIELDS, r.config)
+  if field then
+    if cur then self:_api(subject, { stream_name = stream, config = cur.config })
+    else self:_api("CONSUMER.DELETE." .. stream .. "." .. name) end
+    return not_supported(("js:consumer %s/%s"):format(stream, name), field, since,
+      cur and "the update was undone" or "the consumer was not created")
+  end
   return consumer_info(r), cur and "updated" or "created"
 end
 
