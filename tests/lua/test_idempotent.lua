@@ -159,10 +159,10 @@ T.test("a long handler renews its claim: a copy arriving meanwhile waits instead
   js:delete_kv("idem5")
   publish_pairs("idem5.x", 1)
   local runs = 0
-  local once = jet.idempotent{ js = js, bucket = "idem5", key = by_order, claim_ttl = 0.6 }
+  local once = jet.idempotent{ js = js, bucket = "idem5", key = by_order, claim_ttl = 1.2 }
   local h = assert(js:consume("IDEM5", "C", once(function()
     runs = runs + 1
-    jet.sleep(2.5)                 -- four claim_ttls
+    jet.sleep(3.6)                 -- three claim_ttls: renewed every 0.4 s
   end), { concurrency = 2 }))
   T.wait_until(function() return settled("IDEM5") end, 60, "both copies handled")
   h:drain()

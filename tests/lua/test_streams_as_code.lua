@@ -183,8 +183,15 @@ T.test("3-node cluster: placement by cluster and by server tags; consumer replic
   T.eq(info.cluster.leader, "n2", "on the only server tagged ssd")
   local _, changed = cjs:stream{ name = "FAST", subjects = { "fast.>" }, placement = { tags = { "ssd" } } }
   T.eq(changed, nil, "re-declared: no change")
-  info = assert(cjs:stream{ name = "HERE", subjects = { "here.>" }, replicas = 3,
-    placement = { cluster = "jetlua-test" } })
+  local last
+  info = T.wait_until(function()        -- R3 needs every peer current: retry while the cluster settles
+    local i, code, detail = cjs:stream{ name = "HERE", subjects = { "here.>" }, replicas = 3,
+      placement = { cluster = "jetlua-test" } }
+    last = tostring(code) .. " " .. tostring(detail)
+    if not i then jet.sleep(0.2) end
+    return i
+  end, 30, "an R3 stream placed by cluster name")
+  T.ok(info, last)
   T.eq(info.cluster.name, "jetlua-test")
   local none, code = cjs:stream{ name = "THERE", subjects = { "there.>" }, placement = { cluster = "elsewhere" } }
   T.eq(none, nil)
