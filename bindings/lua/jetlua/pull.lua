@@ -196,7 +196,7 @@ function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
   if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
     argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
   end
-  if opts and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
+  if type(opts) == "table" and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
   return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
 end
 

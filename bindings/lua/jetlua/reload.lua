@@ -161,7 +161,7 @@ end
 -- script, so the latest code's hooks are the ones that run.
 function jet.on_reload(fn)
   if type(fn) ~= "function" then
-    error("jet.on_reload: bad argument 'fn': function expected, got " .. type(fn), 2)
+    require("jetlua.argcheck").argerr("jet.on_reload", "fn", "function expected, got " .. type(fn))
   end
   local run = in_run()
   if run then run.hooks[#run.hooks + 1] = fn else R.hooks[#R.hooks + 1] = fn end

@@ -161,7 +161,8 @@ function Server:pause()  self.proc:kill("STOP") end
 function Server:resume() self.proc:kill("CONT") end
 
 -- opts: js (default true), port, user, password, token,
---       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...}
+--       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...},
+--       server_name, tags = {"ssd", ...} (server_tags, for stream placement)
 function T.server(opts)
   opts = opts or {}
   local dir = opts.store or T.tmpdir("jetlua-nats")
@@ -185,6 +186,11 @@ function T.server(opts)
   end
   if opts.cluster then conf[#conf + 1] = opts.cluster end
   if opts.server_name then conf[#conf + 1] = ("server_name: %q"):format(opts.server_name) end
+  if opts.tags then
+    local q = {}
+    for i, t in ipairs(opts.tags) do q[i] = ("%q"):format(t) end
+    conf[#conf + 1] = "server_tags: [" .. table.concat(q, ", ") .. "]"
+  end
   if #conf > 0 then
     s.config = T.write_file(dir .. "/server.conf", table.concat(conf, "\n") .. "\n")
   end
@@ -194,8 +200,10 @@ function T.server(opts)
   return s:start()
 end
 
--- an n-node JetStream cluster on loopback (default 3)
+-- an n-node JetStream cluster on loopback (default 3), cluster "jetlua-test", servers n1..nN;
+-- opts.tags = { [i] = {"tag", ...} }: server_tags of node i
 function T.cluster(n, opts)
+  opts = opts or {}
   n = n or 3
   local ports, routes = {}, {}
   for i = 1, n do
@@ -206,7 +214,8 @@ function T.cluster(n, opts)
   for i = 1, n do
     local cl = ("cluster { name: \"jetlua-test\", listen: \"127.0.0.1:%d\", routes: [%s] }")
       :format(ports[i].route, '"' .. table.concat(routes, '", "') .. '"')
-    local s = T.server{ port = ports[i].client, cluster = cl, server_name = "n" .. i }
+    local s = T.server{ port = ports[i].client, cluster = cl, server_name = "n" .. i,
+                        tags = opts.tags and opts.tags[i] }
     c.servers[i] = s
     c.urls[i] = s.url
   end
