@@ -13,6 +13,7 @@ PKGS=(
   nats-server                        # embedded default server and the tests' servers
   openssl                            # the TLS tests generate their certificates with it
   curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
+  python3                            # tests: the freeze/cut TCP proxy (tests/tools/tcp_proxy.py)
 )
 
 missing=()
