@@ -144,4 +144,21 @@ T.test("nc:publish waits while the write buffer is over its bound, then goes on"
   nc:close()
 end)
 
+T.test("the proxy helper: cut() drops every connection; they reconnect through it", function()
+  local px = T.proxy{ target = srv.url }
+  local nc = assert(jet.connect{ servers = px.url, reconnect = { wait = 0.1 } })
+  local events = {}
+  nc:on("disconnected", function() events[#events + 1] = "disconnected" end)
+  nc:on("reconnected", function() events[#events + 1] = "reconnected" end)
+  px:cut()
+  T.wait_until(function() return events[2] == "reconnected" end, 10, "a reconnect")
+  T.eq(events, { "disconnected", "reconnected" })
+  local got
+  nc:subscribe("after.cut", function(m) got = m.data end)
+  nc:flush()
+  nc:publish("after.cut", "ok")
+  T.wait_until(function() return got == "ok" end, 5, "a message after the cut")
+  nc:close()
+end)
+
 T.run()
