@@ -843,34 +843,6 @@ static int nc_status(lua_State *L)
     return 1;
 }
 
-/* nc:stats() -> {in_msgs=, out_msgs=, in_bytes=, out_bytes=, reconnects=,
- * buffered=, max_buffered=}: cnats' counters, and what waits in the write
- * buffer (bytes not yet taken by the socket) */
-static int nc_stats(lua_State *L)
-{
-    jl_conn *c = jl_conn_check(L, 1, "nc:stats");
-    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0, reconnects = 0;
-    natsStatistics *st = NULL;
-    int buffered = 0;
-
-    if (c->nc && natsStatistics_Create(&st) == NATS_OK) {
-        if (natsConnection_GetStats(c->nc, st) == NATS_OK)
-            natsStatistics_GetCounts(st, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
-        natsStatistics_Destroy(st);
-    }
-    if (c->nc && !jl_conn_is_closed(c))
-        buffered = natsConnection_Buffered(c->nc);
-    lua_createtable(L, 0, 7);
-    lua_pushnumber(L, (lua_Number)in_msgs);    lua_setfield(L, -2, "in_msgs");
-    lua_pushnumber(L, (lua_Number)out_msgs);   lua_setfield(L, -2, "out_msgs");
-    lua_pushnumber(L, (lua_Number)in_bytes);   lua_setfield(L, -2, "in_bytes");
-    lua_pushnumber(L, (lua_Number)out_bytes);  lua_setfield(L, -2, "out_bytes");
-    lua_pushnumber(L, (lua_Number)c->reconnects); lua_setfield(L, -2, "reconnects");
-    lua_pushinteger(L, buffered > 0 ? buffered : 0); lua_setfield(L, -2, "buffered");
-    lua_pushinteger(L, c->max_buffered);       lua_setfield(L, -2, "max_buffered");
-    return 1;
-}
-
 static int nc_connected_url(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:connected_url");
@@ -1109,8 +1081,7 @@ void jl_inject_conn(lua_State *L)
         {"request", nc_request},     {"flush", nc_flush},
         {"drain", nc_drain},         {"close", nc_close},
         {"status", nc_status},       {"on", nc_on},
-        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream},
-        {"stats", nc_stats},         {NULL, NULL}};
+        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", conn_gc}, {"__tostring", nc_tostring}, {NULL, NULL}};
 
     jl_newclass(L, CONN_MT, methods, meta);

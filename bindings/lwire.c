@@ -15,6 +15,7 @@
  *    yields until it drained to half (as a blocking write would in nats.go
  *    or cnats without an event loop); outside a jetlua coroutine it returns
  *    nil, "buffer_full" instead;
+ *  - nc:stats() shows the buffer and cnats' counters;
  *  - subjects, reply subjects and queue names that would make a PUB/HPUB/SUB
  *    line longer than the server's max_control_line raise an argument error
  *    (the server would close the connection for good: -ERR 'Maximum
@@ -210,9 +211,43 @@ static int jet_check_publish(lua_State *L)
     return 0;
 }
 
+/* nc:stats() -> {in_msgs=, out_msgs=, in_bytes=, out_bytes=, reconnects=,
+ * buffered=, max_buffered=}: cnats' counters, and what waits in the write
+ * buffer (bytes not yet taken by the socket) */
+static int nc_stats(lua_State *L)
+{
+    jl_conn *c = jl_conn_check(L, 1, "nc:stats");
+    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0, reconnects = 0;
+    natsStatistics *st = NULL;
+    int buffered = 0;
+
+    if (c->nc && natsStatistics_Create(&st) == NATS_OK) {
+        if (natsConnection_GetStats(c->nc, st) == NATS_OK)
+            natsStatistics_GetCounts(st, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
+        natsStatistics_Destroy(st);
+    }
+    if (c->nc && !jl_conn_is_closed(c))
+        buffered = natsConnection_Buffered(c->nc);
+    lua_createtable(L, 0, 7);
+    lua_pushnumber(L, (lua_Number)in_msgs);    lua_setfield(L, -2, "in_msgs");
+    lua_pushnumber(L, (lua_Number)out_msgs);   lua_setfield(L, -2, "out_msgs");
+    lua_pushnumber(L, (lua_Number)in_bytes);   lua_setfield(L, -2, "in_bytes");
+    lua_pushnumber(L, (lua_Number)out_bytes);  lua_setfield(L, -2, "out_bytes");
+    lua_pushnumber(L, (lua_Number)c->reconnects); lua_setfield(L, -2, "reconnects");
+    lua_pushinteger(L, buffered > 0 ? buffered : 0); lua_setfield(L, -2, "buffered");
+    lua_pushinteger(L, c->max_buffered);       lua_setfield(L, -2, "max_buffered");
+    return 1;
+}
+
 void jl_inject_wire(lua_State *L)
 {
     rt_natsuv_set_write_hook(adapter_wrote);
+    /* nc:stats joins the connection's methods (lconn.c made the class) */
+    luaL_getmetatable(L, CONN_MT);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, nc_stats);
+    lua_setfield(L, -2, "stats");
+    lua_pop(L, 2);
     lua_pushcfunction(L, jet_check_publish);
     lua_setfield(L, -2, "_check_publish");
 }
