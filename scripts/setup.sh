@@ -13,7 +13,7 @@ PKGS=(
   nats-server                        # embedded default server and the tests' servers
   openssl                            # the TLS tests generate their certificates with it
   curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
-  python3                            # tests: a strict JSON parser for --log-format json lines
+  python3                            # tests: a strict JSON parser for --log-format json lines, the TCP proxy
   python3-prometheus-client          # tests: parse /metrics with a real Prometheus parser
 )
 

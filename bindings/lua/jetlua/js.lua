@@ -67,9 +67,14 @@ end
 local function jetstream(nc, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerr("nc:jetstream", "opts", "table expected, got " .. type(opts)) end
-  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout", "max_pending", "ack_timeout", "retry" })
+  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout", "max_pending", "max_pending_bytes",
+    "ack_timeout", "retry" })
   check_type("nc:jetstream", "timeout", opts.timeout, "number")
   check_type("nc:jetstream", "max_pending", opts.max_pending, "number")
+  check_type("nc:jetstream", "max_pending_bytes", opts.max_pending_bytes, "number")
+  if opts.max_pending_bytes and opts.max_pending_bytes < 1024 then
+    argerr("nc:jetstream", "max_pending_bytes", "must be at least 1024, got " .. opts.max_pending_bytes)
+  end
   check_type("nc:jetstream", "ack_timeout", opts.ack_timeout, "number")
   if opts.max_pending and (opts.max_pending < 1 or opts.max_pending > 1000000) then
     argerr("nc:jetstream", "max_pending", "must be between 1 and 1,000,000, got " .. opts.max_pending)
@@ -98,6 +103,7 @@ local function jetstream(nc, opts)
   end
   return setmetatable({ nc = nc, prefix = prefix, timeout = opts.timeout or 5, domain = opts.domain,
     max_pending = math.floor(opts.max_pending or 4000), ack_timeout = opts.ack_timeout or 5,
+    max_pending_bytes = math.floor(opts.max_pending_bytes or 64 * 1024 * 1024),
     retries = retries, retry_delay = delay }, JS)
 end
 
@@ -403,16 +409,20 @@ function JS:publish(subject, data, opts)
   if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts)) end
   check_keys("js:publish", opts, set{ "msg_id", "headers", "timeout", "expect" })
   local headers = publish_headers("js:publish", opts)
+  jet._check_publish("js:publish", subject, data, headers ~= nil)
   local timeout = opts.timeout or self.timeout
   -- no responders (no stream yet, or an election) is retried twice, 250 ms apart, like nats.go
-  local msg, err
+  local msg, err, detail
   for attempt = 1, 3 do
-    msg, err = self.nc:request(subject, data, { headers = headers, timeout = timeout })
+    msg, err, detail = self.nc:request(subject, data, { headers = headers, timeout = timeout })
     if msg or err ~= "no_responders" or attempt == 3 then break end
     jet.sleep(0.25)
   end
   if not msg then
-    return nil, err, "js:publish to " .. subject .. ": " .. tostring(err)
+    -- nc:request's detail without its own "nc:request to <subject>: "
+    local own = "nc:request to " .. subject .. ": "
+    if type(detail) == "string" and detail:sub(1, #own) == own then detail = detail:sub(#own + 1) end
+    return nil, err, "js:publish to " .. subject .. ": " .. tostring(detail or err)
   end
   local ok, ack = pcall(json.decode, msg.data)
   if not ok or type(ack) ~= "table" then return nil, "bad_response", "js:publish: " .. tostring(msg.data) end
@@ -422,10 +432,14 @@ end
 
 -- ---- async publish (the engine is C: bindings/lpubasync.c) ----
 
+-- the context's async publisher, or nil, "closed", detail
 function JS:_publisher()
   local p = self._pa
   if not p then
-    p = jet._js_publisher(self.nc, self.max_pending, self.ack_timeout, self.retries, self.retry_delay, ERR_CODES)
+    local code, detail
+    p, code, detail = jet._js_publisher(self.nc, self.max_pending, self.ack_timeout, self.retries,
+      self.retry_delay, ERR_CODES, self.max_pending_bytes)
+    if not p then return nil, code, detail end
     self._pa = p
     if self._on_error then p:on_error(self._on_error) end
   end
@@ -437,15 +451,24 @@ local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry", "ack"
 -- js:_publish_linked(subject, data, msg_id, msg): the pipeline's hot path (no option
 -- table): publish_async{msg_id = msg_id, ack = msg}
 function JS:_publish_linked(subject, data, id, up)
-  local p = self._pa or self:_publisher()
-  while not p:publish(subject, data, nil, id, nil, nil, up) do p:wait_slot() end
+  local p = self._pa
+  if not p then
+    local code, detail
+    p, code, detail = self:_publisher()
+    if not p then return nil, code, detail end
+  end
+  local r, c2, d2 = p:publish(subject, data, nil, id, nil, nil, up)
+  while r == false do
+    p:wait_slot()
+    r, c2, d2 = p:publish(subject, data, nil, id, nil, nil, up)
+  end
+  return r, c2, d2
 end
 
 -- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=, ack=}) -> future
 -- Yields the calling coroutine while max_pending publishes are unacked.
 function JS:publish_async(subject, data, opts)
   me("js:publish_async", self)
-  local p = self._pa or self:_publisher()
   local headers, id, timeout, retry, up
   if opts ~= nil then
     if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts)) end
@@ -469,12 +492,21 @@ function JS:publish_async(subject, data, opts)
       else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r)) end
     end
   end
-  local f = p:publish(subject, data, headers, id, timeout, retry, up)
+  local p = self._pa
+  if not p then
+    local code, detail
+    p, code, detail = self:_publisher()
+    if not p then
+      jet._check_publish("js:publish_async", subject, data, headers ~= nil)   -- misuse still raises
+      return nil, code, detail
+    end
+  end
+  local f, c2, d2 = p:publish(subject, data, headers, id, timeout, retry, up)
   while f == false do
     p:wait_slot()
-    f = p:publish(subject, data, headers, id, timeout, retry, up)
+    f, c2, d2 = p:publish(subject, data, headers, id, timeout, retry, up)
   end
-  return f
+  return f, c2, d2
 end
 
 -- number of async publishes not acked yet
@@ -509,7 +541,8 @@ end
 function JS:publish_async_stats()
   me("js:publish_async_stats", self)
   if not self._pa then
-    return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending }
+    return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending,
+             pending_bytes = 0, max_pending_bytes = self.max_pending_bytes, buffer_waits = 0 }
   end
   return self._pa:stats()
 end

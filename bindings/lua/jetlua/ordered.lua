@@ -233,6 +233,7 @@ function OC:fetch(n, opts)
     if not ok then return {}, code, detail end
   end
   local list, err, detail = self.js:fetch(self.stream, self.name, n, opts)
+  if not list then return {}, err, detail end     -- e.g. the connection is closed
   local out = {}
   for _, m in ipairs(list) do
     if not self:_accept(m) then
@@ -244,7 +245,7 @@ function OC:fetch(n, opts)
   if #out == 0 and (err == "consumer_not_found" or err == "no_heartbeat" or err == "no_responders") then
     self:_create()
     list, err, detail = self.js:fetch(self.stream, self.name, n, opts)
-    for _, m in ipairs(list) do
+    for _, m in ipairs(list or {}) do
       if not self:_accept(m) then break end
       out[#out + 1] = m
     end

@@ -170,6 +170,7 @@ local function fetch(js, fname, stream, consumer, n, bytes, opts)
     end
     o.heartbeat = hb
   end
+  if js.nc:status() == "closed" then return nil, "closed", fname .. ": the connection is closed" end
   local f, code, detail = jet._js_pull(js.nc, next_subject(js, stream, consumer), "fetch", o, nil, nil,
     ("fetch from %s/%s"):format(stream, consumer))
   if not f then return nil, code, detail end
