@@ -604,6 +604,10 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
     const char *subj = natsMsg_GetSubject(e->msg);
     const char *id = msg_id_of(e);
     uint64_t now = rt_mono_ms();
+    /* Read before the future is resolved: its waiter runs inside
+     * fut_resolve and may call jet.exit, which must not turn a failure the
+     * script has just seen into one "never acknowledged". */
+    int exiting = RT->exiting;
 
     if (can_retry && strcmp(code, "timeout") == 0 && e->tries_left > 0 && p->registered &&
         !e->held && e->wepoch && jl_conn_wbuffered(p->c, e->wepoch, e->wend)) {
@@ -675,7 +679,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
         }
         rt_co_spawn(L, 1, "js:on_publish_error callback", NULL, NULL);
     }
-    if (RT->exiting) {
+    if (exiting) {
         p->unacked_at_exit++;
         rt_error("publish_async to '%s' (msg_id %s) was never acknowledged: %s (%s)", subj,
                  id ? id : "none", code, detail);
