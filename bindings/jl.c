@@ -305,13 +305,15 @@ void jl_open(lua_State *L)
     jl_inject_pull(L);
     jl_inject_metrics(L);
     jl_inject_reload(L);
-    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline */
+    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline,
+     * jet.micro */
     if (luaL_loadstring(L,
             "local jet = ...\n"
             "local lazy = { retry = function() return require 'jetlua.retry' end,\n"
             "  fail = function() return require('jetlua.retry').fail end,\n"
             "  idempotent = function() return require('jetlua.idempotent').idempotent end,\n"
-            "  pipeline = function() return require('jetlua.pipeline').pipeline end }\n"
+            "  pipeline = function() return require('jetlua.pipeline').pipeline end,\n"
+            "  micro = function() return require 'jetlua.micro' end }\n"
             "setmetatable(jet, { __index = function(t, k)\n"
             "  local f = lazy[k]; if not f then return nil end\n"
             "  local v = f(); rawset(t, k, v); return v end })\n") != 0)

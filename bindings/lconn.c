@@ -876,6 +876,21 @@ static int nc_jetstream(lua_State *L)
     return 1;
 }
 
+/* nc:service(opts): NATS services live in Lua (jetlua/service.lua) */
+static int nc_service(lua_State *L)
+{
+    jl_conn_check(L, 1, "nc:service");
+    lua_settop(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "jetlua.service");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "service");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - 3;
+}
+
 static int nc_tostring(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:__tostring");
@@ -1070,7 +1085,8 @@ void jl_inject_conn(lua_State *L)
         {"request", nc_request},     {"flush", nc_flush},
         {"drain", nc_drain},         {"close", nc_close},
         {"status", nc_status},       {"on", nc_on},
-        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream}, {NULL, NULL}};
+        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream},
+        {"service", nc_service}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", conn_gc}, {"__tostring", nc_tostring}, {NULL, NULL}};
 
     jl_newclass(L, CONN_MT, methods, meta);

@@ -25,6 +25,7 @@ static const char usage[] =
 "  jetlua pub SUBJECT [DATA]              publish (JetStream when a stream listens)\n"
 "  jetlua sub SUBJECT                     print messages as they arrive\n"
 "  jetlua kv ls|get|put                   key-value buckets\n"
+"  jetlua micro ls|info|stats             NATS services ($SRV): find them, their endpoints and stats\n"
 "  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
 "  jetlua --help                          this text\n"
 "\n"
@@ -281,7 +282,7 @@ static int cmd_run(int argc, char **argv, int first)
 /* The tools are Lua scripts (bindings/lua/jetlua/tools/<tool>.lua) run like
  * `jetlua run`: the run options may appear anywhere on the line, the rest
  * goes to the tool. They log warnings only, unless --log-level says else. */
-static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", NULL};
+static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", "micro", NULL};
 
 static int cmd_tool(int argc, char **argv)
 {

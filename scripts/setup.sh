@@ -15,6 +15,8 @@ PKGS=(
   curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
   python3                            # tests: a strict JSON parser for --log-format json lines, the TCP proxy
   python3-prometheus-client          # tests: parse /metrics with a real Prometheus parser
+  golang-go                          # tests: the Go peer of the NATS services test (tests/go)
+  golang-github-nats-io-go-nats-dev  # tests: nats.go 1.22 and its micro package, for that peer
 )
 
 missing=()
