@@ -32,7 +32,8 @@ T.test("nc:service: PING/INFO/STATS answers, endpoints, groups, respond, respond
   end))
   svc:endpoint("echo", function(req)          -- subject = the name; opts may be left out
     req:respond(req.subject .. "|" .. req.data .. "|" .. tostring(req:header("X-In")) .. "|" ..
-      #req:header_values("X-In") .. "|" .. tostring(req.headers["X-In"] ~= nil) .. "|" .. req.msg.size)
+      #req:header_values("X-In") .. "|" .. tostring(req.headers["X-In"] ~= nil) .. "|" .. req.size .. "|" ..
+      tostring(req.reply == req.msg.reply and req.reply ~= nil))
   end)
   svc:endpoint("fail", { subject = "calc.fail" }, function(req)
     req:respond_error(400, "bad input", "details", { headers = { ["X-Extra"] = "1" } })
@@ -44,7 +45,7 @@ T.test("nc:service: PING/INFO/STATS answers, endpoints, groups, respond, respond
 
   T.eq(decode(nc:request("calc.add", '{"a":2,"b":3}')), { sum = 5 })
   T.eq(nc:request("calc.add", '{"a":1,"b":1}'):header("X-Sum"), "yes")
-  T.eq(nc:request("echo", "hi", { headers = { ["X-In"] = "v" } }).data, "echo|hi|v|1|true|2")
+  T.eq(nc:request("echo", "hi", { headers = { ["X-In"] = "v" } }).data, "echo|hi|v|1|true|2|true")
   local r = nc:request("calc.fail", "")
   T.eq({ r:header("Nats-Service-Error-Code"), r:header("Nats-Service-Error"), r:header("X-Extra"), r.data },
     { "400", "bad input", "1", "details" })
@@ -314,8 +315,10 @@ T.test("hot reload (SIGHUP) keeps the service: same id and stats, handlers swapp
     local jet = require "jetlua"
     local f = io.open((arg[0]:match("^(.*)/") or ".") .. "/version"); local v = f:read("*l"); f:close()
     local nc = assert(jet.connect())
-    local svc = nc:service{ name = "rcalc", version = v == "1" and "1.0.0" or "1.1.0", description = "v" .. v }
+    local svc = nc:service{ name = "rcalc", version = v == "1" and "1.0.0" or "1.1.0", description = "v" .. v,
+      metadata = { v = v } }
     svc:endpoint("add", { subject = "rcalc.add" }, function(req) req:respond("v" .. v) end)
+    svc:endpoint("mv", { subject = v == "1" and "rcalc.mv1" or "rcalc.mv2" }, function(req) req:respond("mv" .. v) end)
     if v == "1" then svc:endpoint("old", { subject = "rcalc.old" }, function(req) req:respond("old") end) end
     if v ~= "1" then svc:group("rcalc"):endpoint("new", function(req) req:respond("new") end) end
     if v == "3" then svc:endpoint("three", { subject = "rcalc.three" }, function() end); error("boom in version 3") end
@@ -327,21 +330,27 @@ T.test("hot reload (SIGHUP) keeps the service: same id and stats, handlers swapp
   local id = T.read_file(out):match("ran 1 (%S+)")
   for _ = 1, 3 do T.eq(nc:request("rcalc.add", "").data, "v1") end
   T.eq(nc:request("rcalc.old", "").data, "old")
+  T.eq(nc:request("rcalc.mv1", "").data, "mv1")
   T.write_file(dir .. "/version", "2")
   child:kill("HUP")
   T.wait_until(function() return (T.read_file(out) or ""):find("ran 2") end, 10)
   T.eq(T.read_file(out):match("ran 2 (%S+)"), id, "the same service object")
   T.wait_until(function()
-    return (T.read_file(errf) or ""):find("1 handler(s) swapped, 1 started, 1 stopped", 1, true)
+    return (T.read_file(errf) or ""):find("2 handler(s) swapped, 1 started, 1 stopped", 1, true)
   end, 10, T.read_file(errf))
   T.eq(nc:request("rcalc.add", "").data, "v2")
   T.eq(nc:request("rcalc.new", "").data, "new")
   T.wait_until(function() return select(2, nc:request("rcalc.old", "", { timeout = 0.5 })) == "no_responders" end,
     5, "the endpoint that is gone is drained")
+  T.eq(nc:request("rcalc.mv2", "").data, "mv2", "a changed subject is subscribed")
+  T.wait_until(function() return select(2, nc:request("rcalc.mv1", "", { timeout = 0.5 })) == "no_responders" end,
+    5, "the old subject is drained")
   local s = jet.micro.stats(nc, "rcalc", { max = 1, timeout = 5 })
   T.eq(#s, 1)
-  T.eq({ s[1].id, s[1].version, endpoint(s[1], "add").num_requests }, { id, "1.1.0", 4 }, "id and stats kept")
-  T.eq(names(s[1].endpoints), { "add", "new" })
+  T.eq({ s[1].id, s[1].version, s[1].metadata, endpoint(s[1], "add").num_requests, endpoint(s[1], "mv").num_requests },
+    { id, "1.1.0", { v = "2" }, 4, 2 }, "id and stats kept")
+  T.eq(names(s[1].endpoints), { "add", "mv", "new" })
+  T.eq(endpoint(s[1], "mv").subject, "rcalc.mv2")
   T.eq(jet.micro.info(nc, "rcalc", id)[1].description, "v2")
   -- a reload that fails changes nothing
   T.write_file(dir .. "/version", "3")
@@ -350,7 +359,7 @@ T.test("hot reload (SIGHUP) keeps the service: same id and stats, handlers swapp
   T.eq(select(2, nc:request("rcalc.three", "", { timeout = 0.5 })), "no_responders")
   T.eq(nc:request("rcalc.add", "").data, "v2")
   s = jet.micro.info(nc, "rcalc", id)
-  T.eq({ #s, s[1].version, names(s[1].endpoints) }, { 1, "1.1.0", { "add", "new" } })
+  T.eq({ #s, s[1].version, names(s[1].endpoints) }, { 1, "1.1.0", { "add", "mv", "new" } })
   child:kill("TERM")
   T.eq(child:wait(10), 0, T.read_file(errf))
 end)
