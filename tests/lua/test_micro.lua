@@ -215,6 +215,7 @@ T.write_file(dir .. "/calc.lua", [[
   end)
   svc:endpoint("fail", { subject = "calc.fail" }, function(req) req:respond_error(400, "bad input") end)
   svc:endpoint("boom", { subject = "calc.boom" }, function() error("kaboom") end)
+  nc:flush()                -- the server has the subscriptions
   print("ready " .. svc.id)
 ]])
 local children = {}
@@ -277,12 +278,12 @@ T.test("jetlua micro ls|info|stats, --json, errors", function()
     return p:wait(30), T.read_file(out) or "", T.read_file(err) or ""
   end
   local _, st, out, err
-  st, out, err = tool{ "ls", "--timeout", "0.5" }
+  st, out, err = tool{ "ls" }
   T.eq(st, 0, err)
   T.ok(out:find("NAME%s+VERSION%s+ID%s+ENDPOINTS%s+DESCRIPTION"), out)
   T.ok(out:find("calc%s+1%.2%.3%s+" .. children[1].id .. "%s+3%s+adds numbers"), out)
   T.ok(out:find(children[2].id, 1, true), out)
-  st, out = tool{ "ls", "calc", "--json", "--timeout", "0.5" }
+  st, out = tool{ "ls", "calc", "--json" }
   T.eq(st, 0)
   local list = jet.json.decode(out)
   T.eq(#list, 2); T.eq(list[1].type, "io.nats.micro.v1.info_response")
@@ -290,7 +291,7 @@ T.test("jetlua micro ls|info|stats, --json, errors", function()
   T.eq(st, 0)
   T.ok(out:find("id%s+" .. children[1].id), out); T.ok(out:find("metadata%s+team=core"), out)
   T.ok(out:find("add%s+calc%.add%s+q%s+%-"), out); T.ok(not out:find(children[2].id, 1, true), out)
-  st, out = tool{ "stats", "calc", "--timeout", "0.5" }
+  st, out = tool{ "stats", "calc" }
   T.eq(st, 0)
   T.ok(out:find("NAME%s+ID%s+ENDPOINT%s+REQUESTS%s+ERRORS%s+PROCESSING%s+AVERAGE%s+LAST ERROR"), out)
   T.ok(out:find("calc%s+%S+%s+fail%s+%d+%s+%d+"), out)
@@ -322,7 +323,9 @@ T.test("hot reload (SIGHUP) keeps the service: same id and stats, handlers swapp
     if v == "1" then svc:endpoint("old", { subject = "rcalc.old" }, function(req) req:respond("old") end) end
     if v ~= "1" then svc:group("rcalc"):endpoint("new", function(req) req:respond("new") end) end
     if v == "3" then svc:endpoint("three", { subject = "rcalc.three" }, function() end); error("boom in version 3") end
-    print("ran " .. v .. " " .. svc.id)
+    -- printed once the server has the subscriptions (a reload subscribes when it commits)
+    if v == "1" then nc:flush(); print("ran 1 " .. svc.id) end
+    jet.on_reload(function() nc:flush(); print("ran " .. v .. " " .. svc.id) end)
   ]])
   local out, errf = dir .. "/reloading.out", dir .. "/reloading.err"
   local child = T.jetlua({ "run", "--server", srv.url, dir .. "/reloading.lua" }, { stdout = out, stderr = errf })
@@ -433,7 +436,7 @@ else
     local all = jet.micro.ping(nc, { max = 3, timeout = 5 })
     T.eq(names(all), { "calc", "calc", "gosvc" })
     local lout = dir .. "/ls.out"
-    local lp = T.jetlua({ "micro", "ls", "--timeout", "0.5", "--server", srv.url }, { stdout = lout })
+    local lp = T.jetlua({ "micro", "ls", "--server", srv.url }, { stdout = lout })
     T.eq(lp:wait(30), 0)
     T.ok(T.read_file(lout):find("gosvc%s+0%.1%.0%s+" .. id .. "%s+1%s+go echo"), T.read_file(lout))
     p:kill("TERM")

@@ -174,8 +174,10 @@ func strict(data []byte, v interface{}) {
 	}
 }
 
-// gather: one request, every answer within the wait (or until n answers)
+// gather: one request; answers until n of them (n > 0), or until the wait
+// ends, or (n == 0) until none came for settle after the last one
 func gather(nc *nats.Conn, subject string, n int, wait time.Duration) [][]byte {
+	const settle = 500 * time.Millisecond
 	inbox := nats.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
@@ -191,6 +193,9 @@ func gather(nc *nats.Conn, subject string, n int, wait time.Duration) [][]byte {
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
+		}
+		if n <= 0 && len(out) > 0 && left > settle {
+			left = settle
 		}
 		m, err := sub.NextMsg(left)
 		if err != nil {
@@ -265,7 +270,7 @@ func errs(e *endpointStatsV1) int { return e.NumErrors }
 func check(nc *nats.Conn, name string, instances, calls int) {
 	// PING: every level of the subject tree, the protocol's fields and types
 	var ids []string
-	for _, data := range gather(nc, "$SRV.PING", 0, 1500*time.Millisecond) {
+	for _, data := range gather(nc, "$SRV.PING", 0, 5*time.Second) {
 		checkShape("PING", data)
 		var p identity
 		strict(data, &p)
@@ -288,7 +293,7 @@ func check(nc *nats.Conn, name string, instances, calls int) {
 		fail("$SRV.PING.%s: %d answers, want %d", name, n, instances)
 	}
 	for _, id := range ids {
-		got := gather(nc, "$SRV.PING."+name+"."+id, 0, 500*time.Millisecond)
+		got := gather(nc, "$SRV.PING."+name+"."+id, 0, 5*time.Second)
 		if len(got) != 1 {
 			fail("$SRV.PING.%s.%s: %d answers, want 1", name, id, len(got))
 		}
