@@ -543,7 +543,6 @@ function Service:_json(verb)
   local t = verb == "PING" and identity(self, "PING") or verb == "INFO" and self:info() or self:stats()
   return enc_obj(t, ORDER[verb])
 end
-S.encode = function(t, verb) json_str = json_str or jet.json.encode; return enc_obj(t, ORDER[verb]) end
 
 -- ---- hot reload (called by jetlua.reload) ----
 -- The k-th nc:service of a name on a connection is the same service in the
