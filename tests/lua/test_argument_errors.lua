@@ -17,6 +17,8 @@ local it = assert(js:ordered("ARGS"):messages())
 local w = assert(kv:watch())
 local once = jet.idempotent{ js = js, bucket = "args_done" }
 local fn = function() end
+local svc = nc:service{ name = "args", version = "1.0.0" }
+local grp = svc:group("g")
 
 local SAMPLES = { { "nil", nil }, { "number", 42 }, { "string", "x" }, { "table", {} }, { "function", fn },
                   { "boolean", true } }
@@ -86,6 +88,17 @@ local CASES = {
   { "jet.idempotent", function(...) once(...) end, { "handler", "function" } },
   { "jet.on_reload", function(...) jet.on_reload(...) end, { "fn", "function" } },
   { "jet.json.decode", function(...) jet.json.decode(...) end, { "text", "string" } },
+  { "nc:service", function(...) nc:service(...) end, { "opts", "table" } },
+  { "svc:endpoint", function(...) svc:endpoint(...) end, { "name", "string", "e" }, { "opts", "nil|table" },
+    { "handler", "function", fn } },
+  { "svc:group", function(...) svc:group(...) end, { "name", "string", "g" }, { "opts", "nil|table" } },
+  { "group:endpoint", function(...) grp:endpoint(...) end, { "name", "string", "e" }, { "opts", "nil|table" },
+    { "handler", "function", fn } },
+  { "group:group", function(...) grp:group(...) end, { "name", "string", "h" }, { "opts", "nil|table" } },
+  { "jet.micro.ping", function(...) jet.micro.ping(...) end, { "nc", "userdata", nc },
+    { "name", "nil|string|table", "x" }, { "id", "nil|string|table", "y" }, { "opts", "nil|table" } },
+  { "jet.micro.info", function(...) jet.micro.info(...) end, { "nc", "userdata", nc } },
+  { "jet.micro.stats", function(...) jet.micro.stats(...) end, { "nc", "userdata", nc } },
 
   -- C functions that reload.lua wraps while the main chunk runs (as this test does)
   { "nc:subscribe", function(...) nc:subscribe(...) end, { "subject", "string", "args.sub" },
@@ -145,6 +158,8 @@ T.test("methods called with '.' instead of ':' name 'self'", function()
     { "kv:get", function() kv.get("k") end },
     { "kv:put", function() kv.put("k", "v") end },
     { "oc:fetch", function() oc.fetch(1) end },
+    { "svc:endpoint", function() svc.endpoint("e", fn) end },
+    { "group:endpoint", function() grp.endpoint("e", fn) end },
   }
   for _, c in ipairs(cases) do
     local err = T.raises(c[2], nil, c[1])
@@ -165,6 +180,9 @@ T.test("unknown options and bad values point at the caller too", function()
     { "jet.retry.backoff: unknown option 'maxx'", function() jet.retry.backoff{ maxx = 1 } end },
     { "nc:jetstream: unknown option 'tmeout'", function() nc:jetstream{ tmeout = 1 } end },
     { "nc:subscribe: unknown option 'queu'", function() nc:subscribe("a", fn, { queu = "q" }) end },
+    { "nc:service: unknown option 'nmae'", function() nc:service{ name = "s", version = "1.0.0", nmae = "s" } end },
+    { "svc:endpoint: unknown option 'subjet'", function() svc:endpoint("e", { subjet = "x" }, fn) end },
+    { "nc:service: bad argument 'version'", function() nc:service{ name = "s", version = "1.0" } end },
     { "js:stream: bad argument 'storage'", function() js:stream{ name = "X", storage = "disk" } end },
     { "js:stream: bad argument 'max_age'", function() js:stream{ name = "X", max_age = "1d" } end },
     { "js:consumer: bad argument 'backoff'", function() js:consumer("ARGS", { durable = "x", backoff = { "1" } }) end },

@@ -31,11 +31,6 @@ function A.unknown(fname, key)
   error(("%s: unknown option '%s'"):format(fname, tostring(key)), user_level())
 end
 
--- misuse that is not about one argument ("svc:endpoint: the service is stopped")
-function A.error(msg)
-  error(msg, user_level())
-end
-
 -- stream and consumer names: letters, digits, '-' and '_'
 function A.check_name(fname, arg, name)
   if type(name) ~= "string" then A.argerr(fname, arg, "string expected, got " .. type(name)) end

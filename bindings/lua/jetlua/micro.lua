@@ -47,7 +47,12 @@ end
 
 local OPTS = { timeout = true, max = true }
 
+local conn_mt = debug.getregistry()["jetlua.conn"]
+
 local function gather(verb, fname, nc, a1, a2, a3)
+  if getmetatable(nc) ~= conn_mt then
+    A.argerr(fname, "nc", "connection expected, got " .. type(nc) .. " (call it as " .. fname .. "(nc, ...))")
+  end
   local name, id, opts
   if type(a1) == "table" then opts = a1
   elseif type(a2) == "table" then name, opts = a1, a2

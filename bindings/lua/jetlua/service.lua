@@ -35,14 +35,7 @@ local m_errors
 
 local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
 
-local function keys_ok(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(opts)) end
-  for k in pairs(opts) do
-    if type(k) ~= "string" or not allowed[k] then A.unknown(fname, k) end
-  end
-  return opts
-end
+local keys_ok = A.opts
 
 -- the NATS subject rules of bindings/jl.c, for a message worded for this API
 function S.subject_problem(s, wildcards_ok)
@@ -392,7 +385,7 @@ function Service:__tostring()
 end
 
 local function check_self(svc, fname)
-  if getmetatable(svc) ~= Service then argerr(fname, "self", "service expected, got " .. type(svc)) end
+  A.check_self(fname, svc, Service, "service")
 end
 
 -- the configuration endpoints declared now get their defaults from
@@ -444,6 +437,7 @@ function Service:group(name, opts)
 end
 
 function Group:endpoint(name, opts, fn)
+  A.check_self("group:endpoint", self, Group, "group")
   local svc = self.svc
   local queue = self.queue
   if queue == nil then queue = svc:_config().queue end
@@ -451,6 +445,7 @@ function Group:endpoint(name, opts, fn)
 end
 
 function Group:group(name, opts)
+  A.check_self("group:group", self, Group, "group")
   return new_group(self.svc, "group:group", self.prefix, self.queue, name, opts)
 end
 
