@@ -266,7 +266,9 @@ function Req.respond(r, data, opts) return respond(r, data, opts, "req:respond")
 -- req:respond_json(value, [{headers=}])
 function Req.respond_json(r, v, opts)
   local ok, s = pcall(jet.json.encode, v)
-  if not ok then argerr("req:respond_json", "value", (tostring(s):gsub("^.-:%d+: ", ""))) end
+  if not ok then
+    argerr("req:respond_json", "value", (tostring(s):gsub("^.-:%d+: ", ""):gsub("^jet%.json%.encode: bad argument 'value': ", "")))
+  end
   return respond(r, s, opts, "req:respond_json")
 end
 
