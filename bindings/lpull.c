@@ -573,6 +573,7 @@ static void on_max_delivery(void *owner, int64_t seq, int64_t deliveries)
 static void on_user_msg(pc *p, natsMsg *m)
 {
     jl_ack_meta am;
+    int64_t sz = 0;
     p->missed_streak = 0;
     p->backoff_ms = 0;
     p->delivered++;
@@ -587,21 +588,27 @@ static void on_user_msg(pc *p, natsMsg *m)
         p->num_pending = strtoll(am.f[JL_ACK_PENDING], NULL, 10);   /* after this message */
         rt_metric_set(p->mc_pending, (double)p->num_pending);
     }
+    if (p->max_bytes > 0)
+        sz = msg_size(m);
     if (p->nreqs > 0) {                       /* arrivals are credited to the oldest request */
+        preq *r = &p->reqs[0];
+        int by_bytes = r->bytes > 0;
         p->out_msgs--;
-        if (--p->reqs[0].left <= 0 && p->reqs[0].bytes == 0)
+        r->left--;
+        if (by_bytes)
+            r->bytes -= sz;
+        /* its batch is done (the server forgot it; 2.9.10 sends nothing,
+         * even when max_bytes is left), or its bytes are */
+        if (r->left <= 0 || (by_bytes && r->bytes <= 0))
             req_remove(p, 0);
         if (p->out_msgs < 0)
             p->out_msgs = 0;
     }
     if (p->max_bytes > 0) {
-        int64_t sz = msg_size(m);
         p->qbytes += sz;
         p->out_bytes -= sz;
         if (p->out_bytes < 0)
             p->out_bytes = 0;
-        if (p->nreqs > 0 && p->reqs[0].bytes > 0 && (p->reqs[0].bytes -= sz) <= 0)
-            req_remove(p, 0);
     }
     q_push(p, m);
     if (p->mode == M_FETCH && ++p->fetch_got >= p->fetch_n)
@@ -687,12 +694,13 @@ static void on_status(pc *p, natsMsg *m, const char *status)
         return;
     }
     if (st == RT_PS_MAX_BYTES) {
-        int whole = p->reqs[i].bytes > 0 && p->reqs[i].bytes >= p->max_bytes;
+        int64_t most = p->lim_bytes > 0 && p->lim_bytes < p->max_bytes ? p->lim_bytes : p->max_bytes;
+        int whole = p->reqs[i].bytes > 0 && p->reqs[i].bytes >= most;   /* it got nothing */
         end_request(p, i, m);
         if (p->mode == M_FETCH)
             fetch_finish(p, p->fetch_got == 0 ? "message_too_large" : NULL,
                          "the next message is larger than max_bytes");
-        else if (whole && p->qlen == 0 && p->running == 0)
+        else if (whole && p->qlen == 0 && p->running == 0 && !(p->backoff_until > now_ms()))
             back_off(p, "message_too_large", "the next message is larger than max_bytes; raise max_bytes");
         return;
     }
