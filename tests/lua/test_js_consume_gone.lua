@@ -104,7 +104,7 @@ T.test("a messages iterator on a deleted consumer ends with nil, consumer_delete
     on_error = function(code, _, terminal) errs[#errs + 1] = code .. ":" .. tostring(terminal) end }))
   for _ = 1, 100 do assert(it:next(5)):ack() end
   assert(js:delete_consumer("GONE3", "C"))
-  local got, m, err, detail = 0, nil, nil, nil
+  local got, m, err, detail = 0
   local deadline = jet.monotonic() + 30
   repeat
     m, err, detail = it:next(1)

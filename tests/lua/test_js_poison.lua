@@ -76,11 +76,13 @@ T.test("10 poison messages, default settings: bounded runs, small stderr, a coun
   local _, full = err:gsub("poisoned record\nstack traceback:", "")
   T.eq(full, 1, "the consumer's error in full once")
   local n = err:match("handler failed on POISON/C: [^\n]*poisoned record %(repeated (%d+) times in the last %d+ s%)")
-  T.ok(n and tonumber(n) == runs - 1, "a count line for the repeats (" .. tostring(n) .. ", runs " .. runs .. "):\n" .. err)
+  T.ok(n and tonumber(n) == runs - 1,
+    "a count line for the repeats (" .. tostring(n) .. ", runs " .. runs .. "):\n" .. err)
   -- the core subscription: one traceback, then a count
   local _, core = err:gsub("core handler trouble\nstack traceback:", "")
   T.eq(core, 1, "the subscription's error in full once")
-  T.ok(err:find("handler for 'core.poison' failed: [^\n]*core handler trouble %(repeated 999 times in the last %d+ s%)"), err)
+  T.ok(err:find("handler for 'core.poison' failed: [^\n]*core handler trouble "
+    .. "%(repeated 999 times in the last %d+ s%)"), err)
 end)
 
 T.test("handler_errors counts errors a retry policy handled; a policy's bare nak backs off", function()
