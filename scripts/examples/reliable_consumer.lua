@@ -1,7 +1,7 @@
 -- reliable_consumer.lua: the seeds' zero-loss consumer.
 --   jetlua run scripts/examples/reliable_consumer.lua [new_orders]
 -- File storage, a durable consumer with explicit acks: an order is acked only
--- after its handler returned; a handler that raises naks it (redelivered); a
+-- after its handler returned; a handler that raises naks it (redelivered after 1 s); a
 -- crash loses nothing (unacked orders come back after ack_wait). Run it twice:
 -- the second run goes on where the first stopped, because the durable
 -- remembers what was acked.
@@ -33,8 +33,13 @@ end, {
   on_error = function(code, detail) jet.log.warn("consumer:", code, detail) end,
 }))
 
--- this demo stops once the backlog is done; a service would just keep consuming
-while js:consumer_info("ORDERS", "billing").num_pending > 0 or h:stats().in_flight > 0 do jet.sleep(0.05) end
+-- this demo stops once the backlog is done (nothing pending, nothing waiting for an ack: the
+-- failed order comes back after a 1 s delay); a service would just keep consuming
+local function busy()
+  local ci = js:consumer_info("ORDERS", "billing")
+  return ci.num_pending > 0 or ci.num_ack_pending > 0 or h:stats().in_flight > 0
+end
+while busy() do jet.sleep(0.05) end
 h:drain()
 local ci = js:consumer_info("ORDERS", "billing")
 print(("billed %d orders (stream seq %s..%s), total %d; redelivered %d; pending now %d, unacked %d")

@@ -225,7 +225,9 @@ function OC:messages(opts)
       if m then
         if oc:_accept(m) then return m end
         it.need_reset = true
-      elseif err == "closed" then
+      elseif err ~= "timeout" then
+        -- "closed", or a terminal error (consumer_deleted, ...): this engine is over. Reset now
+        -- (its next() would answer at once, and a loop over it would never yield)
         if it.stopped then break end
         it.need_reset = true
       elseif deadline and jet.monotonic() >= deadline then
