@@ -10,6 +10,48 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "@<lua dir>/jetlua/": the chunk names of jetlua's own Lua files */
+static char own_prefix[1024];
+
+void jl_set_lua_dir(const char *dir)
+{
+    snprintf(own_prefix, sizeof own_prefix, "@%s/jetlua/", dir);
+}
+
+static int own_source(const char *src)
+{
+    return strncmp(src, "=jetlua.", 8) == 0 ||
+           (own_prefix[0] && strncmp(src, own_prefix, strlen(own_prefix)) == 0);
+}
+
+/* Push "file:line: " of the first Lua frame (from the caller up) outside jetlua, or "". */
+static void user_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar))
+            break;
+        if (ar.currentline > 0 && !own_source(ar.source)) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+int jl_error(lua_State *L, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    user_where(L);
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
 {
     char msg[512];
@@ -17,7 +59,7 @@ int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return luaL_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
+    return jl_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
 }
 
 const char *jl_typename(lua_State *L, int idx)
@@ -77,10 +119,10 @@ void jl_check_keys(lua_State *L, int idx, const char *fname, const char *const a
                     break;
                 }
             if (!ok)
-                luaL_error(L, "%s: unknown option '%s'", fname, k);
+                jl_error(L, "%s: unknown option '%s'", fname, k);
         } else {
-            luaL_error(L, "%s: option keys must be strings, got a %s key",
-                       fname, luaL_typename(L, -2));
+            jl_error(L, "%s: option keys must be strings, got a %s key",
+                     fname, luaL_typename(L, -2));
         }
         lua_pop(L, 1);
     }
@@ -231,6 +273,7 @@ void jl_open(lua_State *L)
     char buf[2048];
 
     luaL_openlibs(L);
+    jl_set_lua_dir(dir ? dir : JETLUA_LUA_DIR);
 
     /* package.path: jetlua's Lua half first, then the script's own dir
      * (set by main.c via JETLUA_SCRIPT_DIR), then the defaults. */

@@ -44,6 +44,7 @@
 #include "jl.h"
 #include "lconn.h"
 #include "lpull_watch.h"
+#include "rt_health.h"
 #include "rt_metrics.h"
 #include "rt_pullrules.h"
 
@@ -145,6 +146,7 @@ struct pc {
     /* per-consumer metrics (NULL for fetch) */
     rt_series *mc_delivered, *mc_redelivered, *mc_errors, *mc_buffered, *mc_in_flight;
     rt_series *mc_seconds, *mc_pending, *mc_ack_pending, *mc_max_deliveries;
+    rt_health *health;    /* /readyz: consume and messages, until the script ends it */
     /* stats */
     uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered, max_deliveries;
 };
@@ -513,6 +515,7 @@ static void terminal(pc *p, const char *code, const char *detail, int nak)
     p->term_code = code;
     snprintf(p->term_detail, sizeof p->term_detail, "%s", detail);
     report(p, code, detail, 1);
+    rt_health_fail(p->health, "failed: %s (%s)", code, detail);
     close_engine(p, nak, code);
 }
 
@@ -796,7 +799,7 @@ static char failed_key;
 
 static const char RUNNER[] =
     "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, debug.traceback\n"
+    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
     "while true do\n"
     "  local msg, handler = take(engine, idx)\n"
     "  if not msg then return end\n"
@@ -1434,6 +1437,8 @@ static int pull_new(lua_State *L)
     p->client.drain = pull_drain;
     jl_conn_client_add(c, &p->client);
     p->registered = 1;
+    if (p->mode != M_FETCH)
+        p->health = rt_health_add(RT_HEALTH_CONSUMER, p->what);
     p->hook.begin = hook_begin;
     p->hook.phase = RT_PHASE_STOP;
     p->hook.data = p;
@@ -1536,6 +1541,8 @@ static int pull_call(lua_State *L)
 static int pull_stop(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:stop");
+    rt_health_remove(p->health);            /* ended on purpose: no longer counted */
+    p->health = NULL;
     close_engine(p, 1, "closed");
     lua_pushboolean(L, 1);
     return 1;
@@ -1554,6 +1561,8 @@ static int pull_drain_l(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:drain");
     rt_co *co = rt_co_lookup(L);
+    rt_health_remove(p->health);
+    p->health = NULL;
     start_drain(p);
     /* an iterator's buffered messages are handed out by it:next() (likely
      * called by this very coroutine): do not wait for them */
@@ -1661,6 +1670,7 @@ static int pull_gc(lua_State *L)
     }
     for (natsMsg *m; (m = q_pop(p)) != NULL;)
         natsMsg_Destroy(m);
+    rt_health_release(p->health);           /* a failure stays visible */
     luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
     jl_ackstats_release(p->st);

@@ -110,7 +110,7 @@ int jl_cwatch_ask(jl_cwatch *w, uint64_t timeout_ms)
         jl_conn_reply_cancel(w->c, &w->r);
         return 0;
     }
-    jl_conn_write_some(w->c);
+    jl_conn_write_some(w->c, 0);
     w->out = 1;
     return 1;
 }

@@ -45,13 +45,18 @@ static const char usage[] =
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
 "  --watch               reload the script and its modules when they change (SIGHUP\n"
 "                        reloads too); a failed reload keeps the old code running\n"
-"  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
-"                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
+"  --metrics HOST:PORT   serve Prometheus metrics on /metrics, liveness on /livez and\n"
+"                        readiness on /readyz (= /healthz); HOST: an address, a name\n"
+"                        (localhost), [::1] for IPv6, or empty (:9464) for every\n"
+"                        interface; port 0 picks a free one\n"
 "  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
+"  --slow-handler S      warn when one handler run holds the event loop longer than\n"
+"                        S seconds without yielding (default 1; 0 turns it off)\n"
 "\n"
 "The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
-"SIGINT/SIGTERM shut down gracefully; a second signal forces the exit.\n"
+"SIGINT/SIGTERM shut down gracefully; a second signal forces the exit, also while\n"
+"a handler that never yields holds the event loop.\n"
 "Exit status: 0 when the script ended and everything finished cleanly; 1 on a\n"
 "script error, an unclean shutdown, or an async publish that failed unseen or was\n"
 "never acknowledged; the code given to jet.exit(code).\n";
@@ -127,6 +132,14 @@ static int cmd_run(int argc, char **argv, int first)
                 fprintf(stderr, "jetlua: --shutdown-timeout: '%s' is not a positive number of seconds\n", v);
                 return 2;
             }
+        } else if (opt_value(argc, argv, &i, "--slow-handler", &v)) {
+            char *end;
+            double s = strtod(v, &end);
+            if (*end || *v == '\0' || !(s >= 0)) {
+                fprintf(stderr, "jetlua: --slow-handler: '%s' is not a number of seconds (0 turns it off)\n", v);
+                return 2;
+            }
+            cfg->slow_handler = s > 0 ? s : -1;
         } else if (opt_value(argc, argv, &i, "--log-level", &v)) {
             int lvl = rt_log_parse_level(v);
             if (lvl < 0) {
@@ -217,7 +230,10 @@ static int cmd_run(int argc, char **argv, int first)
     lua_setglobal(L, "arg");
 
     if (luaL_loadfile(L, RT->script) != 0) {
-        fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
+        if (rt_log_json)
+            rt_error("%s", lua_tostring(L, -1));      /* one JSON object, like every log line */
+        else
+            fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
         RT->exit_code = 1;
         RT->main_done = 1;
@@ -241,6 +257,7 @@ static int cmd_run(int argc, char **argv, int first)
         rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
     }
     rt_run();
+    rt_http_stop();
     code = RT->exit_code;
     if (code == 0 && RT->unclean)
         code = 1;
@@ -270,7 +287,7 @@ static int cmd_tool(int argc, char **argv)
 {
     static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
         "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
-        "--shutdown-timeout", "--metrics", "--log-format", NULL};
+        "--shutdown-timeout", "--metrics", "--log-format", "--slow-handler", NULL};
     const char **nv = calloc((size_t)argc + 8, sizeof *nv);
     char *used = calloc((size_t)argc, 1);
     const char *dir = getenv("JETLUA_LUA_DIR") ? getenv("JETLUA_LUA_DIR") : JETLUA_LUA_DIR;

@@ -9,10 +9,12 @@ PKGS=(
   libluajit2-5.1-dev                 # OpenResty's maintained LuaJIT 2.1 branch
   libuv1-dev                         # the event loop
   lua-cjson                          # jet.json
-  libhttp-parser-dev                 # --metrics: the HTTP request parser (nodejs' http-parser)
+  libmicrohttpd-dev                  # --metrics: the embedded HTTP server (limits, timeouts built in)
   nats-server                        # embedded default server and the tests' servers
   openssl                            # the TLS tests generate their certificates with it
   curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
+  python3                            # tests: a strict JSON parser for --log-format json lines, the TCP proxy
+  python3-prometheus-client          # tests: parse /metrics with a real Prometheus parser
 )
 
 missing=()

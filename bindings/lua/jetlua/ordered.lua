@@ -24,6 +24,16 @@ local GONE_TRIES = 3     -- creates in a row that find no stream before giving u
 local A = require "jetlua.argcheck"
 local argerr = A.argerr
 
+local function me(fname, self) A.check_self(fname, self, OC, "an ordered consumer (js:ordered())") end
+local function opt_table(fname, opts)
+  if opts ~= nil and type(opts) ~= "table" then argerr(fname, "opts", "table expected, got " .. type(opts)) end
+end
+local function check_timeout(fname, timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    argerr(fname, "timeout", "number >= 0 expected, got " .. (type(timeout) == "number" and timeout or type(timeout)))
+  end
+end
+
 local KEYS = { filter_subject = "string", deliver_policy = "string", opt_start_seq = "number",
                opt_start_time = "string", headers_only = "boolean", replay = "string",
                inactive_threshold = "number" }
@@ -108,7 +118,9 @@ local function copy(t) local o = {} for k, v in pairs(t or {}) do o[k] = v end r
 
 -- oc:consume(handler, opts): opts as js:consume (concurrency is always 1)
 function OC:consume(handler, opts)
+  me("oc:consume", self)
   if type(handler) ~= "function" then argerr("oc:consume", "handler", "function expected, got " .. type(handler)) end
+  opt_table("oc:consume", opts)
   opts = copy(opts)
   if opts.concurrency and opts.concurrency ~= 1 then argerr("oc:consume", "concurrency", "an ordered consumer runs one at a time") end
   local user_err = opts.on_error
@@ -181,6 +193,8 @@ end
 
 -- oc:messages(opts) -> iterator with next([timeout]), stop(), drain(); for msg in it do ... end
 function OC:messages(opts)
+  me("oc:messages", self)
+  opt_table("oc:messages", opts)
   opts = copy(opts)
   local user_err = opts.on_error
   local oc, js = self, self.js
@@ -216,6 +230,7 @@ function OC:messages(opts)
     return open()
   end
   function it:next(timeout)
+    check_timeout("it:next", timeout)
     local deadline = timeout and (jet.monotonic() + timeout)
     while not it.stopped do
       if it.need_reset and not reset() then break end
@@ -249,11 +264,17 @@ end
 
 -- oc:fetch(n, opts) -> list (in order, no gap), err, detail | nil, code, detail
 function OC:fetch(n, opts)
+  me("oc:fetch", self)
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
+    argerr("oc:fetch", "n", "positive integer expected, got " .. (type(n) == "number" and n or type(n)))
+  end
+  opt_table("oc:fetch", opts)
   if not self.name then
     local ok, code, detail = self:_create()
     if not ok then return nil, code, detail end
   end
   local list, err, detail = self.js:fetch(self.stream, self.name, n, opts)
+  if not list then return {}, err, detail end     -- e.g. the connection is closed
   local out = {}
   for _, m in ipairs(list or {}) do
     if not self:_accept(m) then

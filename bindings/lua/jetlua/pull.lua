@@ -188,6 +188,7 @@ local function fetch(js, fname, stream, consumer, n, bytes, opts)
     end
     o.heartbeat = hb
   end
+  if js.nc:status() == "closed" then return nil, "closed", fname .. ": the connection is closed" end
   local f, code, detail = jet._js_pull(js.nc, next_subject(js, stream, consumer), "fetch", o, nil, nil,
     ("fetch from %s/%s"):format(stream, consumer))
   if not f then return nil, code, detail end
@@ -217,7 +218,7 @@ function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
   if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
     argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
   end
-  if opts and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
+  if type(opts) == "table" and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
   return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
 end
 

@@ -161,7 +161,7 @@ end
 -- script, so the latest code's hooks are the ones that run.
 function jet.on_reload(fn)
   if type(fn) ~= "function" then
-    error("jet.on_reload: bad argument 'fn': function expected, got " .. type(fn), 2)
+    require("jetlua.argcheck").argerr("jet.on_reload", "fn", "function expected, got " .. type(fn))
   end
   local run = in_run()
   if run then run.hooks[#run.hooks + 1] = fn else R.hooks[#R.hooks + 1] = fn end
@@ -279,7 +279,7 @@ local function reload(reason)
   for name in pairs(mods) do saved[name] = package.loaded[name]; package.loaded[name] = nil end
   local run = new_run(gen)
   R.running = run
-  local ok, e = xpcall(chunk, debug.traceback, unpack(R.args))
+  local ok, e = xpcall(chunk, jet._onerror, unpack(R.args))
   R.running = nil
   if not ok then
     rollback(run)

@@ -17,6 +17,7 @@
 -- sends a second ack); the engine then counts the error and logs it with
 -- its traceback and the action (repeated errors once per 10 s).
 local jet = require "jetlua"
+local A = require "jetlua.argcheck"
 
 local M = {}
 
@@ -29,7 +30,11 @@ Permanent.__tostring = function(e) return "permanent failure: " .. tostring(e.er
 local fail = {}
 -- raise an error that no retry policy retries
 function fail.permanent(err, level)
-  error(setmetatable({ err = err, permanent = true }, Permanent), (level or 1) + 1)
+  if err == nil then A.argerr("jet.fail.permanent", "err", "an error value expected, got nil") end
+  if level ~= nil and (type(level) ~= "number" or level < 0) then
+    A.argerr("jet.fail.permanent", "level", "number >= 0 expected, got " .. type(level))
+  end
+  error(setmetatable({ err = err, permanent = true }, Permanent), level == 0 and 0 or (level or 1) + 1)
 end
 function fail.is_permanent(err)
   return getmetatable(err) == Permanent
@@ -46,25 +51,25 @@ local BACKOFF_KEYS = { initial = "number", max = "number", factor = "number", ji
 function M.backoff(o)
   o = o or {}
   local fname = "jet.retry.backoff"
-  if type(o) ~= "table" then error(fname .. ": bad argument 'opts': table expected, got " .. type(o), 2) end
+  if type(o) ~= "table" then A.argerr(fname, "opts", "table expected, got " .. type(o)) end
   for k, v in pairs(o) do
-    if not BACKOFF_KEYS[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 2) end
-    if type(v) ~= BACKOFF_KEYS[k] then
-      error(("%s: bad argument '%s': %s expected, got %s"):format(fname, k, BACKOFF_KEYS[k], type(v)), 2)
-    end
+    if not BACKOFF_KEYS[k] then A.unknown(fname, k) end
+    if type(v) ~= BACKOFF_KEYS[k] then A.argerr(fname, k, BACKOFF_KEYS[k] .. " expected, got " .. type(v)) end
   end
   local initial, maxd, factor = o.initial or 1, o.max or 30, o.factor or 2
   local jitter, max_deliver = o.jitter or 0.1, o.max_deliver or 5
   local exhausted = o.on_exhausted or (o.dlq and "dlq" or "term")
   if exhausted ~= "dlq" and exhausted ~= "term" and exhausted ~= "ack" then
-    error(fname .. ": bad argument 'on_exhausted': 'dlq', 'term' or 'ack' expected, got '" .. exhausted .. "'", 2)
+    A.argerr(fname, "on_exhausted", "'dlq', 'term' or 'ack' expected, got '" .. exhausted .. "'")
   end
   if exhausted == "dlq" and not o.dlq then
-    error(fname .. ": bad argument 'dlq': a subject is needed when on_exhausted is 'dlq'", 2)
+    A.argerr(fname, "dlq", "a subject is needed when on_exhausted is 'dlq'")
   end
-  if initial < 0 or maxd < initial or factor < 1 or jitter < 0 or jitter >= 1 or max_deliver < 1 then
-    error(fname .. ": bad argument: need 0 <= initial <= max, factor >= 1, 0 <= jitter < 1, max_deliver >= 1", 2)
-  end
+  if initial < 0 then A.argerr(fname, "initial", "must be >= 0, got " .. initial) end
+  if maxd < initial then A.argerr(fname, "max", ("must be >= initial (%g), got %g"):format(initial, maxd)) end
+  if factor < 1 then A.argerr(fname, "factor", "must be >= 1, got " .. factor) end
+  if jitter < 0 or jitter >= 1 then A.argerr(fname, "jitter", "must be >= 0 and < 1, got " .. jitter) end
+  if max_deliver < 1 then A.argerr(fname, "max_deliver", "must be >= 1, got " .. max_deliver) end
   local policy = { max_deliver = max_deliver, dlq = o.dlq }
   -- the delay before delivery n + 1, after n failed deliveries
   function policy.delay(n)
@@ -110,10 +115,6 @@ local function callable(v)
 end
 M.callable = callable
 
-local function capture(e)
-  return { value = e, traceback = debug.traceback(tostring(e), 2) }
-end
-
 -- The handler the engine runs when opts.retry is a policy. On a failure
 -- it returns (jet._handler_failed, traceback, what it did) for the engine
 -- (bindings/lpull.c) to count and log.
@@ -121,7 +122,7 @@ function M.wrap(js, handler, policy, what)
   m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
   local FAILED = jet._handler_failed
   return function(msg)
-    local ok, rec = xpcall(handler, capture, msg)
+    local ok, rec = xpcall(handler, jet._capture_error, msg)   -- {value=, traceback=}
     if ok then return end
     local err = rec.value
     local meta = msg:metadata()
