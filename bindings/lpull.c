@@ -1601,10 +1601,17 @@ static int pull_reconfigure(lua_State *L)
     return 0;
 }
 
+/* Ended: finalized, or an iterator stopped with nothing left to hand out
+ * (its waiter may be resumed from inside the engine, before finalizing) */
+static int ended(pc *p)
+{
+    return p->finalized || (p->mode == M_ITER && p->state == S_STOPPING && p->qlen == 0);
+}
+
 static int pull_closed(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:closed");
-    lua_pushboolean(L, p->finalized);
+    lua_pushboolean(L, ended(p));
     return 1;
 }
 
@@ -1647,7 +1654,7 @@ static int pull_stats(lua_State *L)
         lua_pushstring(L, p->term_code);
         lua_setfield(L, -2, "error");
     }
-    lua_pushboolean(L, p->finalized);
+    lua_pushboolean(L, ended(p));
     lua_setfield(L, -2, "closed");
     return 1;
 }

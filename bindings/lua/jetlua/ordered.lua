@@ -274,7 +274,6 @@ function OC:fetch(n, opts)
     if not ok then return nil, code, detail end
   end
   local list, err, detail = self.js:fetch(self.stream, self.name, n, opts)
-  if not list then return {}, err, detail end     -- e.g. the connection is closed
   local out = {}
   for _, m in ipairs(list or {}) do
     if not self:_accept(m) then
