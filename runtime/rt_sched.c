@@ -8,6 +8,7 @@
  */
 #include "rt_sched.h"
 #include "rt.h"
+#include "rt_repeat.h"
 #include "rt_traceback.h"
 #include "rt_watchdog.h"
 
@@ -66,9 +67,69 @@ static int job_traceback(lua_State *L)
     return 1;
 }
 
+/* ---- errors, said once per window (rt_repeat) ---- */
+
+#define REPEAT_WINDOW_MS 10000
+
+static rt_repeat  repeats;
+static uv_timer_t repeat_timer;
+static int        repeat_ready, repeat_armed;
+
+static void repeat_line(const char *where, const char *text, uint64_t count, uint64_t ms, void *ud)
+{
+    (void)ud;
+    rt_error("%s: %s (repeated %llu time%s in the last %.0f s)", where, text, (unsigned long long)count,
+             count == 1 ? "" : "s", ms / 1000.0 < 1 ? 1.0 : ms / 1000.0);
+}
+
+static void on_repeat_timer(uv_timer_t *t)
+{
+    if (rt_repeat_flush(&repeats, uv_now(t->loop), 0, repeat_line, NULL) == 0) {
+        uv_timer_stop(t);
+        repeat_armed = 0;
+    }
+}
+
+void rt_error_repeat(const char *where, const char *line, const char *msg)
+{
+    const char *text = msg ? msg : "(error object is not a string)";
+    uint64_t now;
+    if (!RT || !RT->loop) {
+        rt_error("%s: %s", line, text);
+        return;
+    }
+    if (!repeat_ready) {
+        rt_repeat_init(&repeats, REPEAT_WINDOW_MS);
+        uv_timer_init(RT->loop, &repeat_timer);
+        uv_unref((uv_handle_t *)&repeat_timer);
+        repeat_ready = 1;
+    }
+    now = uv_now(RT->loop);
+    if (rt_repeat_hit(&repeats, where, text, rt_repeat_text_len(text), now, repeat_line, NULL))
+        rt_error("%s: %s", line, text);
+    if (!repeat_armed && repeats.n > 0 && !uv_is_closing((uv_handle_t *)&repeat_timer)) {
+        uv_timer_start(&repeat_timer, on_repeat_timer, 1000, 1000);
+        repeat_armed = 1;
+    }
+}
+
 void rt_report_error(const char *what, const char *msg)
 {
-    rt_error("%s failed: %s", what ? what : "coroutine", msg ? msg : "(error object is not a string)");
+    char where[256];
+    snprintf(where, sizeof where, "%s failed", what ? what : "coroutine");
+    rt_error_repeat(where, where, msg);
+}
+
+/* Shutdown: say the counts still pending, close the timer. */
+static void repeat_close(void)
+{
+    if (!repeat_ready)
+        return;
+    rt_repeat_flush(&repeats, uv_now(RT->loop), 1, repeat_line, NULL);
+    rt_repeat_free(&repeats);
+    if (!uv_is_closing((uv_handle_t *)&repeat_timer))
+        uv_close((uv_handle_t *)&repeat_timer, NULL);
+    repeat_ready = repeat_armed = 0;
 }
 
 static void map_set(lua_State *co, rt_co *c)
@@ -336,6 +397,7 @@ void rt_sched_init(lua_State *L)
 
 void rt_sched_close(void)
 {
+    repeat_close();
     rt_sched_abandon_all();
     while (pool) {
         rt_co *c = pool;

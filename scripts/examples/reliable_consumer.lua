@@ -1,7 +1,7 @@
 -- reliable_consumer.lua: the seeds' zero-loss consumer.
 --   jetlua run scripts/examples/reliable_consumer.lua [new_orders]
 -- File storage, a durable consumer with explicit acks: an order is acked only
--- after its handler returned; a handler that raises naks it (redelivered); a
+-- after its handler returned; a handler that raises naks it (redelivered after 1 s); a
 -- crash loses nothing (unacked orders come back after ack_wait). Run it twice:
 -- the second run goes on where the first stopped, because the durable
 -- remembers what was acked. It checks its own outcome: the exit status is 1

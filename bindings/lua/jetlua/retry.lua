@@ -2,17 +2,20 @@
 --
 -- A policy is a function (msg, err, meta) -> action[, arg], called on the
 -- loop after the handler raised (err: the error value, meta: msg:metadata()):
---   "nak", delay      redeliver after delay seconds (nil: at once)
+--   "nak", delay      redeliver after delay seconds (0: at once; nil: the
+--                     default back-off, 1 s, 5 s, 15 s, then 30 s by delivery)
 --   "term"            never redeliver
 --   "ack"             drop it as done
 --   "dlq", subject    publish it to subject (waiting for the PubAck), then term it
--- Anything else (or nil) naks at once. jet.retry.backoff builds the usual one.
--- jet.fail.permanent(err) raises an error that skips the retries.
+-- Anything else (or nil) naks with the default back-off. jet.retry.backoff
+-- builds the usual one. jet.fail.permanent(err) raises an error that skips
+-- the retries.
 --
 -- js:consume(stream, consumer, handler, {retry = policy}) wraps the handler
--- with M.wrap: the handler runs under xpcall, its error is logged with the
--- traceback and counted, and the policy's action is carried out before the
--- handler's coroutine ends (so the engine never sends a second ack).
+-- with M.wrap: the handler runs under xpcall and the policy's action is
+-- carried out before the handler's coroutine ends (so the engine never
+-- sends a second ack); the engine then counts the error and logs it with
+-- its traceback and the action (repeated errors once per 10 s).
 local jet = require "jetlua"
 local A = require "jetlua.argcheck"
 
@@ -103,7 +106,7 @@ local function dlq_publish(js, msg, subject, meta, err)
                                          headers = headers })
 end
 
-local m_dlq, m_errors
+local m_dlq
 
 local function callable(v)
   if type(v) == "function" then return true end
@@ -112,36 +115,41 @@ local function callable(v)
 end
 M.callable = callable
 
--- The handler the engine runs when opts.retry is a policy.
+-- The handler the engine runs when opts.retry is a policy. On a failure
+-- it returns (jet._handler_failed, traceback, what it did) for the engine
+-- (bindings/lpull.c) to count and log.
 function M.wrap(js, handler, policy, what)
   m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
-  m_errors = m_errors or jet.metrics.counter("jetlua_handler_errors_total")
+  local FAILED = jet._handler_failed
   return function(msg)
     local ok, rec = xpcall(handler, jet._capture_error, msg)   -- {value=, traceback=}
     if ok then return end
-    m_errors:inc()
     local err = rec.value
     local meta = msg:metadata()
     local action, arg = policy(msg, err, meta)
-    jet.log.error(("%s failed (delivery %d of stream seq %d) -> %s%s: %s"):format(what,
-      meta.num_delivered, meta.stream_seq, tostring(action or "nak"), arg and (" " .. tostring(arg)) or "",
-      rec.traceback))
-    if action == "term" then return msg:term()
-    elseif action == "ack" then return msg:ack()
+    if action == "term" then
+      msg:term()
+      return FAILED, rec.traceback, "term"
+    elseif action == "ack" then
+      msg:ack()
+      return FAILED, rec.traceback, "ack"
     elseif action == "dlq" then
       local ack, code, detail = dlq_publish(js, msg, arg, meta, err)
       if ack then
         m_dlq:inc()
-        return msg:term()
+        msg:term()
+        return FAILED, rec.traceback, "dlq " .. tostring(arg)
       end
       -- the DLQ did not take it: keep the original, it comes back later
       jet.log.error(("%s: dead-letter publish to %s failed (%s: %s); the message stays and comes back")
         :format(what, arg, tostring(code), tostring(detail)))
-      return msg:nak(5)
-    elseif action == "nak" and type(arg) == "number" and arg > 0 then
-      return msg:nak(arg)
+      msg:nak(5)
+      return FAILED, rec.traceback, "dlq " .. tostring(arg) .. " failed, nak 5 s"
     end
-    return msg:nak()
+    local delay = action == "nak" and type(arg) == "number" and arg >= 0 and arg
+      or jet._redelivery_delay(meta.num_delivered or 1)
+    if delay > 0 then msg:nak(delay) else msg:nak() end
+    return FAILED, rec.traceback, ("nak, redelivery in %.3g s"):format(delay)
   end
 end
 
