@@ -3,6 +3,7 @@
  * every bindings file.
  */
 #include "jl.h"
+#include "rt_paths.h"
 
 #include <lualib.h>
 #include <stdarg.h>
@@ -269,18 +270,21 @@ static int open_jetlua(lua_State *L)
 
 void jl_open(lua_State *L)
 {
-    const char *dir = getenv("JETLUA_LUA_DIR");
+    const char *dir = rt_lua_dir(NULL);   /* main.c refuses to start without it */
     char buf[2048];
 
     luaL_openlibs(L);
-    jl_set_lua_dir(dir ? dir : JETLUA_LUA_DIR);
+    if (dir)
+        jl_set_lua_dir(dir);     /* for jl_error: which chunks are jetlua's own */
 
-    /* package.path: jetlua's Lua half first, then the script's own dir
-     * (set by main.c via JETLUA_SCRIPT_DIR), then the defaults. */
+    /* package.path: jetlua's Lua half (rt_paths.h) first, then the defaults;
+     * main.c puts the script's own dir in front. */
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
-    snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s",
-             dir ? dir : JETLUA_LUA_DIR, dir ? dir : JETLUA_LUA_DIR, lua_tostring(L, -1));
+    if (dir)
+        snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    else
+        snprintf(buf, sizeof buf, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
     lua_pushstring(L, buf);
     lua_setfield(L, -2, "path");

@@ -4,6 +4,7 @@
  */
 #include "rt.h"
 #include "rt_http.h"
+#include "rt_paths.h"
 #include "rt_sched.h"
 #include "jl.h"
 
@@ -184,6 +185,10 @@ static int cmd_run(int argc, char **argv, int first)
         cfg->state_dir = getenv("JETLUA_STATE_DIR") ? getenv("JETLUA_STATE_DIR") : "./.jetlua";
     RT->script = argv[i];
 
+    if (!rt_lua_dir(&v)) {
+        fprintf(stderr, "jetlua: %s\n", v);
+        return 1;
+    }
     if (rt_init() != 0) {
         fprintf(stderr, "jetlua: cannot initialize the event loop\n");
         return 1;
@@ -247,15 +252,24 @@ static int cmd_run(int argc, char **argv, int first)
         char abs[4096];
         lua_getglobal(L, "require");
         lua_pushliteral(L, "jetlua.reload");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "main");
-        lua_remove(L, -2);
-        lua_insert(L, -2);                        /* main, chunk */
-        lua_pushstring(L, realpath(RT->script, abs) ? abs : RT->script);
-        for (int k = i + 1; k < argc; k++)
-            lua_pushstring(L, argv[k]);
-        rt_ref();        /* held by the main chunk until it ends */
-        rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
+        if (lua_pcall(L, 1, 1, 0) != 0) {
+            /* a damaged Lua library: say so, never a LuaJIT PANIC */
+            fprintf(stderr, "jetlua: cannot load jetlua's Lua library from %s: %s\n",
+                    rt_lua_dir(NULL), lua_tostring(L, -1));
+            lua_pop(L, 2);
+            RT->exit_code = 1;
+            RT->main_done = 1;
+            rt_shutdown(1);
+        } else {
+            lua_getfield(L, -1, "main");
+            lua_remove(L, -2);
+            lua_insert(L, -2);                        /* main, chunk */
+            lua_pushstring(L, realpath(RT->script, abs) ? abs : RT->script);
+            for (int k = i + 1; k < argc; k++)
+                lua_pushstring(L, argv[k]);
+            rt_ref();        /* held by the main chunk until it ends */
+            rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
+        }
     }
     rt_run();
     rt_http_stop();
@@ -289,11 +303,18 @@ static int cmd_tool(int argc, char **argv)
     static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
         "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
         "--shutdown-timeout", "--metrics", "--log-format", "--slow-handler", NULL};
-    const char **nv = calloc((size_t)argc + 8, sizeof *nv);
-    char *used = calloc((size_t)argc, 1);
-    const char *dir = getenv("JETLUA_LUA_DIR") ? getenv("JETLUA_LUA_DIR") : JETLUA_LUA_DIR;
-    char *path = malloc(strlen(dir) + 64);
+    const char *why, *dir = rt_lua_dir(&why);
+    const char **nv;
+    char *used, *path;
     int n = 0, level = 0;
+
+    if (!dir) {
+        fprintf(stderr, "jetlua: %s\n", why);
+        return 1;
+    }
+    nv = calloc((size_t)argc + 8, sizeof *nv);
+    used = calloc((size_t)argc, 1);
+    path = malloc(strlen(dir) + 64);
 
     nv[n++] = argv[0];
     nv[n++] = "run";
@@ -326,7 +347,10 @@ static int cmd_tool(int argc, char **argv)
             nv[n++] = argv[i];
     nv[n] = NULL;
     free(used);
-    return cmd_run(n, (char **)nv, 2);
+    n = cmd_run(n, (char **)nv, 2);
+    free(nv);
+    free(path);
+    return n;
 }
 
 int main(int argc, char **argv)
