@@ -99,6 +99,22 @@ static int cmd_version(void)
     return 0;
 }
 
+/* The script's path made absolute, without resolving symlinks: a script
+ * mounted from a Kubernetes ConfigMap is a symlink into a directory that the
+ * next update replaces, so its modules and the files --watch follows must be
+ * found where the script was named, not where it pointed at start. */
+static const char *absolute_path(const char *path, char *out, size_t cap)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return path;
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    if ((size_t)snprintf(out, cap, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path) >= cap)
+        return path;
+    return out;
+}
+
 static void main_done(rt_co *co, int ok, void *data)
 {
     RT->main_done = 1;
@@ -214,7 +230,7 @@ static int cmd_run(int argc, char **argv, int first)
         /* absolute: a module's path must not depend on the current
          * directory (hot reload watches and compares these paths) */
         char dir[4096], abs[4096];
-        const char *script = realpath(RT->script, abs) ? abs : RT->script;
+        const char *script = absolute_path(RT->script, abs, sizeof abs);
         const char *slash = strrchr(script, '/');
         if (slash)
             snprintf(dir, sizeof dir, "%.*s", (int)(slash - script), script);
@@ -264,7 +280,7 @@ static int cmd_run(int argc, char **argv, int first)
             lua_getfield(L, -1, "main");
             lua_remove(L, -2);
             lua_insert(L, -2);                        /* main, chunk */
-            lua_pushstring(L, realpath(RT->script, abs) ? abs : RT->script);
+            lua_pushstring(L, absolute_path(RT->script, abs, sizeof abs));
             for (int k = i + 1; k < argc; k++)
                 lua_pushstring(L, argv[k]);
             rt_ref();        /* held by the main chunk until it ends */
