@@ -19,6 +19,7 @@
  * trigger nothing.
  */
 #include "jl.h"
+#include "rt_notify.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -201,9 +202,23 @@ static int reload_watching(lua_State *L)
     return 1;
 }
 
+/* jet._reload_notify("reloading"|"ready", [status]): tell systemd (Type=notify)
+ * that a reload starts / ended (it ended either way: a failed reload keeps
+ * the old code running, which is ready) */
+static int reload_notify(lua_State *L)
+{
+    const char *what = luaL_checkstring(L, 1);
+    if (strcmp(what, "reloading") == 0)
+        rt_notify_reloading();
+    else
+        rt_notify_ready(luaL_optstring(L, 2, NULL));
+    return 0;
+}
+
 void jl_inject_reload(lua_State *L)
 {
-
+    lua_pushcfunction(L, reload_notify);
+    lua_setfield(L, -2, "_reload_notify");
     lua_pushcfunction(L, reload_watch);
     lua_setfield(L, -2, "_reload_watch");
     lua_pushcfunction(L, reload_on_request);

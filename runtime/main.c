@@ -5,6 +5,7 @@
 #include "rt.h"
 #include "rt_http.h"
 #include "rt_paths.h"
+#include "rt_notify.h"
 #include "rt_sched.h"
 #include "jl.h"
 
@@ -121,6 +122,8 @@ static void main_done(rt_co *co, int ok, void *data)
     rt_unref();
     if (ok == 0)
         rt_shutdown(1);   /* raised; -1 (abandoned at shutdown) is not a failure */
+    else if (ok > 0)
+        rt_notify_ready("running");   /* systemd Type=notify: handlers and consumers are up */
 }
 
 static int cmd_run(int argc, char **argv, int first)
@@ -209,6 +212,7 @@ static int cmd_run(int argc, char **argv, int first)
         fprintf(stderr, "jetlua: cannot initialize the event loop\n");
         return 1;
     }
+    rt_notify_watchdog_start(RT->loop);
     if (metrics) {
         char why[256];
         if (rt_http_start(metrics, why, sizeof why) != 0) {
@@ -373,6 +377,7 @@ int main(int argc, char **argv)
 {
     /* print() output reaches logs and pipes line by line, as a person expects */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    rt_notify_init();      /* before any thread: it edits the environment */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

@@ -23,6 +23,7 @@
 #include "rt_sched.h"
 #include "rt_server.h"
 #include "rt_natsuv.h"
+#include "rt_notify.h"
 #include "rt_watchdog.h"
 #include "jl.h"
 
@@ -166,6 +167,7 @@ void rt_shutdown(int code)
     if (RT->exiting != ST_RUNNING)
         return;
     RT->exiting = ST_DRAINING;
+    rt_notify_stopping();             /* systemd: STOPPING=1 */
     rt_watchdog_shutdown_begun();     /* it enforces the bound if a job holds the loop */
     rt_debug("shutdown: draining (exit code %d)", RT->exit_code);
     rt_sched_abandon_sleepers();

@@ -319,13 +319,17 @@ local function reload(reason)
   if R.running then R.again = reason; return end
   local gen = R.gen + 1
   log("info", ("reload #%d (%s)"):format(gen - 1, reason))
+  -- systemd (Type=notify): RELOADING=1 now, READY=1 when it ended either way;
+  -- not before the first run's own READY=1 (main.c sends it when R.main returns)
+  local notify = R.started
+  if notify then jet._reload_notify("reloading") end
   -- compile everything first: a syntax error anywhere changes nothing
   local chunk, err = loadfile(script_path)
-  if not chunk then return R.fail(err) end
+  if not chunk then return R.fail(err, gen, notify) end
   local mods = user_modules()
   for _, path in pairs(mods) do
     local ok, e = loadfile(path)
-    if not ok then return R.fail(e) end
+    if not ok then return R.fail(e, gen, notify) end
   end
   local saved = {}
   for name in pairs(mods) do saved[name] = package.loaded[name]; package.loaded[name] = nil end
@@ -336,7 +340,7 @@ local function reload(reason)
   if not ok then
     rollback(run)
     for name, v in pairs(saved) do package.loaded[name] = v end
-    R.fail(e)
+    R.fail(e, gen, notify)
   else
     local info = commit(run, reason)
     R.reloads = R.reloads + 1
@@ -345,6 +349,7 @@ local function reload(reason)
       gen - 1, reason, info.swapped, info.started, info.stopped))
     for _, h in ipairs(R.hooks) do jet.spawn(h, info) end
     if jet._reload_watching() then jet._reload_watch(watch_list(script_path)) end
+    if notify then jet._reload_notify("ready", ("running; reload #%d ok"):format(gen - 1)) end
   end
   if R.again then
     local r = R.again
@@ -353,10 +358,13 @@ local function reload(reason)
   end
 end
 
-function R.fail(err)
+function R.fail(err, gen, notify)
   R.failures = R.failures + 1
   m_failures:inc()
   log("error", "reload failed: " .. where(err) .. " (the previous code keeps running)")
+  if notify then
+    jet._reload_notify("ready", ("running; reload #%d failed, the previous code keeps running"):format(gen - 1))
+  end
 end
 
 -- main.c runs the script through this: reload.main(chunk, abs_path, args...)
@@ -380,6 +388,7 @@ function R.main(chunk, path, ...)
     R.again = nil
     reload(r)
   end
+  R.started = true
 end
 
 R.reload = reload
