@@ -49,9 +49,32 @@ local function api_error(e)
   return nil, code, ("%s (err_code %s)"):format(tostring(e.description), tostring(e.err_code)), e.err_code
 end
 
+-- JSON for the API. cjson writes numbers with at most 14 significant digits, so 7 days in
+-- nanoseconds went out as 6.048e+14, which nats-server's integer fields reject ("invalid
+-- JSON"). Whole numbers from 1e14 up are written out in full instead.
+local function api_json(body)
+  local big = {}
+  local function copy(t)
+    local o = setmetatable({}, getmetatable(t))
+    for k, v in pairs(t) do
+      if type(v) == "table" then
+        v = copy(v)
+      elseif type(v) == "number" and v == math.floor(v) and math.abs(v) >= 1e14 and math.abs(v) < 2 ^ 63 then
+        big[#big + 1] = ("%d"):format(v)
+        v = "\1jetlua-int:" .. #big .. "\1"
+      end
+      o[k] = v
+    end
+    return o
+  end
+  local marked = copy(body)
+  if #big == 0 then return json.encode(body) end
+  return (json.encode(marked):gsub('"\\u0001jetlua%-int:(%d+)\\u0001"', function(i) return big[tonumber(i)] end))
+end
+
 -- one API request: returns the decoded response, or nil, code, detail, err_code
 function JS:_api(subject, body)
-  local msg, err = self.nc:request(self.prefix .. subject, body and json.encode(body) or "",
+  local msg, err = self.nc:request(self.prefix .. subject, body and api_json(body) or "",
     { timeout = self.timeout })
   if not msg then
     if err == "no_responders" then return nil, "not_enabled", "JetStream is not enabled or not reachable" end
