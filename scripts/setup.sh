@@ -17,6 +17,8 @@ PKGS=(
   python3-prometheus-client          # tests: parse /metrics with a real Prometheus parser
   golang-go                          # tests: the Go peer of the NATS services test (tests/go)
   golang-github-nats-io-go-nats-dev  # tests: nats.go 1.22 and its micro package, for that peer
+  dpkg-dev                           # scripts/package.sh: dpkg-shlibdeps computes the .deb's Depends
+  python3-yaml man-db systemd        # tests: contrib/ manifests parsed, man page rendered, unit verified
 )
 
 missing=()
