@@ -3,12 +3,55 @@
  * every bindings file.
  */
 #include "jl.h"
+#include "rt_paths.h"
 
 #include <lualib.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+
+/* "@<lua dir>/jetlua/": the chunk names of jetlua's own Lua files */
+static char own_prefix[1024];
+
+void jl_set_lua_dir(const char *dir)
+{
+    snprintf(own_prefix, sizeof own_prefix, "@%s/jetlua/", dir);
+}
+
+static int own_source(const char *src)
+{
+    return strncmp(src, "=jetlua.", 8) == 0 ||
+           (own_prefix[0] && strncmp(src, own_prefix, strlen(own_prefix)) == 0);
+}
+
+/* Push "file:line: " of the first Lua frame (from the caller up) outside jetlua, or "". */
+static void user_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar))
+            break;
+        if (ar.currentline > 0 && !own_source(ar.source)) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+int jl_error(lua_State *L, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    user_where(L);
+    lua_pushstring(L, msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
 
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
 {
@@ -17,7 +60,7 @@ int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return luaL_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
+    return jl_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
 }
 
 const char *jl_typename(lua_State *L, int idx)
@@ -77,10 +120,10 @@ void jl_check_keys(lua_State *L, int idx, const char *fname, const char *const a
                     break;
                 }
             if (!ok)
-                luaL_error(L, "%s: unknown option '%s'", fname, k);
+                jl_error(L, "%s: unknown option '%s'", fname, k);
         } else {
-            luaL_error(L, "%s: option keys must be strings, got a %s key",
-                       fname, luaL_typename(L, -2));
+            jl_error(L, "%s: option keys must be strings, got a %s key",
+                     fname, luaL_typename(L, -2));
         }
         lua_pop(L, 1);
     }
@@ -227,17 +270,21 @@ static int open_jetlua(lua_State *L)
 
 void jl_open(lua_State *L)
 {
-    const char *dir = getenv("JETLUA_LUA_DIR");
+    const char *dir = rt_lua_dir(NULL);   /* main.c refuses to start without it */
     char buf[2048];
 
     luaL_openlibs(L);
+    if (dir)
+        jl_set_lua_dir(dir);     /* for jl_error: which chunks are jetlua's own */
 
-    /* package.path: jetlua's Lua half first, then the script's own dir
-     * (set by main.c via JETLUA_SCRIPT_DIR), then the defaults. */
+    /* package.path: jetlua's Lua half (rt_paths.h) first, then the defaults;
+     * main.c puts the script's own dir in front. */
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
-    snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s",
-             dir ? dir : JETLUA_LUA_DIR, dir ? dir : JETLUA_LUA_DIR, lua_tostring(L, -1));
+    if (dir)
+        snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+    else
+        snprintf(buf, sizeof buf, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
     lua_pushstring(L, buf);
     lua_setfield(L, -2, "path");
@@ -262,13 +309,15 @@ void jl_open(lua_State *L)
     jl_inject_pull(L);
     jl_inject_metrics(L);
     jl_inject_reload(L);
-    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline */
+    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline,
+     * jet.micro */
     if (luaL_loadstring(L,
             "local jet = ...\n"
             "local lazy = { retry = function() return require 'jetlua.retry' end,\n"
             "  fail = function() return require('jetlua.retry').fail end,\n"
             "  idempotent = function() return require('jetlua.idempotent').idempotent end,\n"
-            "  pipeline = function() return require('jetlua.pipeline').pipeline end }\n"
+            "  pipeline = function() return require('jetlua.pipeline').pipeline end,\n"
+            "  micro = function() return require 'jetlua.micro' end }\n"
             "setmetatable(jet, { __index = function(t, k)\n"
             "  local f = lazy[k]; if not f then return nil end\n"
             "  local v = f(); rawset(t, k, v); return v end })\n") != 0)

@@ -21,6 +21,16 @@
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Raise a misuse error, prefixed with the script's "file:line: ": the first
+ * Lua frame that is not one of jetlua's own Lua files (bindings/lua/jetlua,
+ * the scheduler's trampolines), so an error raised through a jetlua wrapper
+ * (reload.lua's nc:subscribe, js.lua's calls) still points at the caller.
+ * Never returns. jl_argerror and jl_check_keys use it. */
+int jl_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Remember where jetlua's own Lua files live ("<dir>/jetlua/"), for jl_error. */
+void jl_set_lua_dir(const char *dir);
+
 /* luaL_typename, but an absent argument reads "nil" (as a Lua user sees it). */
 const char *jl_typename(lua_State *L, int idx);
 

@@ -12,7 +12,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
-#include "rt_http.h"
+#include "rt_health.h"
 #include "rt_metrics.h"
 #include "rt_secret.h"
 #include "rt_server.h"
@@ -26,30 +26,9 @@
 
 static const char *const ev_names[JL_EV_COUNT] = {"disconnected", "reconnected", "closed", "error"};
 
-/* ---- every open connection: readiness for /healthz ---- */
+/* ---- every open connection: readiness (rt_health.h) and the write hook ---- */
 
 static jl_conn *all_conns;
-
-static int conns_ready(const char **why)
-{
-    static char reason[200];
-    if (RT->exiting) {
-        *why = "shutting down";
-        return 0;
-    }
-    if (!all_conns) {
-        *why = "no connection";
-        return 0;
-    }
-    for (jl_conn *c = all_conns; c; c = c->all_next)
-        if (c->state != JL_CONN_CONNECTED) {
-            snprintf(reason, sizeof reason, "connection %s is %s", c->name,
-                     c->state == JL_CONN_RECONNECTING ? "reconnecting" : "not connected");
-            *why = reason;
-            return 0;
-        }
-    return 1;
-}
 
 /* Before the loop waits for I/O, write out what every connection buffered
  * during this iteration (acks, pull requests, requests, publishes). cnats
@@ -63,14 +42,20 @@ static int flush_prep_on;
 static void flush_before_poll(uv_prepare_t *h)
 {
     (void)h;
-    for (jl_conn *c = all_conns; c; c = c->all_next)
-        if (c->state == JL_CONN_CONNECTED && natsConnection_Buffered(c->nc) > 0)
-            natsConnection_ProcessWriteEvent(c->nc);
+    for (jl_conn *c = all_conns, *next; c; c = next) {
+        next = c->all_next;
+        if (c->state == JL_CONN_CONNECTED)
+            jl_conn_write(c);
+        if (c->bp_waits)
+            jl_conn_bp_check(c);     /* may run Lua: next was read first */
+    }
 }
 
 void jl_conn_track(jl_conn *c)
 {
-    rt_http_ready = conns_ready;
+    char what[160];
+    snprintf(what, sizeof what, "connection %s", c->name);
+    c->health = rt_health_add(RT_HEALTH_CONNECTION, what);
     if (!flush_prep_on) {
         flush_prep_on = 1;
         uv_prepare_init(RT->loop, &flush_prep);
@@ -78,6 +63,10 @@ void jl_conn_track(jl_conn *c)
         uv_unref((uv_handle_t *)&flush_prep);
     }
     c->tracked = 1;
+    if (c->max_buffered <= 0)
+        c->max_buffered = JL_MAX_BUFFERED;
+    if (c->wt.epoch == 0)
+        c->wt.epoch = 1;          /* 0 marks "never sent" in the publisher */
     c->all_prev = NULL;
     c->all_next = all_conns;
     if (all_conns)
@@ -90,6 +79,10 @@ static void untrack(jl_conn *c)
     if (!c->tracked)
         return;
     c->tracked = 0;
+    if (!c->closing)             /* not closed by the script: stay unready */
+        rt_health_fail(c->health, "is closed (the client gave up reconnecting)");
+    rt_health_release(c->health);
+    c->health = NULL;
     if (c->all_prev) c->all_prev->all_next = c->all_next; else all_conns = c->all_next;
     if (c->all_next) c->all_next->all_prev = c->all_prev;
 }
@@ -119,6 +112,19 @@ jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname)
     return u->c;
 }
 
+int jl_conn_is_closed(jl_conn *c)
+{
+    return c->state == JL_CONN_CLOSED || c->dropping || !c->nc;
+}
+
+int jl_conn_closed_result(lua_State *L, const char *fname)
+{
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushfstring(L, "%s: the connection is closed", fname);
+    return 3;
+}
+
 void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname)
 {
     /* dropping: nc:close() was called; the closed event may not have come
@@ -137,8 +143,8 @@ const char *jl_status_code(natsStatus s)
     case NATS_NO_RESPONDERS:        code = "no_responders"; break;
     case NATS_INSUFFICIENT_BUFFER:  code = "buffer_full"; break;
     case NATS_MAX_PAYLOAD:          code = "max_payload"; break;
-    case NATS_CONNECTION_AUTH_FAILED:
-    case NATS_NOT_PERMITTED:        code = "auth_failed"; break;
+    case NATS_CONNECTION_AUTH_FAILED: code = "auth_failed"; break;
+    case NATS_NOT_PERMITTED:        code = "permission_denied"; break;
     case NATS_SSL_ERROR:            code = "tls_error"; break;
     case NATS_DRAINING:             code = "draining"; break;
     case NATS_NO_SERVER:            code = "no_server"; break;
@@ -147,22 +153,42 @@ const char *jl_status_code(natsStatus s)
     return code;
 }
 
+const char *jl_last_error(void)
+{
+    const char *t = nats_GetLastError(NULL), *e;
+    if (!t)
+        return "";
+    /* "(pub.c:130): Payload ..." -> "Payload ..." */
+    if (*t == '(' && (e = strstr(t, "): ")) != NULL && strchr(t, ')') == e)
+        t = e + 3;
+    return t;
+}
+
 int jl_push_status(lua_State *L, natsStatus s, const char *what)
 {
     const char *code = jl_status_code(s);
+    const char *last = jl_last_error();
     lua_pushnil(L);
     lua_pushstring(L, code);
-    lua_pushfstring(L, "%s: %s", what, natsStatus_GetText(s));
+    if (s == NATS_MAX_PAYLOAD && last && *last)
+        /* cnats' own sentence carries the sizes: "Payload 1048586 greater
+         * than maximum allowed: 1048576" (headers included) */
+        lua_pushfstring(L, "%s: the message is too large for the server: %s", what, last);
+    else if (s == NATS_INSUFFICIENT_BUFFER)
+        lua_pushfstring(L, "%s: the reconnect buffer is full (the connection is down)", what);
+    else
+        lua_pushfstring(L, "%s: %s", what, natsStatus_GetText(s));
     return 3;
 }
 
 /* ---- publish ---- */
 
-/* With the libuv adapter, cnats writes only when the loop sees the socket
- * writable. A script publishing in a tight loop never returns to the loop,
- * so cnats' buffer would grow (realloc + page faults: measured 5x slower
- * than raw cnats). Every 64 publishes we write what is buffered ourselves,
- * non-blocking, as the adapter's writable callback would. */
+/* (jl_conn_write_some, lwire.c: with the libuv adapter, cnats writes only
+ * when the loop sees the socket writable. A script publishing in a tight
+ * loop never returns to the loop, so cnats' buffer would grow (realloc +
+ * page faults: measured 5x slower than raw cnats). Every 64 publishes we
+ * write what is buffered ourselves, non-blocking, as the adapter's writable
+ * callback would.) */
 /* natsConnection_Close flushes a non-empty write buffer with a PING and
  * waits up to 500 ms for the PONG, on the calling thread. Called on the loop
  * thread, the only one that reads the socket, it always waited the full
@@ -172,7 +198,7 @@ int jl_push_status(lua_State *L, natsStatus s, const char *what)
 void jl_conn_close_now(jl_conn *c)
 {
     for (int i = 0; i < 64 && natsConnection_Buffered(c->nc) > 0; i++)
-        natsConnection_ProcessWriteEvent(c->nc);
+        jl_conn_write(c);
     natsConnection_Close(c->nc);
 }
 
@@ -185,14 +211,6 @@ size_t jl_inbox_prefix(char *buf, size_t size)
     n = snprintf(buf, size, "%s.", inbox);
     natsInbox_Destroy((natsInbox *)inbox);
     return n > 0 && (size_t)n < size ? (size_t)n : 0;
-}
-
-void jl_conn_write_some(jl_conn *c)
-{
-    if ((++c->pubs & 63) != 0)
-        return;
-    if (natsConnection_Buffered(c->nc) >= 32 * 1024)
-        natsConnection_ProcessWriteEvent(c->nc);
 }
 
 /* Adds the value at vidx; on a wrong type destroys m first, then raises
@@ -291,7 +309,7 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
             s = natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
         else
             s = natsConnection_Publish(c->nc, subj, data, (int)len);
-        jl_conn_write_some(c);
+        jl_conn_write_some(c, len);
         return s;
     }
     s = jl_msg_build(L, &m, subj, reply, data, len, hidx, fname);
@@ -299,7 +317,7 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
         return s;
     s = natsConnection_PublishMsg(c->nc, m);
     natsMsg_Destroy(m);
-    jl_conn_write_some(c);
+    jl_conn_write_some(c, len);
     return s;
 }
 
@@ -346,8 +364,8 @@ static int nc_publish(lua_State *L)
 {
     static const char *const keys[] = {"headers", "reply", NULL};
     jl_conn *c = jl_conn_check(L, 1, "nc:publish");
-    size_t len = 0;
-    const char *subj = jl_check_subject(L, 2, "nc:publish", 0, NULL);
+    size_t len = 0, slen = 0;
+    const char *subj = jl_check_subject(L, 2, "nc:publish", 0, &slen);
     const char *data = "";
     const char *reply = NULL;
     int hidx = 0;
@@ -365,10 +383,25 @@ static int nc_publish(lua_State *L)
         if (!lua_isnil(L, -1))
             hidx = lua_gettop(L);
     }
+    jl_check_pub_line(L, "nc:publish", reply && strlen(reply) > slen ? "reply" : "subject", slen,
+                      reply ? strlen(reply) : 0, hidx != 0, len);
+    if (jl_conn_is_closed(c))
+        return jl_conn_closed_result(L, "nc:publish");
     jl_conn_check_open(L, c, "nc:publish");
+    if (c->over_buffered && !rt_co_lookup(L))
+        return jl_fail(L, "buffer_full", "nc:publish: the connection's write buffer is full (the server "
+                                         "is not reading) and this coroutine cannot wait");
     s = jl_conn_publish(L, c, subj, reply, data, len, hidx, "nc:publish");
     if (s != NATS_OK)
         return jl_push_status(L, s, "nc:publish");
+    if (c->over_buffered && c->state == JL_CONN_CONNECTED) {
+        /* backpressure: this message is in the buffer; wait until it drained */
+        rt_co *co;
+        jl_conn_write(c);
+        c->over_buffered = natsConnection_Buffered(c->nc) > c->max_buffered;
+        if (c->over_buffered && (co = rt_co_lookup(L)) != NULL)
+            return jl_conn_bp_wait(c, co);
+    }
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -507,6 +540,36 @@ void jl_conn_reply_cancel(jl_conn *c, jl_reply *r)
     }
 }
 
+/* Fail the waiters p names: requests to the refused subject, or the one
+ * whose reply subject was refused. */
+void jl_conn_fail_replies(jl_conn *c, const rt_perm *p, const char *err, const char *detail)
+{
+    size_t it = 0, n = c->replies.n, i = 0;
+    uint64_t k;
+    void *v;
+    jl_reply **list;
+
+    if (n == 0)
+        return;
+    list = malloc(n * sizeof *list);
+    while (rt_map_next(&c->replies, &it, &k, &v) && i < n) {
+        jl_reply *r = v;
+        int hit = 0;
+        if (p->op == RT_PERM_PUBLISH)
+            hit = rt_perm_matches(p, r->subj);
+        else if (p->op == RT_PERM_REPLY && strncmp(p->subject, c->mux_prefix, c->mux_prefix_len) == 0)
+            hit = strtoull(p->subject + c->mux_prefix_len, NULL, 10) == r->token;
+        if (hit)
+            list[i++] = r;
+    }
+    for (size_t j = 0; j < i; j++) {
+        rt_map_del(&c->replies, list[j]->token);
+        list[j]->detail = detail;
+        reply_finish(list[j], NULL, err);
+    }
+    free(list);
+}
+
 static void fail_all_replies(jl_conn *c, const char *err)
 {
     size_t it = 0;
@@ -532,6 +595,7 @@ static void fail_all_replies(jl_conn *c, const char *err)
 typedef struct req_op {
     jl_reply r;
     rt_co   *co;
+    char     subj[];  /* the request's subject: a permission error names it */
 } req_op;
 
 static void req_done(jl_reply *r, natsMsg *m, const char *err)
@@ -540,9 +604,9 @@ static void req_done(jl_reply *r, natsMsg *m, const char *err)
     rt_co *co = op->co;
     jl_conn *c = r->conn;
     lua_State *T = rt_co_prepare(co);
+    const char *detail = r->detail;
     int n;
 
-    free(op);
     if (m && natsMsg_IsNoResponders(m)) {
         natsMsg_Destroy(m);
         m = NULL;
@@ -551,6 +615,7 @@ static void req_done(jl_reply *r, natsMsg *m, const char *err)
     if (!T) {
         if (m)
             natsMsg_Destroy(m);
+        free(op);
         jl_conn_release(c);
         return;
     }
@@ -560,8 +625,17 @@ static void req_done(jl_reply *r, natsMsg *m, const char *err)
     } else {
         lua_pushnil(T);
         lua_pushstring(T, err);
-        n = 2;
+        if (detail)
+            lua_pushfstring(T, "nc:request to %s: %s", op->subj, detail);
+        else if (strcmp(err, "timeout") == 0)
+            lua_pushfstring(T, "nc:request to %s: no reply in time", op->subj);
+        else if (strcmp(err, "no_responders") == 0)
+            lua_pushfstring(T, "nc:request to %s: nobody is subscribed to it", op->subj);
+        else
+            lua_pushfstring(T, "nc:request to %s: %s", op->subj, err);
+        n = 3;
     }
+    free(op);
     jl_conn_release(c);
     rt_co_resume(co, n);
 }
@@ -579,7 +653,8 @@ static int nc_request(lua_State *L)
 {
     static const char *const keys[] = {"timeout", "headers", NULL};
     jl_conn *c = jl_conn_check(L, 1, "nc:request");
-    const char *subj = jl_check_subject(L, 2, "nc:request", 0, NULL);
+    size_t slen = 0;
+    const char *subj = jl_check_subject(L, 2, "nc:request", 0, &slen);
     const char *data = "";
     size_t len = 0;
     double timeout = 5.0;
@@ -600,17 +675,22 @@ static int nc_request(lua_State *L)
         if (!lua_isnil(L, -1))
             hidx = lua_gettop(L);
     }
+    jl_check_pub_line(L, "nc:request", "subject", slen, c->mux_prefix_len + 20, hidx != 0, len);
     co = rt_co_current(L, "nc:request");
+    if (jl_conn_is_closed(c))
+        return jl_conn_closed_result(L, "nc:request");
     jl_conn_check_open(L, c, "nc:request");
     if (hidx)
         check_headers(L, hidx, "nc:request");
-    op = calloc(1, sizeof *op);
+    op = calloc(1, sizeof *op + slen + 1);
+    memcpy(op->subj, subj, slen);
+    op->r.subj = op->subj;
     op->co = co;
     op->r.fn = req_done;
     op->r.data = op;
     if (jl_conn_reply_add(c, &op->r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
         free(op);
-        return jl_fail(L, "closed", "nc:request: the connection is closed");
+        return jl_conn_closed_result(L, "nc:request");
     }
     s = jl_conn_publish(L, c, subj, reply, data, len, hidx, "nc:request");
     if (s != NATS_OK) {
@@ -676,6 +756,8 @@ static int nc_flush(lua_State *L)
             jl_argerror(L, "nc:flush", "timeout", "must be > 0 seconds");
     }
     co = rt_co_current(L, "nc:flush");
+    if (jl_conn_is_closed(c))
+        return jl_conn_closed_result(L, "nc:flush");
     jl_conn_check_open(L, c, "nc:flush");
     op = calloc(1, sizeof *op);
     op->w.data = op;
@@ -719,6 +801,7 @@ static int nc_drain(lua_State *L)
                        "nc:drain: the connection is not connected");
     c->closing = 1;
     c->state = JL_CONN_DRAINING;
+    rt_health_fail(c->health, "is draining");
     c->drain_co = co;
     c->drain_timeout = timeout;
     jl_conn_drain_subs(c);
@@ -794,6 +877,21 @@ static int nc_jetstream(lua_State *L)
     return 1;
 }
 
+/* nc:service(opts): NATS services live in Lua (jetlua/service.lua) */
+static int nc_service(lua_State *L)
+{
+    jl_conn_check(L, 1, "nc:service");
+    lua_settop(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "jetlua.service");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "service");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, LUA_MULTRET);
+    return lua_gettop(L) - 3;
+}
+
 static int nc_tostring(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:__tostring");
@@ -817,6 +915,22 @@ void jl_conn_fire_event(jl_conn *c, int ev, const char *info)
     rt_co_spawn(L, 2, "connection event handler", NULL, NULL);
 }
 
+void jl_conn_fire_error(jl_conn *c, const char *code, const char *detail, const char *subject)
+{
+    lua_State *L = RT->L;
+    if (c->ev_ref[JL_EV_ERROR] == LUA_NOREF || c->self_ref == LUA_NOREF)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->ev_ref[JL_EV_ERROR]);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->self_ref);
+    lua_pushstring(L, code);
+    lua_pushstring(L, detail ? detail : code);
+    if (subject)
+        lua_pushstring(L, subject);
+    else
+        lua_pushnil(L);
+    rt_co_spawn(L, 4, "connection error handler", NULL, NULL);
+}
+
 static void conn_closed(jl_conn *c)
 {
     lua_State *L = RT->L;
@@ -824,6 +938,7 @@ static void conn_closed(jl_conn *c)
     c->state = JL_CONN_CLOSED;
     untrack(c);
     rt_info("connection %s closed", c->name);
+    jl_conn_bp_event(c, JL_EV_CLOSED);
     jl_conn_after_read(c);     /* subscriptions see the close and complete */
     fail_all_replies(c, "closed");
     clients_event(c, JL_EV_CLOSED);
@@ -858,15 +973,19 @@ static void conn_event(void *a, void *b)
             break;
         }
         c->state = JL_CONN_RECONNECTING;
+        rt_health_fail(c->health, "is reconnecting");
         rt_metric_add(rt_metric_simple("jetlua_disconnects_total", RT_COUNTER,
                                        "connections lost (each is followed by reconnect attempts)"), 1);
         rt_warn("connection %s: disconnected, reconnecting", c->name);
+        jl_conn_bp_event(c, ev);
         clients_event(c, ev);
         jl_conn_fire_event(c, ev, NULL);
         break;
     case JL_EV_RECONNECTED:
-        if (c->state == JL_CONN_RECONNECTING)
+        if (c->state == JL_CONN_RECONNECTING) {
             c->state = JL_CONN_CONNECTED;
+            rt_health_ok(c->health);
+        }
         c->reconnects++;
         rt_metric_add(rt_metric_simple("jetlua_reconnects_total", RT_COUNTER, "successful reconnects"), 1);
         natsConnection_GetConnectedUrl(c->nc, raw, sizeof raw);
@@ -881,15 +1000,20 @@ static void conn_event(void *a, void *b)
     }
 }
 
+/* An asynchronous error from cnats, with the server's sentence when there
+ * is one (cnats hands it to the error handler's thread as its last error). */
+typedef struct srv_err {
+    natsStatus s;
+    char       text[];
+} srv_err;
+
 static void conn_error(void *a, void *b)
 {
     jl_conn *c = a;
-    natsStatus s = (natsStatus)(intptr_t)b;
-    const char *text = natsStatus_GetText(s);
-    if (c->state == JL_CONN_CLOSED)
-        return;
-    rt_warn("connection %s: %s", c->name, text);
-    jl_conn_fire_event(c, JL_EV_ERROR, s == NATS_SLOW_CONSUMER ? "slow_consumer" : text);
+    srv_err *e = b;
+    if (c->state != JL_CONN_CLOSED)
+        jl_conn_server_error(c, e->s, e->text);
+    free(e);
 }
 
 void jl_conn_on_disconnected(natsConnection *nc, void *cl) { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_DISCONNECTED); }
@@ -897,7 +1021,16 @@ void jl_conn_on_reconnected(natsConnection *nc, void *cl)  { rt_post(conn_event,
 void jl_conn_on_closed(natsConnection *nc, void *cl)       { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_CLOSED); }
 void jl_conn_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *cl)
 {
-    rt_post(conn_error, cl, (void *)(intptr_t)err);
+    const char *t = err == NATS_SLOW_CONSUMER ? NULL : jl_last_error();
+    size_t n = t ? strlen(t) : 0;
+    srv_err *e = malloc(sizeof *e + n + 1);
+    if (!e)
+        return;
+    e->s = err;
+    memcpy(e->text, t ? t : "", n);
+    e->text[n] = '\0';
+    if (rt_post_try(conn_error, cl, e) != 0)
+        free(e);
 }
 
 /* ---- shutdown hook ---- */
@@ -954,10 +1087,12 @@ void jl_inject_conn(lua_State *L)
         {"request", nc_request},     {"flush", nc_flush},
         {"drain", nc_drain},         {"close", nc_close},
         {"status", nc_status},       {"on", nc_on},
-        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream}, {NULL, NULL}};
+        {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream},
+        {"service", nc_service}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", conn_gc}, {"__tostring", nc_tostring}, {NULL, NULL}};
 
     jl_newclass(L, CONN_MT, methods, meta);
     jl_inject_sub(L);
+    jl_inject_wire(L);
     jl_inject_connect(L);
 }

@@ -15,6 +15,8 @@
 
 #include "rt.h"
 #include "rt_map.h"
+#include "rt_proto.h"
+#include "rt_pubwin.h"
 #include "rt_sched.h"
 
 enum { JL_CONN_CONNECTING = 0, JL_CONN_CONNECTED, JL_CONN_RECONNECTING, JL_CONN_DRAINING, JL_CONN_CLOSED };
@@ -32,6 +34,10 @@ struct jl_client {
     void (*after_read)(jl_client *k);        /* messages may be queued */
     void (*event)(jl_client *k, int ev);     /* JL_EV_DISCONNECTED/RECONNECTED/CLOSED */
     void (*drain)(jl_client *k);             /* finish up, then remove yourself */
+    /* the server refused a publish: p->op is RT_PERM_PUBLISH (p names the
+     * subject) or RT_PERM_REPLY (p names the reply subject); text is the
+     * server's sentence */
+    void (*denied)(jl_client *k, const rt_perm *p, const char *text);
     jl_client *next, *prev;
 };
 
@@ -44,6 +50,8 @@ struct jl_reply {
     jl_reply_fn  fn;      /* m is owned by fn; err: "timeout", "closed", ... */
     void        *data;
     uv_timer_t  *timer;   /* NULL: no timeout */
+    const char  *subj;    /* the request's subject (permission errors name it), or NULL */
+    const char  *detail;  /* set only while fn runs for an error: a sentence, or NULL */
 };
 
 typedef struct jl_conn {
@@ -69,16 +77,24 @@ typedef struct jl_conn {
     rt_map          replies;
     uint64_t        reconnects;
     uint32_t        pubs;                  /* publishes since the last write check */
+    size_t          pub_bytes;             /* ... and their bytes */
     int             mux_live;              /* mux not yet completed by cnats */
     int             closing;               /* close or drain was asked for */
     int             dropping;              /* nc:close: queued messages are dropped */
     int             drain_closing;         /* subscriptions drained, cnats closes */
     double          drain_timeout;
-    struct jl_conn *all_next, *all_prev;   /* every open connection (readiness) */
+    struct jl_conn *all_next, *all_prev;   /* every open connection */
     int             tracked;
+    struct rt_health *health;              /* readiness item while tracked */
+    /* the write buffer (lwire.c): where it stands in the byte stream, and
+     * nc:publish's backpressure once it holds more than max_buffered */
+    rt_wtrack       wt;
+    int             max_buffered;
+    int             over_buffered;         /* last check found it over max_buffered */
+    struct jl_bpwait *bp_waits;            /* nc:publish calls waiting for it to drain */
 } jl_conn;
 
-/* Count c among the open connections (/healthz readiness) until closed. */
+/* Count c among the open connections (and /readyz) until closed. */
 void jl_conn_track(jl_conn *c);
 
 void jl_conn_retain(jl_conn *c);
@@ -108,8 +124,13 @@ void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
                            const char *data, size_t len, int hidx, const char *fname);
 
-/* Run the script's nc:on(event) callback, if any, in its own coroutine. */
+/* Run the script's nc:on(event) callback, if any, in its own coroutine:
+ * fn(nc, info) -- or for "error", fn(nc, code, detail, subject). */
 void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
+void jl_conn_fire_error(jl_conn *c, const char *code, const char *detail, const char *subject);
+/* Fail every waiting request whose subject (RT_PERM_PUBLISH) or reply
+ * (RT_PERM_REPLY) p names with err/detail. */
+void jl_conn_fail_replies(jl_conn *c, const rt_perm *p, const char *err, const char *detail);
 
 /* Close now from the loop thread, writing out what is buffered first. */
 void jl_conn_close_now(jl_conn *c);
@@ -118,8 +139,46 @@ void jl_conn_close_now(jl_conn *c);
  * length, or 0 on failure. */
 size_t jl_inbox_prefix(char *buf, size_t size);
 
-/* Write out what cnats buffered when it is a lot (loop thread). */
-void jl_conn_write_some(jl_conn *c);
+/* ---- the write path (lwire.c) ----
+ * Every write of cnats' buffer made by jetlua goes through jl_conn_write
+ * (the libuv adapter's writes report through a hook), so c->wt knows which
+ * bytes left the buffer: an async publish is never re-sent while its first
+ * copy still waits in it. */
+#define JL_MAX_BUFFERED (64 * 1024 * 1024)
+void jl_conn_write(jl_conn *c);
+/* After a publish of about `bytes`: write out what cnats buffered when it is
+ * a lot (loop thread; every 64 publishes or 1 MiB); updates c->over_buffered. */
+void jl_conn_write_some(jl_conn *c, size_t bytes);
+/* Top of the loop (no Lua running): wake nc:publish calls waiting for the
+ * buffer to drain, when it did (or the connection went down). */
+void jl_conn_bp_check(jl_conn *c);
+/* nc:publish found the buffer over max_buffered: yield co until it drains. */
+int  jl_conn_bp_wait(jl_conn *c, rt_co *co);
+/* The buffer was dropped (disconnect) or the connection closed. */
+void jl_conn_bp_event(jl_conn *c, int ev);
+/* End position in the write stream of what is buffered now. */
+uint64_t jl_conn_wpos(jl_conn *c);
+/* 1 while a message appended at (epoch, end) still waits in the buffer. */
+int  jl_conn_wbuffered(jl_conn *c, uint32_t epoch, uint64_t end);
+void jl_inject_wire(lua_State *L);
+
+/* Control-line limits (lwire.c): raise "<fname>: bad argument '<arg>': ..."
+ * when a PUB/HPUB line of these parts (hdr: 1 if headers are sent) or a SUB
+ * line would pass the server's max_control_line. */
+void jl_check_pub_line(lua_State *L, const char *fname, const char *arg, size_t subj, size_t reply,
+                       int hdr, size_t data_len);
+void jl_check_sub_line(lua_State *L, const char *fname, size_t subj, size_t queue);
+
+/* Server errors (lperm.c), loop thread: a permissions violation (text as
+ * the server sent it) fails the requests, async publishes and
+ * subscriptions it names and reaches nc:on("error"). */
+void jl_conn_server_error(jl_conn *c, natsStatus s, const char *text);
+/* lsub.c: the server refused the subscription(s) p names: stop them. */
+void jl_conn_subs_denied(jl_conn *c, const rt_perm *p, const char *text);
+
+/* cnats' last error text on this thread, without its "(file.c:N): "
+ * prefix; "" when none. */
+const char *jl_last_error(void);
 
 /* Push a status as (nil, code, detail); returns 3. */
 int jl_push_status(lua_State *L, natsStatus s, const char *what);
@@ -128,6 +187,11 @@ int jl_push_status(lua_State *L, natsStatus s, const char *what);
 jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname);
 /* Raise "<fname>: the connection is closed" unless it is usable. */
 void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname);
+/* 1 when the connection is closed for the script (closed, nc:close()
+ * called, or never connected): I/O calls then return nil, "closed". */
+int  jl_conn_is_closed(jl_conn *c);
+/* Push nil, "closed", "<fname>: the connection is closed"; returns 3. */
+int  jl_conn_closed_result(lua_State *L, const char *fname);
 
 #define CONN_MT "jetlua.conn"
 typedef struct { jl_conn *c; } conn_ud;

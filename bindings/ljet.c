@@ -28,7 +28,11 @@ static int log_at(lua_State *L, int level)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    rt_log(level, "%s", lua_tostring(L, -1));
+    {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        rt_log_text(level, s, len);      /* NUL bytes and all */
+    }
     return 0;
 }
 
@@ -95,6 +99,34 @@ static int jl_version(lua_State *L)
     return 1;
 }
 
+/* jet.json.decode(text), jet.json.encode(value): cjson's (upvalue 1), with
+ * errors that name the function and point at the script's line (cjson's own
+ * read "bad argument #1 to '?'" and decode took a number for a string). */
+static int json_decode(lua_State *L)
+{
+    const char *err;
+    jl_check_string(L, 1, "jet.json.decode", "text", NULL);
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    if (lua_pcall(L, 1, 1, 0) == 0)
+        return 1;
+    err = lua_tostring(L, -1);
+    return jl_error(L, "jet.json.decode: %s", err ? err : "invalid JSON");
+}
+
+static int json_encode(lua_State *L)
+{
+    const char *err;
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    if (lua_pcall(L, 1, 1, 0) == 0)
+        return 1;
+    err = lua_tostring(L, -1);
+    return jl_argerror(L, "jet.json.encode", "value", "%s", err ? err : "cannot be encoded");
+}
+
 /* jet.json: lua-cjson, loaded on first use so scripts that never touch
  * JSON do not need it. */
 static int json_index(lua_State *L)
@@ -108,8 +140,10 @@ static int json_index(lua_State *L)
     lua_call(L, 0, 1);
     /* copy encode/decode/null into the jet.json table (arg 1) */
     lua_getfield(L, -1, "encode");
+    lua_pushcclosure(L, json_encode, 1);
     lua_setfield(L, 1, "encode");
     lua_getfield(L, -1, "decode");
+    lua_pushcclosure(L, json_decode, 1);
     lua_setfield(L, 1, "decode");
     lua_getfield(L, -1, "null");
     lua_setfield(L, 1, "null");
@@ -140,6 +174,11 @@ void jl_inject_core(lua_State *L)
         {"spawn", jl_spawn}, {"version", jl_version}, {"_nuid", jl_nuid}, {NULL, NULL}};
 
     luaL_register(L, NULL, fns);
+    /* xpcall handlers that survive a stack overflow (rt_sched.c) */
+    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.onerror");
+    lua_setfield(L, -2, "_onerror");
+    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.capture_error");
+    lua_setfield(L, -2, "_capture_error");
     lua_newtable(L);
     luaL_register(L, NULL, logf);
     lua_setfield(L, -2, "log");

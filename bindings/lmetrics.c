@@ -13,6 +13,7 @@
 #include "jl.h"
 #include "rt_metrics.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +24,31 @@ typedef struct { rt_series *s; int type; } series_ud;
 
 static const char *const fnames[] = {"jet.metrics.counter", "jet.metrics.gauge", "jet.metrics.histogram"};
 
-/* labels table -> rendered, sorted by name so {a=,b=} and {b=,a=} match.
- * Names and string values stay anchored by the table; numbers are
- * formatted into numbuf. */
-static void render_labels(lua_State *L, int idx, const char *fname, char *out, size_t cap)
+#define MAX_LABELS 16
+#define MAX_LABELS_LEN 16384   /* rendered; a bound against mistakes, never a silent cut */
+
+/* A string argument that must not hide a NUL byte (the text format and our
+ * C strings would disagree about where it ends). */
+static const char *check_text(lua_State *L, int idx, const char *fname, const char *arg, const char *what)
 {
-    const char *names[16], *values[16];
-    char numbuf[16][32];
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (strlen(s) != len)
+        jl_argerror(L, fname, arg, "%s must not contain a NUL byte", what);
+    return s;
+}
+
+/* labels table -> rendered (malloc'd, caller frees), sorted by name so
+ * {a=,b=} and {b=,a=} match. Names and string values stay anchored by the
+ * table; numbers are formatted into numbuf. */
+static char *render_labels(lua_State *L, int idx, const char *fname, int type)
+{
+    const char *names[MAX_LABELS], *values[MAX_LABELS];
+    char numbuf[MAX_LABELS][40];
+    char *out;
     int n = 0;
-    out[0] = '\0';
     if (lua_isnoneornil(L, idx))
-        return;
+        return strdup("");
     if (lua_type(L, idx) != LUA_TTABLE)
         jl_argerror(L, fname, "labels", "table expected, got %s", jl_typename(L, idx));
     lua_pushnil(L);
@@ -41,15 +56,17 @@ static void render_labels(lua_State *L, int idx, const char *fname, char *out, s
         const char *why;
         if (lua_type(L, -2) != LUA_TSTRING)
             jl_argerror(L, fname, "labels", "label names must be strings");
-        if (n == 16)
-            jl_argerror(L, fname, "labels", "at most 16 labels");
-        names[n] = lua_tostring(L, -2);
+        if (n == MAX_LABELS)
+            jl_argerror(L, fname, "labels", "at most %d labels", MAX_LABELS);
+        names[n] = check_text(L, -2, fname, "labels", "a label name");
         if ((why = rt_metric_label_invalid(names[n])) != NULL)
             jl_argerror(L, fname, "labels", "invalid label name '%s' (%s)", names[n], why);
+        if (type == RT_HISTOGRAM && strcmp(names[n], "le") == 0)
+            jl_argerror(L, fname, "labels", "the label 'le' is reserved for histogram buckets");
         if (lua_type(L, -1) == LUA_TSTRING) {
-            values[n] = lua_tostring(L, -1);
+            values[n] = check_text(L, -1, fname, "labels", "a label value");
         } else if (lua_type(L, -1) == LUA_TNUMBER) {
-            snprintf(numbuf[n], sizeof numbuf[n], "%.14g", lua_tonumber(L, -1));
+            rt_metric_format_value(numbuf[n], sizeof numbuf[n], lua_tonumber(L, -1));
             values[n] = numbuf[n];
         } else {
             jl_argerror(L, fname, "labels", "value of '%s' must be a string or number, got %s", names[n],
@@ -63,7 +80,14 @@ static void render_labels(lua_State *L, int idx, const char *fname, char *out, s
             const char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
             t = values[j]; values[j] = values[j - 1]; values[j - 1] = t;
         }
-    rt_metric_labels(out, cap, names, values, n);
+    out = rt_metric_labels_dup(names, values, n);
+    if (strlen(out) > MAX_LABELS_LEN) {
+        size_t len = strlen(out);
+        free(out);
+        jl_argerror(L, fname, "labels", "the label set is too long (%zu bytes rendered, at most %d)", len,
+                    MAX_LABELS_LEN);
+    }
+    return out;
 }
 
 static int make(lua_State *L, int type)
@@ -71,16 +95,16 @@ static int make(lua_State *L, int type)
     const char *fname = fnames[type];
     const char *name = jl_check_string(L, 1, fname, "name", NULL);
     const char *help = NULL, *why, *err = NULL;
-    char labels[1024];
+    char *labels;
     double bounds[64];
     int nb = 0;
     rt_series *s;
     series_ud *u;
 
+    check_text(L, 1, fname, "name", "a metric name");
     if ((why = rt_metric_name_invalid(name)) != NULL)
         jl_argerror(L, fname, "name", "invalid metric name '%s' (%s)", name, why);
     lua_settop(L, 3);
-    render_labels(L, 2, fname, labels, sizeof labels);
     if (type == RT_HISTOGRAM && lua_istable(L, 3)) {
         static const char *const keys[] = {"help", "buckets", NULL};
         jl_check_keys(L, 3, fname, keys);
@@ -98,15 +122,23 @@ static int make(lua_State *L, int type)
                     jl_argerror(L, fname, "buckets", "bound %d is not a number", i + 1);
                 bounds[i] = lua_tonumber(L, -1);
                 lua_pop(L, 1);
+                if (!isfinite(bounds[i]))
+                    jl_argerror(L, fname, "buckets", "bound %d must be finite (+Inf is always the last bucket)",
+                                i + 1);
                 if (i > 0 && !(bounds[i] > bounds[i - 1]))
                     jl_argerror(L, fname, "buckets", "bounds must be ascending");
             }
         }
         lua_pop(L, 1);
     } else if (!lua_isnoneornil(L, 3)) {
-        help = jl_check_string(L, 3, fname, "help", NULL);
+        jl_check_string(L, 3, fname, "help", NULL);
+        help = check_text(L, 3, fname, "help", "the help text");
     }
+    if (help && strlen(help) > 4096)
+        jl_argerror(L, fname, "help", "at most 4096 bytes");
+    labels = render_labels(L, 2, fname, type);
     s = rt_metric(name, type, help, labels, bounds, nb, &err);
+    free(labels);
     if (!s)
         return luaL_error(L, "%s: %s", fname, err);
     u = lua_newuserdata(L, sizeof *u);

@@ -118,7 +118,7 @@ int jl_msg_send_ack(lmsg *u, const char *payload)
     if (u->acked && strcmp(payload, "+WPI") != 0)
         return -2;
     s = natsConnection_Publish(u->c->nc, natsMsg_GetReply(u->m), payload, (int)strlen(payload));
-    jl_conn_write_some(u->c);
+    jl_conn_write_some(u->c, 0);
     if (s != NATS_OK)
         return -1;
     if (strcmp(payload, "+WPI") != 0)
@@ -134,6 +134,8 @@ static int ack_common(lua_State *L, const char *fname, const char *payload)
         return luaL_error(L, "%s: not a JetStream message (no $JS.ACK reply subject)", fname);
     if (u->acked)
         return jl_fail(L, "already_acked", "the message was already acknowledged (ack, nak or term)");
+    if (jl_conn_is_closed(u->c))
+        return jl_conn_closed_result(L, fname);
     jl_conn_check_open(L, u->c, fname);
     if (jl_msg_send_ack(u, payload) != 0)
         return jl_fail(L, "closed", "the connection is closed");
@@ -172,6 +174,7 @@ static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
     rt_co *co = op->co;
     jl_conn *c = r->conn;
     lua_State *T = rt_co_prepare(co);
+    const char *detail = r->detail;
     int n = 1;
 
     if (m && natsMsg_IsNoResponders(m))
@@ -184,7 +187,7 @@ static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
             lua_pushnil(T);
             lua_pushstring(T, err);
             lua_pushfstring(T, "msg:ack_sync: %s", strcmp(err, "no_responders") == 0
-                            ? "nobody answered (the consumer is gone?)" : err);
+                            ? "nobody answered (the consumer is gone?)" : detail ? detail : err);
             n = 3;
         } else {
             count_ack(op->u, "+ACK");
@@ -224,6 +227,8 @@ static int msg_ack_sync(lua_State *L)
     co = rt_co_current(L, "msg:ack_sync");
     if (u->acked)
         return jl_fail(L, "already_acked", "the message was already acknowledged (ack, nak or term)");
+    if (jl_conn_is_closed(u->c))
+        return jl_conn_closed_result(L, "msg:ack_sync");
     jl_conn_check_open(L, u->c, "msg:ack_sync");
     op = calloc(1, sizeof *op);
     op->co = co;
@@ -239,7 +244,7 @@ static int msg_ack_sync(lua_State *L)
         free(op);
         return jl_fail(L, "closed", "msg:ack_sync: the connection is closed");
     }
-    jl_conn_write_some(u->c);
+    jl_conn_write_some(u->c, 0);
     u->acked = 1;
     jl_conn_retain(u->c);
     return rt_co_wait(co, acksync_cancel, op);
@@ -463,6 +468,9 @@ static int msg_respond(lua_State *L)
         return luaL_error(L, "msg:respond: the message has no reply subject");
     if (!u->c)
         return luaL_error(L, "msg:respond: the message has no connection");
+    jl_check_pub_line(L, "msg:respond", "reply", strlen(reply), 0, hidx != 0, len);
+    if (jl_conn_is_closed(u->c))
+        return jl_conn_closed_result(L, "msg:respond");
     s = jl_conn_publish(L, u->c, reply, NULL, data, len, hidx, "msg:respond");
     if (s != NATS_OK)
         return jl_push_status(L, s, "msg:respond");

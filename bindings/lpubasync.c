@@ -16,9 +16,16 @@
  *    could not tell which publish it answers;
  *  - one sweep timer per publisher expires entries past their ack timeout
  *    (they sit in a list ordered by deadline) and resends held ones;
- *  - our own in-flight window (max_pending): when it is full, publish returns
- *    false and the Lua side yields in wait_slot() until acks free slots. We
- *    never reach cnats' blocking stall, and the loop never blocks.
+ *  - our own in-flight window, bounded in messages (max_pending) and bytes
+ *    (max_pending_bytes, rt_pubwin.h): when it is full, publish returns
+ *    false and the Lua side yields in wait_slot() until acks free room. We
+ *    never reach cnats' blocking stall, and the loop never blocks;
+ *  - a message is never re-sent while its first copy still waits in the
+ *    connection's write buffer (a frozen server or network: lwire.c tracks
+ *    where the buffer stands). Its timeout then re-arms instead: a copy
+ *    per retry used to pile up in that buffer until malloc failed. So the
+ *    memory a publisher holds is its window plus, at most, one copy of it
+ *    in cnats' buffer.
  *
  * Failures never pass silently. A retryable one (timeout, no_responders,
  * disconnected) is retried when the script asked for retries: the message
@@ -56,6 +63,9 @@ typedef struct pa_wait pa_wait;
 struct pa_entry {
     uint64_t  token;
     natsMsg  *msg;          /* subject, reply, headers, data: re-sent as is */
+    uint64_t  size;         /* its bytes in the window */
+    uint64_t  wend;         /* where it ends in the connection's write stream */
+    uint32_t  wepoch;       /* ... in this epoch of the write buffer (0: never sent) */
     uint64_t  deadline;     /* monotonic ms */
     uint32_t  timeout_ms;
     int       tries_left;   /* retries still allowed */
@@ -108,6 +118,7 @@ struct pa {
     pa_list     sent, held;
     int         pending;    /* sent + held */
     int         max_pending;
+    rt_pubwin   win;        /* messages and bytes of pending */
     uint32_t    timeout_ms;
     int         retry;      /* default retries per message (0: off) */
     uint32_t    retry_delay_ms;
@@ -125,6 +136,7 @@ struct pa {
     char        idbase[32];
     uint64_t    idseq;
     uint64_t    published, acked, failed, retried, unacked_at_exit;
+    uint64_t    held_in_buffer; /* timeouts re-armed: the message was still in the write buffer */
 };
 
 /* jetlua's own metrics (--metrics), shared by every publisher */
@@ -407,14 +419,14 @@ static pa_wait *wait_add(pa *p, rt_co *co, int kind, double timeout)
  * fills the window again waits again, so this always ends. */
 static void wake(pa *p, int kind)
 {
-    /* a blocked publisher resumes with a quarter of the window free, not
-     * one slot: it then publishes a batch instead of one message per ack */
-    int room = p->max_pending - (p->max_pending >= 4 ? p->max_pending / 4 : 1);
+    /* a blocked publisher resumes with a quarter of the window free (in
+     * messages and bytes), not one slot: it then publishes a batch instead
+     * of one message per ack */
     for (;;) {
         pa_wait *w;
         rt_co *co;
         lua_State *T;
-        int ok = kind == W_SLOT ? p->pending <= room : p->pending == 0;
+        int ok = kind == W_SLOT ? rt_pubwin_resume(&p->win) : p->pending == 0;
         if (!ok && p->registered)
             return;
         for (w = p->waits; w && w->kind != kind; w = w->next)
@@ -551,6 +563,7 @@ static void entry_free(pa *p, pa_entry *e)
 static void entry_done(pa *p, pa_entry *e)
 {
     list_unlink(e->held ? &p->held : &p->sent, e);
+    rt_pubwin_del(&p->win, e->size);
     pending_dec(p);
 }
 
@@ -591,7 +604,25 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
     const char *subj = natsMsg_GetSubject(e->msg);
     const char *id = msg_id_of(e);
     uint64_t now = rt_mono_ms();
+    /* Read before the future is resolved: its waiter runs inside
+     * fut_resolve and may call jet.exit, which must not turn a failure the
+     * script has just seen into one "never acknowledged". */
+    int exiting = RT->exiting;
 
+    if (can_retry && strcmp(code, "timeout") == 0 && e->tries_left > 0 && p->registered &&
+        !e->held && e->wepoch && jl_conn_wbuffered(p->c, e->wepoch, e->wend)) {
+        /* Its first copy still waits in the write buffer (the server is not
+         * reading): a resend would only add a second copy behind it. Wait
+         * one more ack timeout instead (it counts as a retry). */
+        e->tries_left--;
+        p->held_in_buffer++;
+        list_unlink(&p->sent, e);
+        e->deadline = now + e->timeout_ms;
+        list_insert_by_deadline(&p->sent, e);
+        rt_debug("publish_async to '%s'%s%s: no PubAck yet, still in the write buffer; waiting "
+                 "(%d retries left)", subj, id ? " msg_id " : "", id ? id : "", e->tries_left);
+        return;
+    }
     if (can_retry && retryable(code) && e->tries_left > 0 && p->registered && p->c->state != JL_CONN_CLOSED) {
         e->tries_left--;
         p->retried++;
@@ -648,7 +679,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
         }
         rt_co_spawn(L, 1, "js:on_publish_error callback", NULL, NULL);
     }
-    if (RT->exiting) {
+    if (exiting) {
         p->unacked_at_exit++;
         rt_error("publish_async to '%s' (msg_id %s) was never acknowledged: %s (%s)", subj,
                  id ? id : "none", code, detail);
@@ -687,11 +718,26 @@ static void send_entry(pa *p, pa_entry *e)
     e->deadline = now + e->timeout_ms;
     list_insert_by_deadline(&p->sent, e);
     s = natsConnection_PublishMsg(p->c->nc, e->msg);
-    if (s != NATS_OK) {
-        entry_fail(p, e, jl_status_code(s), natsStatus_GetText(s), 0, 0);
+    if (s == NATS_INSUFFICIENT_BUFFER) {
+        /* cnats is already reconnecting (our disconnected event is on its
+         * way) and its reconnect buffer is full: hold it, send on reconnect */
+        list_unlink(&p->sent, e);
+        e->held = 1;
+        e->not_before = now;
+        list_append(&p->held, e);
         return;
     }
-    jl_conn_write_some(p->c);
+    if (s != NATS_OK) {
+        const char *last = jl_last_error();
+        char detail[300];
+        snprintf(detail, sizeof detail, "%s%s%s", natsStatus_GetText(s), last && *last ? ": " : "",
+                 last ? last : "");
+        entry_fail(p, e, jl_status_code(s), detail, 0, 0);
+        return;
+    }
+    e->wepoch = p->c->wt.epoch;
+    e->wend = jl_conn_wpos(p->c);
+    jl_conn_write_some(p->c, e->size);
 }
 
 static void send_held(pa *p, uint64_t now)
@@ -712,12 +758,23 @@ static void sweep(uv_timer_t *t)
     pa_entry *e;
     int before = p->pending;
 
-    while ((e = p->sent.head) != NULL && e->deadline <= now)
-        entry_fail(p, e, "timeout", "no PubAck within the ack timeout", 0, 1);
+    while ((e = p->sent.head) != NULL && e->deadline <= now) {
+        if (e->wepoch && jl_conn_wbuffered(p->c, e->wepoch, e->wend))
+            entry_fail(p, e, "timeout", "no PubAck within the ack timeout: the message still waits in the "
+                       "connection's write buffer (the server is not reading it) and may be stored once it "
+                       "moves; publish it again with the same msg_id to be sure", 0, 1);
+        else
+            entry_fail(p, e, "timeout", "no PubAck within the ack timeout (the message was sent: the server "
+                       "may have stored it; publish it again with the same msg_id to be sure)", 0, 1);
+    }
     for (e = p->held.head; e;) {
         pa_entry *next = e->next;
         if (e->deadline <= now && e->not_before <= now)
-            entry_fail(p, e, "timeout", "no PubAck within the ack timeout (connection down)", 0, 1);
+            entry_fail(p, e, "timeout", e->wepoch
+                       ? "no PubAck within the ack timeout while the connection was down (an earlier attempt "
+                         "may have been stored: publish it again with the same msg_id to be sure)"
+                       : "no PubAck within the ack timeout: the connection was down and the message was "
+                         "never sent (it is not stored)", 0, 1);
         e = next;
     }
     send_held(p, now);
@@ -882,6 +939,38 @@ static void pa_event(jl_client *k, int ev)
     settle(p);
 }
 
+/* The server refused a publish (lperm.c): fail what it names at once,
+ * instead of at its ack timeout, and never retry it. */
+static void pa_denied(jl_client *k, const rt_perm *perm, const char *text)
+{
+    pa *p = (pa *)k;
+    int before = p->pending;
+    if (perm->op == RT_PERM_REPLY) {
+        pa_entry *e;
+        if (strncmp(perm->subject, p->prefix, p->prefix_len) != 0)
+            return;
+        e = rt_map_get(&p->map, strtoull(perm->subject + p->prefix_len, NULL, 10));
+        if (e && !e->held)
+            entry_fail(p, e, "permission_denied", text, 0, 0);
+    } else {
+        pa_entry *e, **v;
+        int n = 0, i = 0;
+        for (e = p->sent.head; e; e = e->next)
+            n += rt_perm_matches(perm, natsMsg_GetSubject(e->msg));
+        if (n == 0)
+            return;
+        v = malloc((size_t)n * sizeof *v);
+        for (e = p->sent.head; e && i < n; e = e->next)
+            if (rt_perm_matches(perm, natsMsg_GetSubject(e->msg)))
+                v[i++] = e;
+        for (i = 0; i < n; i++)
+            entry_fail(p, v[i], "permission_denied", text, 0, 0);
+        free(v);
+    }
+    if (p->pending < before)
+        settle(p);
+}
+
 /* The connection drains: wait for every pending ack, then let it close. */
 static void pa_drain(jl_client *k)
 {
@@ -954,7 +1043,8 @@ static pa *check_pa(lua_State *L, const char *fname)
     return u->p;
 }
 
-/* jet._js_publisher(nc, max_pending, ack_timeout, retries, retry_delay, codes) */
+/* jet._js_publisher(nc, max_pending, ack_timeout, retries, retry_delay, codes,
+ * max_pending_bytes) -> publisher, or nil, "closed", detail */
 static int pa_new(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:jetstream");
@@ -962,16 +1052,20 @@ static int pa_new(lua_State *L)
     double timeout = luaL_checknumber(L, 3);
     int retry = (int)luaL_checkinteger(L, 4);
     double delay = luaL_checknumber(L, 5);
+    double maxb = luaL_checknumber(L, 7);
     char subj[96];
     pa_ud *u;
     pa *p;
 
     luaL_checktype(L, 6, LUA_TTABLE);
+    if (jl_conn_is_closed(c))
+        return jl_conn_closed_result(L, "js:publish_async");
     jl_conn_check_open(L, c, "js:publish_async");
     metrics_init();
     p = calloc(1, sizeof *p);
     p->c = c;
     p->max_pending = maxp;
+    rt_pubwin_init(&p->win, maxp, maxb >= 1 ? (uint64_t)maxb : 1);
     p->timeout_ms = (uint32_t)(timeout * 1000.0);
     p->retry = retry;
     p->retry_delay_ms = (uint32_t)(delay * 1000.0);
@@ -1005,6 +1099,7 @@ static int pa_new(lua_State *L)
     uv_unref((uv_handle_t *)p->sweep);
     p->client.event = pa_event;
     p->client.drain = pa_drain;
+    p->client.denied = pa_denied;
     jl_conn_retain(c);
     jl_conn_client_add(c, &p->client);
     p->registered = 1;
@@ -1023,14 +1118,15 @@ static int pa_publish(lua_State *L)
 {
     static const char *const fname = "js:publish_async";
     pa *p = check_pa(L, fname);
-    size_t len = 0;
-    const char *subj = jl_check_subject(L, 2, fname, 0, NULL);
+    size_t len = 0, slen = 0;
+    const char *subj = jl_check_subject(L, 2, fname, 0, &slen);
     const char *data = "";
     const char *id = NULL;
     char reply[96];
     int hidx = lua_istable(L, 4) ? 4 : 0;
     int tries = p->retry;
     double timeout = p->timeout_ms / 1000.0;
+    uint64_t size;
     pa_entry *e;
     pa_fut *f;
     natsMsg *m = NULL;
@@ -1044,10 +1140,23 @@ static int pa_publish(lua_State *L)
         timeout = lua_tonumber(L, 6);
     if (!lua_isnoneornil(L, 7))
         tries = (int)lua_tointeger(L, 7);
+    jl_check_pub_line(L, fname, "subject", slen, p->prefix_len + 20, hidx || id || tries > 0, len);
+    if (jl_conn_is_closed(p->c))
+        return jl_conn_closed_result(L, fname);
     jl_conn_check_open(L, p->c, fname);
     if (!p->registered)
-        return luaL_error(L, "%s: the connection is draining", fname);
-    if (p->pending >= p->max_pending) {
+        return jl_fail(L, "draining", "js:publish_async: the connection is draining: no new publishes");
+    /* its bytes in the window: what cnats will buffer for it, near enough */
+    size = slen + p->prefix_len + 20 + len + (id ? strlen(id) + 16 : 0) + (tries > 0 ? 64 : 0);
+    if (hidx) {
+        lua_pushnil(L);
+        while (lua_next(L, hidx) != 0) {
+            size += (lua_type(L, -2) == LUA_TSTRING ? lua_objlen(L, -2) : 0) + 4 +
+                    (lua_type(L, -1) == LUA_TSTRING ? lua_objlen(L, -1) : 0);
+            lua_pop(L, 1);
+        }
+    }
+    if (!rt_pubwin_admit(&p->win, size)) {
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -1066,6 +1175,8 @@ static int pa_publish(lua_State *L)
     e = calloc(1, sizeof *e);
     e->token = ++p->next_token;
     e->msg = m;
+    e->size = size;
+    rt_pubwin_add(&p->win, size);
     e->up_ref = LUA_NOREF;
     if (!lua_isnoneornil(L, 8)) {
         e->up = jl_msg_check_ud(L, 8, fname);
@@ -1111,7 +1222,7 @@ static int pa_wait_slot(lua_State *L)
 {
     pa *p = check_pa(L, "js:publish_async");
     rt_co *co = rt_co_current(L, "js:publish_async");
-    if (p->pending < p->max_pending || !p->registered)
+    if (!rt_pubwin_full(&p->win) || !p->registered)
         return 0;
     return rt_co_wait(co, slot_cancel, wait_add(p, co, W_SLOT, -1));
 }
@@ -1162,6 +1273,9 @@ static int pa_stats(lua_State *L)
     lua_pushnumber(L, (lua_Number)p->retried);   lua_setfield(L, -2, "retried");
     lua_pushinteger(L, p->pending);              lua_setfield(L, -2, "pending");
     lua_pushinteger(L, p->max_pending);          lua_setfield(L, -2, "max_pending");
+    lua_pushnumber(L, (lua_Number)p->win.bytes); lua_setfield(L, -2, "pending_bytes");
+    lua_pushnumber(L, (lua_Number)p->win.max_bytes); lua_setfield(L, -2, "max_pending_bytes");
+    lua_pushnumber(L, (lua_Number)p->held_in_buffer); lua_setfield(L, -2, "buffer_waits");
     return 1;
 }
 

@@ -43,7 +43,10 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lpull_watch.h"
+#include "rt_health.h"
 #include "rt_metrics.h"
+#include "rt_pullrules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,8 @@
 #define EXPIRY_GRACE_MS 1000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define INFO_PERIOD_MS 10000    /* consumer info: lag gauges, limits, and a deleted consumer noticed */
+#define INFO_TIMEOUT_MS 5000
 
 enum { M_CONSUME = 0, M_ITER, M_FETCH };
 enum { S_ACTIVE = 0, S_DRAINING, S_STOPPING, S_CLOSED };
@@ -84,6 +89,7 @@ struct pc {
     size_t     prefix_len;
     char      *next_subj; /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer> */
     char       what[192]; /* "consumer ORDERS/worker", for logs */
+    char       where[200];/* "handler failed on ORDERS/worker": the key of repeated errors */
     int        mode, state;
     /* options */
     int64_t    max_msgs, max_bytes, thr_msgs, thr_bytes;
@@ -91,6 +97,9 @@ struct pc {
     double     handler_us;   /* moving average of a handler's run time */
     int64_t    ramp;         /* slow start: +1 per handled message (doubles per window) up to max */
     uint64_t   expires_ms, hb_ms, wpi_ms, tick_ms;
+    /* the consumer's request limits (0: none) and what a request then carries */
+    int64_t    lim_batch, lim_bytes;
+    uint64_t   lim_expires_ms, rexp_ms, rhb_ms;
     int        concurrency, auto_ack, no_wait;
     int        handler_ref, err_ref, self_ref;
     /* requests out */
@@ -125,11 +134,21 @@ struct pc {
     int        fetch_n, fetch_got, fetch_done;
     const char *end_code; /* fetch: the error that ended it */
     char       end_detail[200];
+    const char *term_code;/* consume/messages: the terminal error, for it:next() */
+    char       term_detail[200];
+    /* what the server says about the consumer (lpull_watch.c) */
+    jl_cwatch *cw;
+    int        probe_hb;  /* info asked after missed heartbeats (2: the first of a streak):
+                             no pull until it answers */
+    uint64_t   last_info;
+    int64_t    num_pending, num_ack_pending;
     jl_ackstats *st;
     /* per-consumer metrics (NULL for fetch) */
     rt_series *mc_delivered, *mc_redelivered, *mc_errors, *mc_buffered, *mc_in_flight;
+    rt_series *mc_seconds, *mc_pending, *mc_ack_pending, *mc_max_deliveries;
+    rt_health *health;    /* /readyz: consume and messages, until the script ends it */
     /* stats */
-    uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered;
+    uint64_t   delivered, pulls, hb_missed, errors, handler_errors, redelivered, max_deliveries;
 };
 
 typedef struct { pc *p; } pull_ud;
@@ -185,6 +204,17 @@ static void consumer_metrics(pc *p)
     p->st->m_acked = series("jetlua_consumer_acked_total", RT_COUNTER, "acks sent", labels);
     p->st->m_naked = series("jetlua_consumer_naked_total", RT_COUNTER, "naks sent", labels);
     p->st->m_termed = series("jetlua_consumer_termed_total", RT_COUNTER, "terms sent", labels);
+    p->mc_seconds = series("jetlua_consumer_handler_seconds", RT_HISTOGRAM, "handler run time", labels);
+    p->mc_pending = series("jetlua_consumer_num_pending", RT_GAUGE,
+                           "messages in the stream not yet delivered to the consumer", labels);
+    p->mc_ack_pending = series("jetlua_consumer_num_ack_pending", RT_GAUGE,
+                               "messages delivered and not yet acknowledged (consumer info)", labels);
+    p->mc_max_deliveries = series("jetlua_consumer_max_deliveries_total", RT_COUNTER,
+                                  "messages that reached max_deliver (server advisories)", labels);
+    if (p->num_pending >= 0)
+        rt_metric_set(p->mc_pending, (double)p->num_pending);
+    if (p->num_ack_pending >= 0)
+        rt_metric_set(p->mc_ack_pending, (double)p->num_ack_pending);
 }
 
 static void gauges(pc *p)
@@ -298,17 +328,17 @@ static int send_pull(pc *p, int64_t batch, int64_t bytes)
     r->id = ++p->next_id;
     r->left = batch;
     r->bytes = bytes;
-    r->deadline = p->expires_ms ? now_ms() + p->expires_ms : 0;
+    r->deadline = p->rexp_ms ? now_ms() + p->rexp_ms : 0;
     snprintf(reply, sizeof reply, "%s%llu", p->prefix, (unsigned long long)r->id);
     n = snprintf(body, sizeof body, "{\"batch\":%lld", (long long)batch);
-    if (p->expires_ms)
+    if (p->rexp_ms)
         n += snprintf(body + n, sizeof body - (size_t)n, ",\"expires\":%llu",
-                      (unsigned long long)p->expires_ms * 1000000ULL);
+                      (unsigned long long)p->rexp_ms * 1000000ULL);
     if (bytes > 0)
         n += snprintf(body + n, sizeof body - (size_t)n, ",\"max_bytes\":%lld", (long long)bytes);
-    if (p->hb_ms)
+    if (p->rhb_ms)
         n += snprintf(body + n, sizeof body - (size_t)n, ",\"idle_heartbeat\":%llu",
-                      (unsigned long long)p->hb_ms * 1000000ULL);
+                      (unsigned long long)p->rhb_ms * 1000000ULL);
     if (p->no_wait)
         n += snprintf(body + n, sizeof body - (size_t)n, ",\"no_wait\":true");
     n += snprintf(body + n, sizeof body - (size_t)n, "}");
@@ -341,12 +371,43 @@ static int64_t window(pc *p)
     return w;
 }
 
+/* Ask for n messages (and bytes, 0: none) in one request, or in several
+ * when the consumer caps a request's batch or max_bytes. */
+static void pull_within_limits(pc *p, int64_t n, int64_t bytes)
+{
+    int64_t cap_n = p->lim_batch > 0 ? p->lim_batch : n;
+    int64_t k = 1;
+    if (bytes > 0 && p->lim_bytes > 0 && bytes > p->lim_bytes) {
+        k = (bytes + p->lim_bytes - 1) / p->lim_bytes;   /* requests the bytes need */
+        if (k > MAX_REQS - p->nreqs)
+            k = MAX_REQS - p->nreqs;
+        if (k < 1)
+            k = 1;
+    }
+    if (bytes > 0 && n / k < cap_n)
+        cap_n = (n + k - 1) / k;             /* spread the count over the byte-capped requests */
+    while (n > 0 && p->nreqs < MAX_REQS) {
+        int64_t b = n < cap_n ? n : cap_n, by = 0;
+        if (bytes > 0) {
+            by = p->lim_bytes > 0 && bytes > p->lim_bytes ? p->lim_bytes : bytes;
+            if (by <= 0)
+                break;
+        }
+        if (send_pull(p, b, by) != 0)
+            break;
+        n -= b;
+        bytes -= by;
+    }
+}
+
 /* Ask for more when what is held dropped to the threshold. */
 static void maybe_pull(pc *p)
 {
     int64_t held, w;
     if (p->mode == M_FETCH || p->state != S_ACTIVE || p->c->state != JL_CONN_CONNECTED || !p->sub)
         return;
+    if (p->probe_hb)
+        return;                              /* heartbeats stopped: the consumer info answers first */
     if (p->backoff_until && now_ms() < p->backoff_until)
         return;
     p->backoff_until = 0;
@@ -356,9 +417,9 @@ static void maybe_pull(pc *p)
         int64_t hb = p->out_bytes + p->qbytes;
         if (hb > p->thr_bytes || held >= w)
             return;
-        send_pull(p, w - held, p->max_bytes - hb);
+        pull_within_limits(p, w - held, p->max_bytes - hb);
     } else if (held <= (w < p->max_msgs ? w / 2 : p->thr_msgs)) {
-        send_pull(p, w - held, 0);
+        pull_within_limits(p, w - held, 0);
     }
 }
 
@@ -441,52 +502,116 @@ static void back_off(pc *p, const char *code, const char *detail)
     report(p, code, d, 0);
 }
 
-static void terminal(pc *p, const char *code, const char *detail)
+/* The end: tell the script, stop. nak: buffered messages are nak'd (the
+ * consumer still exists) or dropped (it is gone: nothing to ack them to). */
+static void terminal(pc *p, const char *code, const char *detail, int nak)
 {
     if (p->mode == M_FETCH) {
         fetch_finish(p, code, detail);
         return;
     }
+    if (p->state == S_CLOSED || p->state == S_STOPPING)
+        return;
+    p->term_code = code;
+    snprintf(p->term_detail, sizeof p->term_detail, "%s", detail);
     report(p, code, detail, 1);
-    close_engine(p, 1, code);
+    rt_health_fail(p->health, "failed: %s (%s)", code, detail);
+    close_engine(p, nak, code);
+}
+
+/* Ask the server whether the consumer is still there (lpull_watch.c);
+ * the answer comes to on_info. */
+static int ask_info(pc *p)
+{
+    return p->cw && p->state == S_ACTIVE && jl_cwatch_ask(p->cw, INFO_TIMEOUT_MS);
+}
+
+static void apply_limits(pc *p);
+
+/* The consumer info answered (or failed): a consumer or stream that is gone
+ * ends the engine; otherwise the limits and lag are refreshed, and after
+ * missed heartbeats pulling starts afresh. */
+static void on_info(void *owner, const jl_cinfo *ci)
+{
+    pc *p = owner;
+    int hb = p->probe_hb;
+    p->probe_hb = 0;
+    p->last_info = now_ms();
+    if (p->state == S_CLOSED || p->state == S_STOPPING)
+        return;
+    if (ci->gone) {
+        terminal(p, ci->code, ci->detail, 0);
+        return;
+    }
+    if (!ci->code) {
+        p->lim_batch = ci->max_batch > 0 ? ci->max_batch : 0;
+        p->lim_bytes = ci->max_bytes > 0 ? ci->max_bytes : 0;
+        p->lim_expires_ms = ci->max_expires_ms > 0 ? (uint64_t)ci->max_expires_ms : 0;
+        apply_limits(p);
+        if (p->ack_wait_ms && ci->ack_wait_ms > 0)
+            p->ack_wait_ms = (uint64_t)ci->ack_wait_ms;
+        if (ci->num_pending >= 0)
+            rt_metric_set(p->mc_pending, (double)(p->num_pending = ci->num_pending));
+        if (ci->num_ack_pending >= 0)
+            rt_metric_set(p->mc_ack_pending, (double)(p->num_ack_pending = ci->num_ack_pending));
+    }
+    /* the server answered but sent no heartbeat: our requests are lost */
+    if (hb && (!ci->code || hb == 2))
+        reqs_reset(p);
+    if (p->state == S_ACTIVE)
+        pump(p);
+}
+
+static void on_max_delivery(void *owner, int64_t seq, int64_t deliveries)
+{
+    pc *p = owner;
+    p->max_deliveries++;
+    rt_metric_add(p->mc_max_deliveries, 1);
+    rt_warn("%s: stream seq %lld reached max_deliver (%lld deliveries); the server will not deliver it again",
+            p->what, (long long)seq, (long long)deliveries);
 }
 
 /* ---- inbound ---- */
 
-/* The delivery count from the ack subject (0 when it is not one). */
-static long num_delivered(const char *reply)
-{
-    jl_ack_meta m;
-    return jl_ack_parse(reply, &m) == 0 ? strtol(m.f[JL_ACK_DELIVERED], NULL, 10) : 0;
-}
-
 static void on_user_msg(pc *p, natsMsg *m)
 {
+    jl_ack_meta am;
+    int64_t sz = 0;
     p->missed_streak = 0;
     p->backoff_ms = 0;
     p->delivered++;
     rt_metric_add(m_delivered, 1);
     rt_metric_add(p->mc_delivered, 1);
-    if (num_delivered(natsMsg_GetReply(m)) > 1) {
-        p->redelivered++;
-        rt_metric_add(m_redelivered, 1);
-        rt_metric_add(p->mc_redelivered, 1);
+    if (jl_ack_parse(natsMsg_GetReply(m), &am) == 0) {
+        if (strtol(am.f[JL_ACK_DELIVERED], NULL, 10) > 1) {
+            p->redelivered++;
+            rt_metric_add(m_redelivered, 1);
+            rt_metric_add(p->mc_redelivered, 1);
+        }
+        p->num_pending = strtoll(am.f[JL_ACK_PENDING], NULL, 10);   /* after this message */
+        rt_metric_set(p->mc_pending, (double)p->num_pending);
     }
+    if (p->max_bytes > 0)
+        sz = msg_size(m);
     if (p->nreqs > 0) {                       /* arrivals are credited to the oldest request */
+        preq *r = &p->reqs[0];
+        int by_bytes = r->bytes > 0;
         p->out_msgs--;
-        if (--p->reqs[0].left <= 0 && p->reqs[0].bytes == 0)
+        r->left--;
+        if (by_bytes)
+            r->bytes -= sz;
+        /* its batch is done (the server forgot it; 2.9.10 sends nothing,
+         * even when max_bytes is left), or its bytes are */
+        if (r->left <= 0 || (by_bytes && r->bytes <= 0))
             req_remove(p, 0);
         if (p->out_msgs < 0)
             p->out_msgs = 0;
     }
     if (p->max_bytes > 0) {
-        int64_t sz = msg_size(m);
         p->qbytes += sz;
         p->out_bytes -= sz;
         if (p->out_bytes < 0)
             p->out_bytes = 0;
-        if (p->nreqs > 0 && p->reqs[0].bytes > 0 && (p->reqs[0].bytes -= sz) <= 0)
-            req_remove(p, 0);
     }
     q_push(p, m);
     if (p->mode == M_FETCH && ++p->fetch_got >= p->fetch_n)
@@ -510,6 +635,28 @@ static void end_request(pc *p, int i, natsMsg *m)
     req_remove(p, i);
 }
 
+/* A 409 Exceeded MaxRequest*: the consumer's limits changed since we read
+ * them. Pull within the limit it names (1 if it names none we can use);
+ * only when that does not change anything, back off. */
+static int adapt_limit(pc *p, rt_pull_status st, const char *desc)
+{
+    int64_t v;
+    int changed = 0;
+    if (rt_pull_limit(st, desc, &v) != 0)
+        return 0;
+    if (st == RT_PS_LIMIT_BATCH && (p->lim_batch == 0 || v < p->lim_batch))
+        p->lim_batch = v, changed = 1;
+    else if (st == RT_PS_LIMIT_BYTES && (p->lim_bytes == 0 || v < p->lim_bytes))
+        p->lim_bytes = v, changed = 1;
+    else if (st == RT_PS_LIMIT_EXPIRES && (p->lim_expires_ms == 0 || (uint64_t)v < p->lim_expires_ms))
+        p->lim_expires_ms = (uint64_t)v, changed = 1;
+    if (changed) {
+        apply_limits(p);
+        rt_info("%s: %s; pulling within it", p->what, desc);
+    }
+    return changed;
+}
+
 static void on_status(pc *p, natsMsg *m, const char *status)
 {
     const char *desc = "";
@@ -517,6 +664,7 @@ static void on_status(pc *p, natsMsg *m, const char *status)
     uint64_t id = 0;
     int code = atoi(status), i = -1;
     char detail[256];
+    rt_pull_status st;
 
     natsMsgHeader_Get(m, "Description", &desc);
     if (!desc)
@@ -526,14 +674,15 @@ static void on_status(pc *p, natsMsg *m, const char *status)
         i = req_find(p, id);
     }
     snprintf(detail, sizeof detail, "%d %s", code, desc);
-    if (code == 100)
-        return;                                            /* heartbeat: liveness only */
-    if (code == 400 || (code == 409 && (strstr(desc, "Consumer Deleted") || strstr(desc, "push based")))) {
-        terminal(p, code == 400 ? "bad_request" : strstr(desc, "Deleted") ? "consumer_deleted" : "push_consumer",
-                 detail);
+    st = rt_pull_classify(code, desc);
+    if (st == RT_PS_HEARTBEAT)
+        return;                                            /* liveness only */
+    if (st == RT_PS_BAD_REQUEST || st == RT_PS_DELETED || st == RT_PS_PUSH) {
+        terminal(p, st == RT_PS_BAD_REQUEST ? "bad_request" : st == RT_PS_DELETED ? "consumer_deleted" : "push_consumer",
+                 detail, st != RT_PS_DELETED);
         return;
     }
-    if (code == 409 && strstr(desc, "Leadership Change")) {
+    if (st == RT_PS_LEADER_CHANGE) {
         reqs_reset(p);
         if (p->mode == M_FETCH)
             fetch_finish(p, NULL, NULL);
@@ -541,19 +690,20 @@ static void on_status(pc *p, natsMsg *m, const char *status)
     }
     if (i < 0)
         return;                                            /* a request we already wrote off */
-    if (code == 404 || code == 408) {
+    if (st == RT_PS_END) {
         end_request(p, i, m);
         if (p->mode == M_FETCH)
             fetch_finish(p, NULL, NULL);
         return;
     }
-    if (code == 409 && strstr(desc, "MaxBytes")) {
-        int whole = p->reqs[i].bytes > 0 && p->reqs[i].bytes >= p->max_bytes;
+    if (st == RT_PS_MAX_BYTES) {
+        int64_t most = p->lim_bytes > 0 && p->lim_bytes < p->max_bytes ? p->lim_bytes : p->max_bytes;
+        int whole = p->reqs[i].bytes > 0 && p->reqs[i].bytes >= most;   /* it got nothing */
         end_request(p, i, m);
         if (p->mode == M_FETCH)
             fetch_finish(p, p->fetch_got == 0 ? "message_too_large" : NULL,
                          "the next message is larger than max_bytes");
-        else if (whole && p->qlen == 0 && p->running == 0)
+        else if (whole && p->qlen == 0 && p->running == 0 && !(p->backoff_until > now_ms()))
             back_off(p, "message_too_large", "the next message is larger than max_bytes; raise max_bytes");
         return;
     }
@@ -562,8 +712,10 @@ static void on_status(pc *p, natsMsg *m, const char *status)
         fetch_finish(p, code == 409 && strstr(desc, "Exceeded") ? "limit_exceeded" : "status", detail);
         return;
     }
-    if (code == 409 && strstr(desc, "Server Shutdown"))
+    if (st == RT_PS_SHUTDOWN)
         return;                                            /* re-pulled after the reconnect */
+    if ((st == RT_PS_LIMIT_BATCH || st == RT_PS_LIMIT_EXPIRES || st == RT_PS_LIMIT_BYTES) && adapt_limit(p, st, desc))
+        return;                                            /* pump pulls again, within the limit */
     back_off(p, code == 409 && strstr(desc, "Exceeded") ? "limit_exceeded" : "status", detail);
 }
 
@@ -583,12 +735,14 @@ static void on_no_responders(pc *p)
 {
     p->last_in = now_ms();
     reqs_reset(p);
-    if (p->mode == M_FETCH)
+    if (p->mode == M_FETCH) {
         fetch_finish(p, "no_responders", "nobody answered the pull (the consumer does not exist, "
                      "or JetStream is unavailable)");
-    else
-        back_off(p, "no_responders", "nobody answered the pull (the consumer is gone, or JetStream "
-                 "is unavailable)");
+        return;
+    }
+    back_off(p, "no_responders", "nobody answered the pull (the consumer is gone, or JetStream "
+             "is unavailable)");
+    ask_info(p);                             /* gone for good? then it ends */
 }
 
 /* Move everything cnats queued into our ring. */
@@ -616,6 +770,7 @@ static void pump(pc *p)
         return;
     p->pumping = 1;
     drain_sub(p);
+    jl_cwatch_pump(p->cw);
     dispatch(p);
     wake_next(p, NULL);
     maybe_pull(p);
@@ -637,21 +792,29 @@ static void pull_after_read(jl_client *k) { pump((pc *)k); }
 
 static int runner_ref = LUA_NOREF;
 
+/* A handler wrapped by a retry policy (jetlua/retry.lua) catches its own
+ * errors, carries out the policy and returns (FAILED, traceback, what it
+ * did): `done` counts and logs those like the errors it catches itself. */
+static char failed_key;
+
 static const char RUNNER[] =
     "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, debug.traceback\n"
+    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
     "while true do\n"
     "  local msg, handler = take(engine, idx)\n"
     "  if not msg then return end\n"
-    "  local ok, err = xpcall(handler, traceback, msg)\n"
-    "  done(engine, idx, msg, ok, err)\n"
+    "  local ok, err, tb, note = xpcall(handler, traceback, msg)\n"
+    "  done(engine, idx, msg, ok, err, tb, note)\n"
     "end\n";
 
-static pslot *slot_arg(lua_State *L, pc *p)
+/* engine:_take/_done are the runner's (internal): refuse anything else */
+static pslot *slot_arg(lua_State *L, pc *p, const char *fname)
 {
     int idx = (int)luaL_checkinteger(L, 2);
+    if (p->mode != M_CONSUME)
+        luaL_error(L, "%s: not a js:consume handle (internal)", fname);
     if (idx < 1 || idx > p->nslots)
-        luaL_error(L, "consumer: bad runner slot %d", idx);
+        luaL_error(L, "%s: bad runner slot %d (internal)", fname, idx);
     return p->slots[idx - 1];
 }
 
@@ -663,13 +826,12 @@ static int pull_take(lua_State *L)
     natsMsg *m;
     if (!p)
         return 0;
-    s = slot_arg(L, p);
-    if (p->qlen == 0 || s->idx > p->concurrency || (p->state != S_ACTIVE && p->state != S_DRAINING))
+    s = slot_arg(L, p, "consumer:_take");
+    if (!s->busy || p->qlen == 0 || s->idx > p->concurrency || (p->state != S_ACTIVE && p->state != S_DRAINING))
         return 0;
     m = q_pop(p);
     s->last_wpi = now_ms();
-    /* time handlers while they are slow or unknown; fast ones 1 in 16 */
-    s->started_ns = (p->handler_us == 0 || p->handler_us > 100 || (p->delivered & 15) == 0) ? uv_hrtime() : 0;
+    s->started_ns = uv_hrtime();            /* every run: the handler_seconds histogram */
     s->u = jl_msg_push_ud(L, m, p->c);
     jl_msg_set_stats(s->u, p->st);
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->handler_ref);
@@ -678,7 +840,38 @@ static int pull_take(lua_State *L)
     return 2;
 }
 
-/* engine:_done(idx, msg, ok, err): auto ack or nak, counts, refill */
+/* A handler failed (raised, or its retry policy handled the error: then
+ * note says what the policy did). Count it; without a policy, nak with the
+ * default back-off (1 s, 5 s, 15 s, 30 s by delivery) so a poison message
+ * does not spin; log it once per window (rt_error_repeat). */
+static void handler_failed(lua_State *L, pc *p, pslot *s, const char *err, const char *note)
+{
+    natsMsg *m = lua_touserdata(L, 3) ? jl_msg_check(L, 3, "consumer:_done") : NULL;
+    jl_ack_meta am;
+    long seq = 0, nd = 0;
+    char line[400], act[96] = "";
+
+    p->handler_errors++;
+    rt_metric_add(m_handler_errors, 1);
+    rt_metric_add(p->mc_errors, 1);
+    if (m && jl_ack_parse(natsMsg_GetReply(m), &am) == 0) {
+        seq = strtol(am.f[JL_ACK_STREAM_SEQ], NULL, 10);
+        nd = strtol(am.f[JL_ACK_DELIVERED], NULL, 10);
+    }
+    if (note) {
+        snprintf(act, sizeof act, " -> %s", note);
+    } else if (s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED) {
+        uint64_t ms = rt_pull_redelivery_ms(nd);
+        char nak[64];
+        snprintf(nak, sizeof nak, "-NAK {\"delay\":%llu}", (unsigned long long)ms * 1000000ULL);
+        if (jl_msg_send_ack(s->u, nak) == 0)
+            snprintf(act, sizeof act, " -> nak, redelivery in %llu s", (unsigned long long)ms / 1000);
+    }
+    snprintf(line, sizeof line, "%s seq %ld (delivery %ld)%s", p->where, seq, nd, act);
+    rt_error_repeat(p->where, line, err ? err : "(an error that is not a string)");
+}
+
+/* engine:_done(idx, msg, ok, err, tb, note): auto ack or nak, counts, refill */
 static int pull_done(lua_State *L)
 {
     pc *p = ((pull_ud *)luaL_checkudata(L, 1, PULL_MT))->p;
@@ -686,22 +879,22 @@ static int pull_done(lua_State *L)
     pslot *s;
     if (!p)
         return 0;
-    s = slot_arg(L, p);
-    if (!ok) {
-        const char *err = lua_tostring(L, 5);
-        rt_error("%s failed: %s", p->what, err ? err : "(an error that is not a string)");
-        p->handler_errors++;
-        rt_metric_add(m_handler_errors, 1);
-        rt_metric_add(p->mc_errors, 1);
-    }
+    s = slot_arg(L, p, "consumer:_done");
+    if (!s->busy)
+        return 0;
+    if (!ok)
+        handler_failed(L, p, s, lua_tostring(L, 5), NULL);
+    else if (lua_touserdata(L, 5) == &failed_key)
+        handler_failed(L, p, s, lua_tostring(L, 6), lua_tostring(L, 7) ? lua_tostring(L, 7) : "handled");
     if (s->started_ns) {
         double us = (double)(uv_hrtime() - s->started_ns) / 1000.0;
         p->handler_us = p->handler_us > 0 ? p->handler_us * 0.9 + us * 0.1 : (us > 0.001 ? us : 0.001);
+        rt_metric_observe(p->mc_seconds, us / 1e6);
     }
     if (p->ramp < p->max_msgs)
         p->ramp++;
-    if (s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
-        jl_msg_send_ack(s->u, ok ? "+ACK" : "-NAK");
+    if (ok && s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
+        jl_msg_send_ack(s->u, "+ACK");
     s->u = NULL;
     if (p->qlen <= 1) {
         maybe_pull(p);
@@ -789,7 +982,12 @@ static void wake_next(pc *p, const char *code)
     }
     lua_pushnil(T);
     lua_pushstring(T, code);
-    rt_co_resume(co, 2);
+    if (p->term_code && strcmp(code, p->term_code) == 0) {
+        lua_pushstring(T, p->term_detail);
+        rt_co_resume(co, 3);
+    } else {
+        rt_co_resume(co, 2);
+    }
 }
 
 static void fetch_finish(pc *p, const char *code, const char *detail)
@@ -856,18 +1054,28 @@ static void on_tick(uv_timer_t *t)
         else
             i++;
     }
-    if (p->hb_ms && p->nreqs > 0 && now - p->last_in > 2 * p->hb_ms && p->c->state == JL_CONN_CONNECTED) {
+    if (p->rhb_ms && p->nreqs > 0 && now - p->last_in > 2 * p->rhb_ms && p->c->state == JL_CONN_CONNECTED) {
         char d[128];
+        int first;
         p->hb_missed++;
         p->last_in = now;
-        snprintf(d, sizeof d, "no heartbeat from the server for %.1f s", 2 * p->hb_ms / 1000.0);
+        snprintf(d, sizeof d, "no heartbeat from the server for %.1f s", 2 * p->rhb_ms / 1000.0);
         if (p->mode == M_FETCH) {
             fetch_finish(p, "no_heartbeat", d);
             return;
         }
         report(p, "no_heartbeat", d, 0);
-        if (p->missed_streak++ == 0)
+        first = p->missed_streak++ == 0;
+        /* is the consumer still there? no pull until the server says (on_info) */
+        if (ask_info(p))
+            p->probe_hb = first ? 2 : 1;
+        else if (first)
             reqs_reset(p);      /* once: pull afresh; then just wait (no pile of requests) */
+    }
+    if (p->cw && now - p->last_info >= INFO_PERIOD_MS && p->c->state == JL_CONN_CONNECTED &&
+        !jl_cwatch_asking(p->cw)) {
+        p->last_info = now;
+        ask_info(p);            /* lag gauges, limits, and a consumer deleted while idle */
     }
     if (p->wpi_ms && p->mode == M_CONSUME) {
         for (int i = 0; i < p->nslots; i++) {
@@ -899,6 +1107,9 @@ static void unsubscribe(pc *p)
         natsSubscription_Destroy(p->sub);
         p->sub = NULL;
     }
+    jl_cwatch_free(p->cw);                  /* cancels a consumer info request that is out */
+    p->cw = NULL;
+    p->probe_hb = 0;
     if (p->registered) {
         p->registered = 0;
         jl_conn_client_remove(p->c, &p->client);
@@ -1026,6 +1237,7 @@ static void pull_event(jl_client *k, int ev)
     } else if (ev == JL_EV_RECONNECTED) {
         reqs_reset(p);
         p->missed_streak = 0;
+        p->probe_hb = 0;                    /* pull now; a late info answer is still heard */
         p->last_in = now_ms();
         if (p->mode != M_FETCH && p->err_ref != LUA_NOREF)
             tell(p, "reconnected", "the connection came back; pulling afresh", 0, 0);
@@ -1094,6 +1306,11 @@ static void read_options(lua_State *L, pc *p, int t)
         p->ramp = p->concurrency * 4 > 16 ? p->concurrency * 4 : 16;
     p->concurrency = (int)opt_num(L, t, "concurrency", 1);
     p->fetch_n = (int)opt_num(L, t, "batch", 1);
+    /* the consumer's request limits, as pull.lua read them (a 409 or a
+     * later consumer info updates them) */
+    p->lim_batch = (int64_t)opt_num(L, t, "max_request_batch", (double)p->lim_batch);
+    p->lim_bytes = (int64_t)opt_num(L, t, "max_request_max_bytes", (double)p->lim_bytes);
+    p->lim_expires_ms = (uint64_t)(opt_num(L, t, "max_request_expires", p->lim_expires_ms / 1000.0) * 1000.0);
     lua_getfield(L, t, "auto_ack");
     p->auto_ack = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
     lua_getfield(L, t, "no_wait");
@@ -1101,15 +1318,33 @@ static void read_options(lua_State *L, pc *p, int t)
     lua_pop(L, 2);
     if (p->concurrency < 1)
         p->concurrency = 1;
-    p->tick_ms = p->hb_ms ? p->hb_ms / 2 : 1000;
-    if (p->expires_ms && p->expires_ms / 4 < p->tick_ms)
-        p->tick_ms = p->expires_ms / 4;
-    if (p->wpi_ms && p->wpi_ms / 2 < p->tick_ms)
-        p->tick_ms = p->wpi_ms / 2;
-    if (p->tick_ms < 20)
-        p->tick_ms = 20;
-    if (p->tick_ms > 1000)
-        p->tick_ms = 1000;
+    apply_limits(p);
+}
+
+/* What a request carries, within the consumer's limits: expires at most
+ * max_request_expires, the heartbeat at most half of that (the server
+ * refuses more); and how often on_tick checks. */
+static void apply_limits(pc *p)
+{
+    uint64_t exp = p->expires_ms, hb = p->hb_ms, tick;
+    if (p->lim_expires_ms && (exp == 0 || exp > p->lim_expires_ms))
+        exp = p->lim_expires_ms;
+    if (hb && exp && hb > exp / 2)
+        hb = exp / 2;
+    p->rexp_ms = exp;
+    p->rhb_ms = hb;
+    tick = hb ? hb / 2 : 1000;
+    if (exp && exp / 4 < tick)
+        tick = exp / 4;
+    if (p->wpi_ms && p->wpi_ms / 2 < tick)
+        tick = p->wpi_ms / 2;
+    if (tick < 20)
+        tick = 20;
+    if (tick > 1000)
+        tick = 1000;
+    if (tick != p->tick_ms && p->tick && !p->finalized)
+        uv_timer_start(p->tick, on_tick, tick, tick);
+    p->tick_ms = tick;
 }
 
 /* Slots are allocated one by one (a running handler holds a pointer to
@@ -1150,6 +1385,9 @@ static int pull_new(lua_State *L)
     p->mode = strcmp(mode, "consume") == 0 ? M_CONSUME : strcmp(mode, "messages") == 0 ? M_ITER : M_FETCH;
     p->next_subj = strdup(subj);
     snprintf(p->what, sizeof p->what, "%s", what);
+    snprintf(p->where, sizeof p->where, "handler failed on %s", strncmp(what, "consumer ", 9) == 0 ? what + 9 : what);
+    p->num_pending = (int64_t)opt_num(L, 4, "num_pending", -1);
+    p->num_ack_pending = (int64_t)opt_num(L, 4, "num_ack_pending", -1);
     read_options(L, p, 4);
     p->handler_ref = p->err_ref = p->self_ref = LUA_NOREF;
     if (p->mode == M_CONSUME) {
@@ -1183,11 +1421,24 @@ static int pull_new(lua_State *L)
         return jl_fail(L, "closed", "js:consume: cannot subscribe (is the connection closed?)");
     }
     natsSubscription_SetPendingLimits(p->sub, -1, -1);
+    if (p->mode != M_FETCH) {
+        const char *info, *adv;
+        lua_getfield(L, 4, "info_subject");
+        lua_getfield(L, 4, "advisory_subject");
+        info = lua_tostring(L, -2);
+        adv = lua_tostring(L, -1);
+        if (info)
+            p->cw = jl_cwatch_new(c, info, adv, on_info, on_max_delivery, p);
+        lua_pop(L, 2);
+        p->last_info = now_ms();            /* pull.lua just read it */
+    }
     p->client.after_read = pull_after_read;
     p->client.event = pull_event;
     p->client.drain = pull_drain;
     jl_conn_client_add(c, &p->client);
     p->registered = 1;
+    if (p->mode != M_FETCH)
+        p->health = rt_health_add(RT_HEALTH_CONSUMER, p->what);
     p->hook.begin = hook_begin;
     p->hook.phase = RT_PHASE_STOP;
     p->hook.data = p;
@@ -1225,11 +1476,16 @@ static int pull_new(lua_State *L)
 static int pull_fetch(lua_State *L)
 {
     pc *p = check_pc(L, "js:fetch");
-    rt_co *co = rt_co_current(L, "js:fetch");
-    if (p->fetch_done) {
+    rt_co *co;
+    if (p->mode != M_FETCH)
+        return luaL_error(L, "consumer:fetch: not a js:fetch request (use js:fetch)");
+    co = rt_co_current(L, "js:fetch");
+    if (p->fetch_done || !p->wait_timer) {
         lua_newtable(L);
         return 1;
     }
+    if (p->next_co)
+        return luaL_error(L, "js:fetch: already waiting");
     p->next_co = co;
     uv_timer_start(p->wait_timer, on_wait_timer, p->expires_ms + EXPIRY_GRACE_MS, 0);
     return rt_co_wait(co, wait_cancel, p);
@@ -1261,6 +1517,8 @@ static int pull_next(lua_State *L)
             p->state = S_STOPPING;
             maybe_finalize(p);
         }
+        if (p->term_code)
+            return jl_fail(L, p->term_code, p->term_detail);
         return jl_fail(L, "closed", "the iterator is closed");
     }
     if (timeout == 0)
@@ -1269,7 +1527,7 @@ static int pull_next(lua_State *L)
     if (p->next_co)
         return luaL_error(L, "it:next: another coroutine is already waiting on this iterator");
     p->next_co = co;
-    if (timeout > 0)
+    if (timeout > 0 && p->wait_timer)
         uv_timer_start(p->wait_timer, on_wait_timer, (uint64_t)(timeout * 1000.0), 0);
     return rt_co_wait(co, wait_cancel, p);
 }
@@ -1283,6 +1541,8 @@ static int pull_call(lua_State *L)
 static int pull_stop(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:stop");
+    rt_health_remove(p->health);            /* ended on purpose: no longer counted */
+    p->health = NULL;
     close_engine(p, 1, "closed");
     lua_pushboolean(L, 1);
     return 1;
@@ -1301,6 +1561,8 @@ static int pull_drain_l(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:drain");
     rt_co *co = rt_co_lookup(L);
+    rt_health_remove(p->health);
+    p->health = NULL;
     start_drain(p);
     /* an iterator's buffered messages are handed out by it:next() (likely
      * called by this very coroutine): do not wait for them */
@@ -1339,10 +1601,17 @@ static int pull_reconfigure(lua_State *L)
     return 0;
 }
 
+/* Ended: finalized, or an iterator stopped with nothing left to hand out
+ * (its waiter may be resumed from inside the engine, before finalizing) */
+static int ended(pc *p)
+{
+    return p->finalized || (p->mode == M_ITER && p->state == S_STOPPING && p->qlen == 0);
+}
+
 static int pull_closed(lua_State *L)
 {
     pc *p = check_pc(L, "consumer:closed");
-    lua_pushboolean(L, p->finalized);
+    lua_pushboolean(L, ended(p));
     return 1;
 }
 
@@ -1370,7 +1639,22 @@ static int pull_stats(lua_State *L)
     SETN("errors", p->errors);
     SETN("handler_errors", p->handler_errors);
     SETN("backoff", p->backoff_until > now ? (p->backoff_until - now) / 1000.0 : 0.0);
-    lua_pushboolean(L, p->finalized);
+    SETN("max_deliveries", p->max_deliveries);
+    if (p->num_pending >= 0)
+        SETN("num_pending", p->num_pending);
+    if (p->num_ack_pending >= 0)
+        SETN("num_ack_pending", p->num_ack_pending);
+    if (p->lim_batch > 0)
+        SETN("max_request_batch", p->lim_batch);
+    if (p->lim_expires_ms > 0)
+        SETN("max_request_expires", p->lim_expires_ms / 1000.0);
+    if (p->lim_bytes > 0)
+        SETN("max_request_max_bytes", p->lim_bytes);
+    if (p->term_code) {
+        lua_pushstring(L, p->term_code);
+        lua_setfield(L, -2, "error");
+    }
+    lua_pushboolean(L, ended(p));
     lua_setfield(L, -2, "closed");
     return 1;
 }
@@ -1393,6 +1677,7 @@ static int pull_gc(lua_State *L)
     }
     for (natsMsg *m; (m = q_pop(p)) != NULL;)
         natsMsg_Destroy(m);
+    rt_health_release(p->health);           /* a failure stays visible */
     luaL_unref(L, LUA_REGISTRYINDEX, p->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
     jl_ackstats_release(p->st);
@@ -1406,6 +1691,14 @@ static int pull_gc(lua_State *L)
     return 0;
 }
 
+/* jet._redelivery_delay(n) -> seconds: the default back-off after a failed
+ * n-th delivery (retry.lua's "nak" without a delay uses it too) */
+static int pull_redelivery_delay(lua_State *L)
+{
+    lua_pushnumber(L, rt_pull_redelivery_ms((long)luaL_checknumber(L, 1)) / 1000.0);
+    return 1;
+}
+
 void jl_inject_pull(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -1416,4 +1709,8 @@ void jl_inject_pull(lua_State *L)
     jl_newclass(L, PULL_MT, methods, meta);
     lua_pushcfunction(L, pull_new);
     lua_setfield(L, -2, "_js_pull");
+    lua_pushlightuserdata(L, &failed_key);
+    lua_setfield(L, -2, "_handler_failed");
+    lua_pushcfunction(L, pull_redelivery_delay);
+    lua_setfield(L, -2, "_redelivery_delay");
 }

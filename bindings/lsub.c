@@ -46,6 +46,8 @@ struct jl_sub {
     int               drain_flushed; /* the UNSUB reached the server: what it
                                         sent before is queued here */
     struct sub_ud    *ud;
+    char             *queue;         /* queue group, or NULL */
+    const char       *error;         /* "permission_denied" once the server refused it */
     rt_hook           hook;          /* drains the subscription at shutdown */
     jl_sub           *next, *prev;   /* the connection's list */
     char              what[160];     /* "handler for 'subject'" */
@@ -54,6 +56,7 @@ struct jl_sub {
 typedef struct sub_ud {
     jl_sub  *s;            /* NULL once the subscription is finalized */
     uint64_t delivered;    /* kept for sub:stats() after the end */
+    const char *error;     /* why it ended, if the server ended it (static) */
 } sub_ud;
 
 static void finalize(jl_sub *s);
@@ -254,8 +257,10 @@ static void finalize(jl_sub *s)
     c->list_gen++;
     if (s->ud) {
         s->ud->delivered = s->delivered;
+        s->ud->error = s->error;
         s->ud->s = NULL;
     }
+    free(s->queue);
     luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
     natsSubscription_Destroy(s->sub);
@@ -285,7 +290,8 @@ int jl_conn_subscribe(lua_State *L)
 {
     static const char *const keys[] = {"queue", "concurrency", "pending_limit", NULL};
     jl_conn *c = jl_conn_check(L, 1, "nc:subscribe");
-    const char *subj = jl_check_subject(L, 2, "nc:subscribe", 1, NULL);
+    size_t slen = 0;
+    const char *subj = jl_check_subject(L, 2, "nc:subscribe", 1, &slen);
     const char *queue = NULL;
     double conc = 1, limit = 65536;
     jl_sub *s;
@@ -303,6 +309,9 @@ int jl_conn_subscribe(lua_State *L)
         if (conc < 1)
             jl_argerror(L, "nc:subscribe", "concurrency", "must be >= 1, got %g", conc);
     }
+    jl_check_sub_line(L, "nc:subscribe", slen, queue ? strlen(queue) : 0);
+    if (jl_conn_is_closed(c))
+        return jl_conn_closed_result(L, "nc:subscribe");
     jl_conn_check_open(L, c, "nc:subscribe");
 
     s = calloc(1, sizeof *s);
@@ -319,6 +328,7 @@ int jl_conn_subscribe(lua_State *L)
         free(s);
         return jl_push_status(L, st, "nc:subscribe");
     }
+    s->queue = queue ? strdup(queue) : NULL;
     natsSubscription_SetPendingLimits(s->sub, s->limit > 0 ? (int)s->limit : -1, -1);
     c->list_gen++;
     s->next = c->subs;
@@ -344,6 +354,29 @@ int jl_conn_subscribe(lua_State *L)
     rt_hook_add(&s->hook);
     rt_ref();
     return 1;
+}
+
+/* The server refused the subscription(s) p names (lperm.c): stop them. */
+void jl_conn_subs_denied(jl_conn *c, const rt_perm *p, const char *text)
+{
+    unsigned gen;
+again:
+    gen = c->list_gen;
+    for (jl_sub *s = c->subs, *next; s; s = next) {
+        next = s->next;
+        if (s->state == SUB_UNSUBSCRIBED || s->error ||
+            !rt_perm_matches(p, natsSubscription_GetSubject(s->sub)) ||
+            strcmp(s->queue ? s->queue : "", p->queue) != 0)
+            continue;
+        rt_warn("subscription to '%s'%s%s stopped: the server refused it (%s)", natsSubscription_GetSubject(s->sub),
+                s->queue ? " in queue " : "", s->queue ? s->queue : "", text);
+        s->error = "permission_denied";
+        s->state = SUB_UNSUBSCRIBED;
+        natsSubscription_Unsubscribe(s->sub);
+        pump(s);          /* finalizes now unless a handler still runs */
+        if (c->list_gen != gen)
+            goto again;
+    }
 }
 
 static jl_sub *check_sub(lua_State *L, const char *fname)
@@ -418,6 +451,10 @@ static int sub_stats(lua_State *L)
         lua_setfield(L, -2, "running");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "closed");
+        if (ud->error) {
+            lua_pushstring(L, ud->error);
+            lua_setfield(L, -2, "error");
+        }
         return 1;
     }
     lua_pushnumber(L, (double)s->delivered);
@@ -436,6 +473,10 @@ static int sub_stats(lua_State *L)
     lua_setfield(L, -2, "running");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "closed");
+    if (s->error) {
+        lua_pushstring(L, s->error);
+        lua_setfield(L, -2, "error");
+    }
     return 1;
 }
 

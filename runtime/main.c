@@ -5,6 +5,8 @@
 #include "rt.h"
 #include "rt_auth.h"
 #include "rt_http.h"
+#include "rt_paths.h"
+#include "rt_notify.h"
 #include "rt_server_cli.h"
 #include "rt_sched.h"
 #include "jl.h"
@@ -27,6 +29,7 @@ static const char usage[] =
 "  jetlua pub SUBJECT [DATA]              publish (JetStream when a stream listens)\n"
 "  jetlua sub SUBJECT                     print messages as they arrive\n"
 "  jetlua kv ls|get|put                   key-value buckets\n"
+"  jetlua micro ls|info|stats             NATS services ($SRV): find them, their endpoints and stats\n"
 "  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
 "  jetlua server url|status|stop          the embedded server of the state dir\n"
 "  jetlua --help                          this text\n"
@@ -55,14 +58,19 @@ static const char usage[] =
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
 "  --watch               reload the script and its modules when they change (SIGHUP\n"
 "                        reloads too); a failed reload keeps the old code running\n"
-"  --metrics HOST:PORT   serve Prometheus metrics on /metrics and readiness on\n"
-"                        /healthz (e.g. 127.0.0.1:9090; port 0 picks a free one)\n"
+"  --metrics HOST:PORT   serve Prometheus metrics on /metrics, liveness on /livez and\n"
+"                        readiness on /readyz (= /healthz); HOST: an address, a name\n"
+"                        (localhost), [::1] for IPv6, or empty (:9464) for every\n"
+"                        interface; port 0 picks a free one\n"
 "  --state-dir DIR       the embedded server's state dir: token, store, log (default\n"
 "                        $JETLUA_STATE_DIR, else ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
+"  --slow-handler S      warn when one handler run holds the event loop longer than\n"
+"                        S seconds without yielding (default 1; 0 turns it off)\n"
 "\n"
 "The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
-"SIGINT/SIGTERM shut down gracefully; a second signal forces the exit.\n"
+"SIGINT/SIGTERM shut down gracefully; a second signal forces the exit, also while\n"
+"a handler that never yields holds the event loop.\n"
 "Exit status: 0 when the script ended and everything finished cleanly; 1 on a\n"
 "script error, an unclean shutdown, or an async publish that failed unseen or was\n"
 "never acknowledged; the code given to jet.exit(code).\n";
@@ -149,12 +157,30 @@ static int cmd_version(void)
     return 0;
 }
 
+/* The script's path made absolute, without resolving symlinks: a script
+ * mounted from a Kubernetes ConfigMap is a symlink into a directory that the
+ * next update replaces, so its modules and the files --watch follows must be
+ * found where the script was named, not where it pointed at start. */
+static const char *absolute_path(const char *path, char *out, size_t cap)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return path;
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    if ((size_t)snprintf(out, cap, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", path) >= cap)
+        return path;
+    return out;
+}
+
 static void main_done(rt_co *co, int ok, void *data)
 {
     RT->main_done = 1;
     rt_unref();
     if (ok == 0)
         rt_shutdown(1);   /* raised; -1 (abandoned at shutdown) is not a failure */
+    else if (ok > 0)
+        rt_notify_ready("running");   /* systemd Type=notify: handlers and consumers are up */
 }
 
 static int cmd_run(int argc, char **argv, int first)
@@ -187,6 +213,14 @@ static int cmd_run(int argc, char **argv, int first)
                 fprintf(stderr, "jetlua: --shutdown-timeout: '%s' is not a positive number of seconds\n", v);
                 return 2;
             }
+        } else if (opt_value(argc, argv, &i, "--slow-handler", &v)) {
+            char *end;
+            double s = strtod(v, &end);
+            if (*end || *v == '\0' || !(s >= 0)) {
+                fprintf(stderr, "jetlua: --slow-handler: '%s' is not a number of seconds (0 turns it off)\n", v);
+                return 2;
+            }
+            cfg->slow_handler = s > 0 ? s : -1;
         } else if (opt_value(argc, argv, &i, "--log-level", &v)) {
             int lvl = rt_log_parse_level(v);
             if (lvl < 0) {
@@ -238,10 +272,15 @@ static int cmd_run(int argc, char **argv, int first)
         cfg->state_dir = getenv("JETLUA_STATE_DIR") ? getenv("JETLUA_STATE_DIR") : "./.jetlua";
     RT->script = argv[i];
 
+    if (!rt_lua_dir(&v)) {
+        fprintf(stderr, "jetlua: %s\n", v);
+        return 1;
+    }
     if (rt_init() != 0) {
         fprintf(stderr, "jetlua: cannot initialize the event loop\n");
         return 1;
     }
+    rt_notify_watchdog_start(RT->loop);
     if (metrics) {
         char why[256];
         if (rt_http_start(metrics, why, sizeof why) != 0) {
@@ -263,7 +302,7 @@ static int cmd_run(int argc, char **argv, int first)
         /* absolute: a module's path must not depend on the current
          * directory (hot reload watches and compares these paths) */
         char dir[4096], abs[4096];
-        const char *script = realpath(RT->script, abs) ? abs : RT->script;
+        const char *script = absolute_path(RT->script, abs, sizeof abs);
         const char *slash = strrchr(script, '/');
         if (slash)
             snprintf(dir, sizeof dir, "%.*s", (int)(slash - script), script);
@@ -285,7 +324,10 @@ static int cmd_run(int argc, char **argv, int first)
     lua_setglobal(L, "arg");
 
     if (luaL_loadfile(L, RT->script) != 0) {
-        fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
+        if (rt_log_json)
+            rt_error("%s", lua_tostring(L, -1));      /* one JSON object, like every log line */
+        else
+            fprintf(stderr, "jetlua: %s\n", lua_tostring(L, -1));
         lua_pop(L, 1);
         RT->exit_code = 1;
         RT->main_done = 1;
@@ -298,17 +340,27 @@ static int cmd_run(int argc, char **argv, int first)
         char abs[4096];
         lua_getglobal(L, "require");
         lua_pushliteral(L, "jetlua.reload");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "main");
-        lua_remove(L, -2);
-        lua_insert(L, -2);                        /* main, chunk */
-        lua_pushstring(L, realpath(RT->script, abs) ? abs : RT->script);
-        for (int k = i + 1; k < argc; k++)
-            lua_pushstring(L, argv[k]);
-        rt_ref();        /* held by the main chunk until it ends */
-        rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
+        if (lua_pcall(L, 1, 1, 0) != 0) {
+            /* a damaged Lua library: say so, never a LuaJIT PANIC */
+            fprintf(stderr, "jetlua: cannot load jetlua's Lua library from %s: %s\n",
+                    rt_lua_dir(NULL), lua_tostring(L, -1));
+            lua_pop(L, 2);
+            RT->exit_code = 1;
+            RT->main_done = 1;
+            rt_shutdown(1);
+        } else {
+            lua_getfield(L, -1, "main");
+            lua_remove(L, -2);
+            lua_insert(L, -2);                        /* main, chunk */
+            lua_pushstring(L, absolute_path(RT->script, abs, sizeof abs));
+            for (int k = i + 1; k < argc; k++)
+                lua_pushstring(L, argv[k]);
+            rt_ref();        /* held by the main chunk until it ends */
+            rt_co_spawn(L, nargs + 2, "main chunk", main_done, NULL);
+        }
     }
     rt_run();
+    rt_http_stop();
     code = RT->exit_code;
     if (code == 0 && RT->unclean)
         code = 1;
@@ -332,19 +384,26 @@ static int cmd_run(int argc, char **argv, int first)
 /* The tools are Lua scripts (bindings/lua/jetlua/tools/<tool>.lua) run like
  * `jetlua run`: the run options may appear anywhere on the line, the rest
  * goes to the tool. They log warnings only, unless --log-level says else. */
-static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", NULL};
+static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", "micro", NULL};
 
 static int cmd_tool(int argc, char **argv)
 {
     static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
         "--password-file", "--token-file", "--nkey",
         "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
-        "--shutdown-timeout", "--metrics", "--log-format", NULL};
-    const char **nv = calloc((size_t)argc + 8, sizeof *nv);
-    char *used = calloc((size_t)argc, 1);
-    const char *dir = getenv("JETLUA_LUA_DIR") ? getenv("JETLUA_LUA_DIR") : JETLUA_LUA_DIR;
-    char *path = malloc(strlen(dir) + 64);
+        "--shutdown-timeout", "--metrics", "--log-format", "--slow-handler", NULL};
+    const char *why, *dir = rt_lua_dir(&why);
+    const char **nv;
+    char *used, *path;
     int n = 0, level = 0;
+
+    if (!dir) {
+        fprintf(stderr, "jetlua: %s\n", why);
+        return 1;
+    }
+    nv = calloc((size_t)argc + 8, sizeof *nv);
+    used = calloc((size_t)argc, 1);
+    path = malloc(strlen(dir) + 64);
 
     nv[n++] = argv[0];
     nv[n++] = "run";
@@ -377,13 +436,17 @@ static int cmd_tool(int argc, char **argv)
             nv[n++] = argv[i];
     nv[n] = NULL;
     free(used);
-    return cmd_run(n, (char **)nv, 2);
+    n = cmd_run(n, (char **)nv, 2);
+    free(nv);
+    free(path);
+    return n;
 }
 
 int main(int argc, char **argv)
 {
     /* print() output reaches logs and pipes line by line, as a person expects */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    rt_notify_init();      /* before any thread: it edits the environment */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

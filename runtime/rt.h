@@ -28,6 +28,7 @@ typedef struct rt_cfg {
     const char  *name;
     const char  *state_dir;    /* embedded server's state, default ./.jetlua */
     double       shutdown_timeout; /* seconds, bound on graceful shutdown */
+    double       slow_handler; /* --slow-handler seconds: 0 = default (1 s), < 0 = off */
     int          watch;        /* --watch: reload when the script or its modules change */
 } rt_cfg;
 

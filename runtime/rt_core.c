@@ -1,6 +1,6 @@
 /*
- * rt_core.c - the runtime's lifecycle: loop, inbox, liveness, signals and
- * the graceful shutdown state machine.
+ * rt_core.c - the runtime's lifecycle: loop, inbox, liveness and the
+ * graceful shutdown state machine (signals: rt_watchdog.c).
  *
  * Shutdown (DESIGN.md "Shutdown"), driven by a uv_prepare handle that looks at
  * the state after every loop iteration:
@@ -14,13 +14,17 @@
  *   SERVER   -> CLOSING   server gone: every remaining handle is closed and
  *                         uv_run returns
  * A timer bounds the whole thing (--shutdown-timeout); when it fires,
- * whatever is left is abandoned, logged, and the exit code says so.
+ * whatever is left is abandoned, logged, and the exit code says so. When a
+ * handler holds the loop so that the timer cannot fire, the watchdog thread
+ * ends the process (rt_watchdog.c), as it does on a second signal.
  */
 #include "rt.h"
 #include "rt_inbox.h"
 #include "rt_sched.h"
 #include "rt_server.h"
 #include "rt_natsuv.h"
+#include "rt_notify.h"
+#include "rt_watchdog.h"
 #include "jl.h"
 
 #include <nats/nats.h>
@@ -38,9 +42,7 @@ rt_t             *RT = &rt_instance;
 static rt_inbox   inbox;
 static uv_prepare_t check;   /* runs before each poll: sees state changes at once */
 static uv_timer_t shutdown_timer;
-static uv_signal_t sig_int, sig_term;
 static rt_hook   *hooks;
-static int        signals_seen;
 
 void rt_post(rt_event_fn fn, void *a, void *b)
 {
@@ -165,6 +167,8 @@ void rt_shutdown(int code)
     if (RT->exiting != ST_RUNNING)
         return;
     RT->exiting = ST_DRAINING;
+    rt_notify_stopping();             /* systemd: STOPPING=1 */
+    rt_watchdog_shutdown_begun();     /* it enforces the bound if a job holds the loop */
     rt_debug("shutdown: draining (exit code %d)", RT->exit_code);
     rt_sched_abandon_sleepers();
     uv_timer_start(&shutdown_timer, on_shutdown_timeout,
@@ -244,19 +248,6 @@ static void on_check(uv_prepare_t *h)
     advance();
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
-    if (++signals_seen > 1) {
-        rt_error("received %s again: forced exit", name);
-        rt_server_kill_now();
-        _exit(128 + signum);
-    }
-    rt_info("received %s: shutting down gracefully (send it again to force)", name);
-    rt_shutdown(0);
-    advance();
-}
-
 /* ---- lifecycle ---- */
 
 int rt_init(void)
@@ -267,16 +258,12 @@ int rt_init(void)
     uv_prepare_init(RT->loop, &check);
     uv_prepare_start(&check, on_check);
     uv_timer_init(RT->loop, &shutdown_timer);
-    uv_signal_init(RT->loop, &sig_int);
-    uv_signal_init(RT->loop, &sig_term);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_unref((uv_handle_t *)&sig_int);
-    uv_unref((uv_handle_t *)&sig_term);
     signal(SIGPIPE, SIG_IGN);
     if (RT->cfg.shutdown_timeout <= 0)
         RT->cfg.shutdown_timeout = 10.0;
-    return 0;
+    /* SIGINT/SIGTERM: handled by the watchdog thread, so they work even
+     * while a handler holds the loop (see rt_watchdog.h) */
+    return rt_watchdog_start();
 }
 
 /* Runs until the shutdown state machine closed every handle. */
@@ -291,6 +278,7 @@ void rt_teardown(void)
 {
     if (RT->L) {
         rt_sched_close();
+        rt_watchdog_set_lua(NULL);
         lua_close(RT->L);
         RT->L = NULL;
     }
@@ -300,6 +288,7 @@ void rt_teardown(void)
         rt_debug("loop closed with handles still open");
     /* Wait for cnats' threads, so no late callback finds freed memory. */
     nats_CloseAndWait(2000);
+    rt_watchdog_stop();
     rt_inbox_free(&inbox);
 }
 

@@ -90,6 +90,12 @@ int rt_natsuv_live(void)
 }
 static rt_natsuv_hook next_hook;
 static void          *next_arg;
+static rt_natsuv_write_hook write_hook;
+
+void rt_natsuv_set_write_hook(rt_natsuv_write_hook fn)
+{
+    write_hook = fn;
+}
 
 void rt_natsuv_init(void)
 {
@@ -135,8 +141,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
             u->after_read(u->arg);
     }
     if (u->poll == h && status == 0 && (events & UV_WRITABLE)) {
-        if (natsConnection_Buffered(u->nc) > 0) {
+        int before = natsConnection_Buffered(u->nc);
+        if (before > 0) {
             natsConnection_ProcessWriteEvent(u->nc);
+            if (write_hook && u->arg)
+                write_hook(u->arg, before, natsConnection_Buffered(u->nc));
         } else {
             /* The buffer was already written out since this poll (by the
              * after-read hook's acks, or the pre-poll flush): cnats would

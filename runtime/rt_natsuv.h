@@ -17,6 +17,12 @@ void rt_natsuv_init(void);
  * takes this hook; it is called after every read event of that connection. */
 void rt_natsuv_next_hook(rt_natsuv_hook fn, void *arg);
 
+/* Called on the loop thread after each write the adapter makes on a
+ * writable event, with the hook arg of the connection and its buffered
+ * bytes before and after (jetlua counts what left the buffer). */
+typedef void (*rt_natsuv_write_hook)(void *arg, int before, int after);
+void rt_natsuv_set_write_hook(rt_natsuv_write_hook fn);
+
 /* How many connections' adapters are not yet detached: cnats may still call
  * into them from its threads, so the loop must not close their handles. */
 int rt_natsuv_live(void);

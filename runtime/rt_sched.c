@@ -8,6 +8,9 @@
  */
 #include "rt_sched.h"
 #include "rt.h"
+#include "rt_repeat.h"
+#include "rt_traceback.h"
+#include "rt_watchdog.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
@@ -17,18 +20,32 @@
 /* The trampoline every pooled coroutine runs. `step` yields IDLE with the
  * previous job's outcome and receives the next job; both calls are tail
  * calls, so the coroutine's stack does not grow from job to job. xpcall with
- * extra arguments and yielding across it are LuaJIT features we rely on. */
+ * extra arguments and yielding across it are LuaJIT features we rely on.
+ *
+ * The message handler is a coroutine.wrap function whose body runs on its
+ * own stack and reads the failed job's stack from there (job_traceback):
+ * after a stack overflow in JIT-compiled code, LuaJIT can still resume it
+ * where it cannot enter any Lua or C handler (see rt_traceback.c). The
+ * chunk also returns the handler and a capturing variant ({value=,
+ * traceback=}) for the Lua parts of jetlua (jet._onerror, jet._capture_error). */
 static const char trampoline_src[] =
-    "local IDLE = ...\n"
-    "local yield, xpcall, traceback, tostring = coroutine.yield, xpcall, debug.traceback, tostring\n"
-    "local function onerror(e)\n"
-    "  local tb = traceback(tostring(e), 2)\n"
-    "  return (tb:gsub('\\n%s*%[C%]: in function .xpcall.*$', ''))\n"
+    "local IDLE, job_traceback = ...\n"
+    "local yield, xpcall, pcall, wrap, type = coroutine.yield, xpcall, pcall, coroutine.wrap, type\n"
+    "local function handler(capture)\n"
+    "  return wrap(function(e)\n"
+    "    while true do\n"
+    "      local ok, tb = pcall(job_traceback, e)\n"
+    "      if not ok then tb = type(e) == 'string' and e or '(an error value that cannot be shown)' end\n"
+    "      if capture then tb = { value = e, traceback = tb } end\n"
+    "      e = yield(tb)\n"
+    "    end\n"
+    "  end)\n"
     "end\n"
+    "local onerror = handler(false)\n"
     "local step\n"
     "local function run(fn, ...) return step(xpcall(fn, onerror, ...)) end\n"
     "step = function(ok, err) return run(yield(IDLE, ok, err)) end\n"
-    "return function() return step(true, nil) end\n";
+    "return function() return step(true, nil) end, onerror, handler(true)\n";
 
 #define POOL_MAX 256
 
@@ -40,10 +57,79 @@ static rt_co     *pool;
 static int        pool_n;
 static rt_co     *waiting;               /* doubly linked list of waiting coroutines */
 static int        n_busy, n_sleeping;
+static lua_State *job_L;                 /* the job running now (innermost) */
+
+/* job_traceback(err): called on the handler's coroutine, reads the stack of
+ * the job that failed. */
+static int job_traceback(lua_State *L)
+{
+    rt_traceback_push(L, job_L ? job_L : L);
+    return 1;
+}
+
+/* ---- errors, said once per window (rt_repeat) ---- */
+
+#define REPEAT_WINDOW_MS 10000
+
+static rt_repeat  repeats;
+static uv_timer_t repeat_timer;
+static int        repeat_ready, repeat_armed;
+
+static void repeat_line(const char *where, const char *text, uint64_t count, uint64_t ms, void *ud)
+{
+    (void)ud;
+    rt_error("%s: %s (repeated %llu time%s in the last %.0f s)", where, text, (unsigned long long)count,
+             count == 1 ? "" : "s", ms / 1000.0 < 1 ? 1.0 : ms / 1000.0);
+}
+
+static void on_repeat_timer(uv_timer_t *t)
+{
+    if (rt_repeat_flush(&repeats, uv_now(t->loop), 0, repeat_line, NULL) == 0) {
+        uv_timer_stop(t);
+        repeat_armed = 0;
+    }
+}
+
+void rt_error_repeat(const char *where, const char *line, const char *msg)
+{
+    const char *text = msg ? msg : "(error object is not a string)";
+    uint64_t now;
+    if (!RT || !RT->loop) {
+        rt_error("%s: %s", line, text);
+        return;
+    }
+    if (!repeat_ready) {
+        rt_repeat_init(&repeats, REPEAT_WINDOW_MS);
+        uv_timer_init(RT->loop, &repeat_timer);
+        uv_unref((uv_handle_t *)&repeat_timer);
+        repeat_ready = 1;
+    }
+    now = uv_now(RT->loop);
+    if (rt_repeat_hit(&repeats, where, text, rt_repeat_text_len(text), now, repeat_line, NULL))
+        rt_error("%s: %s", line, text);
+    if (!repeat_armed && repeats.n > 0 && !uv_is_closing((uv_handle_t *)&repeat_timer)) {
+        uv_timer_start(&repeat_timer, on_repeat_timer, 1000, 1000);
+        repeat_armed = 1;
+    }
+}
 
 void rt_report_error(const char *what, const char *msg)
 {
-    rt_error("%s failed: %s", what ? what : "coroutine", msg ? msg : "(error object is not a string)");
+    char where[256];
+    snprintf(where, sizeof where, "%s failed", what ? what : "coroutine");
+    rt_error_repeat(where, where, msg);
+}
+
+/* Shutdown: say the counts still pending, close the timer. */
+static void repeat_close(void)
+{
+    if (!repeat_ready)
+        return;
+    rt_repeat_flush(&repeats, uv_now(RT->loop), 1, repeat_line, NULL);
+    rt_repeat_free(&repeats);
+    if (!uv_is_closing((uv_handle_t *)&repeat_timer))
+        uv_close((uv_handle_t *)&repeat_timer, NULL);
+    repeat_ready = repeat_armed = 0;
 }
 
 static void map_set(lua_State *co, rt_co *c)
@@ -168,9 +254,15 @@ static void run(rt_co *c, int nargs)
 {
     int st;
 
+    lua_State *outer = job_L;
+
     c->state = RT_CO_RUNNING;
     c->gen++;
+    job_L = c->L;
+    rt_watchdog_job_begin(c->what);
     st = lua_resume(c->L, nargs);
+    rt_watchdog_job_end();
+    job_L = outer;
     if (st == LUA_YIELD) {
         int n = lua_gettop(c->L);
         if (n >= 1 && lua_touserdata(c->L, 1) == &idle_key) {
@@ -288,6 +380,7 @@ int rt_sched_abandon_all(void)
 void rt_sched_init(lua_State *L)
 {
     ML = L;
+    rt_watchdog_set_lua(L);     /* where it may set its location hook */
     lua_newtable(L);
     map_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (luaL_loadbuffer(L, trampoline_src, sizeof trampoline_src - 1, "=jetlua.scheduler") != 0) {
@@ -295,12 +388,16 @@ void rt_sched_init(lua_State *L)
         abort();
     }
     lua_pushlightuserdata(L, &idle_key);
-    lua_call(L, 1, 1);
+    lua_pushcfunction(L, job_traceback);
+    lua_call(L, 2, 3);
+    lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.capture_error");
+    lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.onerror");
     trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 void rt_sched_close(void)
 {
+    repeat_close();
     rt_sched_abandon_all();
     while (pool) {
         rt_co *c = pool;

@@ -85,7 +85,14 @@ void rt_sched_abandon_sleepers(void);
 /* Forced shutdown: abandon every waiting coroutine. Returns how many. */
 int rt_sched_abandon_all(void);
 
-/* Log a Lua error value with where it came from. */
+/* Log a Lua error value with where it came from ("<what> failed: msg"),
+ * through rt_error_repeat. */
 void rt_report_error(const char *what, const char *msg);
+
+/* Log "<line>: <msg>" (msg: an error, maybe with its traceback) unless the
+ * same error - same `where`, same text up to the traceback - was logged in
+ * the last 10 s: then only count it, and a line "<where>: <text> (repeated
+ * N times in the last 10 s)" follows when the window ends (or at exit). */
+void rt_error_repeat(const char *where, const char *line, const char *msg);
 
 #endif

@@ -50,6 +50,8 @@ static struct {
     int          guard_exited; /* the guard we started exited */
     int          started;      /* this process started the current guard */
     int          starts;
+    void       (*stop_done)(void *);
+    void        *stop_data;
 } S = { .users_fd = -1, .me_fd = -1 };
 
 static void notify(void)
@@ -319,14 +321,36 @@ void rt_server_ensure(rt_server_cb cb, void *data)
         begin();
 }
 
+static void stop_finish(void)
+{
+    void (*done)(void *) = S.stop_done;
+    if (S.tick.loop && !uv_is_closing((uv_handle_t *)&S.tick))
+        uv_close((uv_handle_t *)&S.tick, NULL);
+    S.stop_done = NULL;
+    if (done)
+        done(S.stop_data);
+}
+
+/* The last user waits (bounded) for the guard to stop the server, so that
+ * "jetlua exited" means "the server stopped", as a service manager that
+ * kills what is left of the unit after the main process expects. */
+static void stop_tick(uv_timer_t *t)
+{
+    if (!rt_sd_server_held(S.dir) || rt_sd_users(S.dir, NULL, NULL) > 0 || uv_now(RT->loop) > S.deadline) {
+        stop_finish();
+        return;
+    }
+    uv_timer_start(&S.tick, stop_tick, 20, 0);
+}
+
 void rt_server_stop(void (*done)(void *data), void *data)
 {
-    int was = S.state;
+    int was = S.state, user = S.has_users;
     S.state = S_STOPPED;
     if (was == S_JOINING)
         notify();
-    if (S.tick.loop && !uv_is_closing((uv_handle_t *)&S.tick))
-        uv_close((uv_handle_t *)&S.tick, NULL);
+    if (S.tick.loop)
+        uv_timer_stop(&S.tick);
     if (S.guard_live && !uv_is_closing((uv_handle_t *)&S.guard))
         uv_close((uv_handle_t *)&S.guard, NULL);   /* the guard runs on */
     S.guard_live = 0;
@@ -338,7 +362,16 @@ void rt_server_stop(void (*done)(void *data), void *data)
     S.users_fd = -1;
     S.has_users = 0;
     memset(S.token, 0, sizeof S.token);
-    done(data);
+    S.stop_done = done;
+    S.stop_data = data;
+    if (user && rt_sd_server_held(S.dir) && rt_sd_users(S.dir, NULL, NULL) == 0) {
+        rt_debug("the last user of the embedded nats-server: waiting for it to stop");
+        S.deadline = uv_now(RT->loop) + 12000;     /* the guard's own bound is 10 s */
+        uv_ref((uv_handle_t *)&S.tick);            /* the loop waits for it */
+        uv_timer_start(&S.tick, stop_tick, 20, 0);
+        return;
+    }
+    stop_finish();
 }
 
 void rt_server_kill_now(void)

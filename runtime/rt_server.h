@@ -19,7 +19,8 @@ typedef void (*rt_server_cb)(const char *url, const char *token, const char *err
 void rt_server_ensure(rt_server_cb cb, void *data);
 
 /* Loop thread. This process stops using the server (the server stops once
- * no jetlua uses it); done(data) is called at once. */
+ * no jetlua uses it). done(data) once that is done: at once, or, when this
+ * was the last user, once the server stopped (bounded, 12 s). */
 void rt_server_stop(void (*done)(void *data), void *data);
 
 /* Kept for the forced exit: nothing to do any more, the guard stops the

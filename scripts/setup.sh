@@ -10,10 +10,16 @@ PKGS=(
   libuv1-dev                         # the event loop
   libssl-dev                         # libcrypto: NKey seeds (Ed25519 public keys)
   lua-cjson                          # jet.json
-  libhttp-parser-dev                 # --metrics: the HTTP request parser (nodejs' http-parser)
+  libmicrohttpd-dev                  # --metrics: the embedded HTTP server (limits, timeouts built in)
   nats-server                        # embedded default server and the tests' servers
   openssl                            # the TLS tests generate their certificates with it
   curl procps                        # tests: HTTP checks, ps/pgrep for orphan checks
+  python3                            # tests: a strict JSON parser for --log-format json lines, the TCP proxy
+  python3-prometheus-client          # tests: parse /metrics with a real Prometheus parser
+  golang-go                          # tests: the Go peer of the NATS services test (tests/go)
+  golang-github-nats-io-go-nats-dev  # tests: nats.go 1.22 and its micro package, for that peer
+  dpkg-dev                           # scripts/package.sh: dpkg-shlibdeps computes the .deb's Depends
+  python3-yaml man-db systemd        # tests: contrib/ manifests parsed, man page rendered, unit verified
 )
 
 missing=()

@@ -29,9 +29,14 @@ local h = assert(js:consume("TASKS", "runner", function(msg)
   if msg.data == "invalid" or msg.data == "stale" then error(msg.data .. " task") end
   log[#log + 1] = msg.data .. "#" .. seq .. " done after " .. attempts[seq] .. " attempt(s)"
 end, { retry = policy }))
-while #log < 3 or js:stream_info("REVIEW").state.messages < 1 do jet.sleep(0.05) end
+local deadline = jet.monotonic() + 60
+while (#log < 3 or js:stream_info("REVIEW").state.messages < 1) and jet.monotonic() < deadline do
+  jet.sleep(0.05)
+end
 h:drain()
 table.sort(log)
 for _, l in ipairs(log) do print(l) end
-print(("for review: %s"):format(js:get_msg("REVIEW", 1).data))
+local review = js:get_msg("REVIEW", 1)
+print(("for review: %s"):format(review and review.data or "nothing"))
 nc:close()
+if #log ~= 3 or not review or review.data ~= "invalid" then jet.exit(1) end   -- it did not work

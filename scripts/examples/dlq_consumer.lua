@@ -29,12 +29,17 @@ local h = assert(js:consume("NEO_EVENTS", "datafeed", function(msg)
   stored = stored + 1
 end, { retry = jet.retry.backoff{ initial = 0.2, factor = 2, max_deliver = 3, dlq = "neo.dlq.datafeed" } }))
 
-while stored < 3 or js:stream_info("NEO_DLQ").state.messages < 2 do jet.sleep(0.1) end
+local deadline = jet.monotonic() + 60
+while (stored < 3 or js:stream_info("NEO_DLQ").state.messages < 2) and jet.monotonic() < deadline do
+  jet.sleep(0.1)
+end
 h:drain()
 print(("%d records stored; in the DLQ:"):format(stored))
-for seq = 1, js:stream_info("NEO_DLQ").state.messages do
+local dead = js:stream_info("NEO_DLQ").state.messages
+for seq = 1, dead do
   local m = js:get_msg("NEO_DLQ", seq)
   print(("  %s (stream seq %s, %s deliveries): %s"):format(m.data, m.headers["Jetlua-Dlq-Sequence"],
     m.headers["Jetlua-Dlq-Delivered"], m.headers["Jetlua-Dlq-Error"]))
 end
 nc:close()
+if stored ~= 3 or dead ~= 2 then jet.exit(1) end   -- an example that did not work says so

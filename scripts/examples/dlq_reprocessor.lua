@@ -22,10 +22,13 @@ local p = assert(jet.pipeline{
   steps = { { map = function(data) return data .. " (retried)" end } },
   to = function(_, msg) return msg:header("Jetlua-Dlq-Subject") end,
 })
-while js:stream_info("WORK").state.messages < 3 do jet.sleep(0.05) end
+local deadline = jet.monotonic() + 60
+while js:stream_info("WORK").state.messages < 3 and jet.monotonic() < deadline do jet.sleep(0.05) end
 p:drain()
-for seq = 1, 3 do
+local back = js:stream_info("WORK").state.messages
+for seq = 1, back do
   local m = js:get_msg("WORK", seq)
   print(("%s: %s"):format(m.subject, m.data))
 end
 nc:close()
+if back ~= 3 then jet.exit(1) end   -- an example that did not work says so

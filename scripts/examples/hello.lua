@@ -28,4 +28,5 @@ print("asked time.now, got: " .. (reply and reply.data or err))
 jet.sleep(0.2)
 print(("%d messages received; bye"):format(received))
 sub:unsubscribe()
-nc:drain()      -- nothing left: the process exits by itself
+nc:drain()      -- nothing left: the process would exit by itself
+if not (received == 3 and reply) then jet.exit(1) end   -- an example that did not work says so

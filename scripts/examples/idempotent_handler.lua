@@ -25,8 +25,14 @@ local h = assert(js:consume("PAYMENTS", "charger", once(function(msg)
   charged = charged + 1                                   -- the side effect
   total = total + jet.json.decode(msg.data).amount
 end), { concurrency = 8 }))
-while h:stats().delivered < 100 or h:stats().in_flight > 0 do jet.sleep(0.05) end
+local deadline = jet.monotonic() + 60
+local function settled()
+  local ci = js:consumer_info("PAYMENTS", "charger")
+  return ci.num_pending == 0 and ci.num_ack_pending == 0 and h:stats().in_flight == 0
+end
+while not settled() and jet.monotonic() < deadline do jet.sleep(0.05) end
 h:drain()
-print(("100 messages, %d charges, total %d; %d duplicates skipped"):format(charged, total,
-  jet.metrics.counter("jetlua_idempotent_skipped_total"):value()))
+local skipped = jet.metrics.counter("jetlua_idempotent_skipped_total"):value()
+print(("100 messages, %d charges, total %d; %d duplicates skipped"):format(charged, total, skipped))
 nc:close()
+if charged ~= 50 or total ~= 1275 or skipped ~= 50 then jet.exit(1) end   -- it did not work

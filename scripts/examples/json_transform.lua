@@ -20,12 +20,15 @@ local p = assert(jet.pipeline{
   },
   to = function(r) return "readings." .. r.sensor end,
 })
-while js:stream_info("READINGS").state.messages < 2 do jet.sleep(0.05) end
+local deadline = jet.monotonic() + 60
+while js:stream_info("READINGS").state.messages < 2 and jet.monotonic() < deadline do jet.sleep(0.05) end
 p:drain()
-for seq = 1, 2 do
+local out = js:stream_info("READINGS").state.messages
+for seq = 1, out do
   local m = js:get_msg("READINGS", seq)
   local r = jet.json.decode(m.data)
   print(("%s: %s at %d = %.1f C"):format(m.subject, r.sensor, r.at, r.celsius))
 end
 print(("dropped %d reading(s) without a value"):format(p:stats().filtered))
 nc:close()
+if out ~= 2 or p:stats().filtered ~= 1 then jet.exit(1) end   -- an example that did not work says so

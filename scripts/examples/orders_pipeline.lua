@@ -37,9 +37,12 @@ local p = assert(jet.pipeline{
   retry = jet.retry.backoff{ max_deliver = 3, on_exhausted = "term" },
 })
 
-while js:consumer_info("ORDERS", "enrich").num_ack_pending > 0 or js:consumer_info("ORDERS", "enrich").num_pending > 0 do
-  jet.sleep(0.05)
+local deadline = jet.monotonic() + 60
+local function settled()
+  local ci = js:consumer_info("ORDERS", "enrich")
+  return ci.num_ack_pending == 0 and ci.num_pending == 0
 end
+while not settled() and jet.monotonic() < deadline do jet.sleep(0.05) end
 p:drain()
 local counts, per = {}, {}
 for seq = 1, js:stream_info("ENRICHED").state.last_seq do
@@ -52,3 +55,6 @@ local st = p:stats()
 print(("%d orders in, %d test orders dropped, %d enriched: %s"):format(st["in"], st.filtered, st.out,
   table.concat(per, " ")))
 nc:close()
+local stored = 0
+for _, n in pairs(counts) do stored = stored + n end
+if st["in"] ~= 30 or st.filtered ~= 3 or stored ~= 27 then jet.exit(1) end   -- it did not work

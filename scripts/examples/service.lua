@@ -34,4 +34,5 @@ jet.timer(1, function()
   print(("%d answers, %d served by this process"):format(answers, served))
   svc:drain()
   nc:drain()
+  if answers ~= 10 then jet.exit(1) end   -- an example that did not work says so
 end)

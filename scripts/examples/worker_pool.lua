@@ -12,7 +12,7 @@ js:delete_stream("JOBS")
 assert(js:stream{ name = "JOBS", subjects = { "jobs.>" }, retention = "workqueue" })
 assert(js:consumer("JOBS", { durable = "workers", ack_wait = 10 }))
 for i = 1, jobs do js:publish_async("jobs.resize", jet.json.encode{ image = "img-" .. i .. ".png" }) end
-js:publish_async_complete(30)
+assert(js:publish_async_complete(30) == 0, "every job stored")
 
 local running, peak, done = 0, 0, 0
 local t0 = jet.monotonic()
@@ -24,9 +24,15 @@ local h = assert(js:consume("JOBS", "workers", function(msg)
   done = done + 1
 end, { concurrency = conc }))
 
-while done < jobs do jet.sleep(0.02) end
+local deadline = jet.monotonic() + 60
+while done < jobs and jet.monotonic() < deadline do jet.sleep(0.02) end
 h:drain()
-jet.sleep(0.1)                     -- let the last acks reach the server
+local left = js:stream_info("JOBS").state.messages
+while left > 0 and done == jobs and jet.monotonic() < deadline do   -- the last acks reach the server
+  jet.sleep(0.02)
+  left = js:stream_info("JOBS").state.messages
+end
 print(("%d jobs done in %.2f s, up to %d at once; %d left in the queue")
-  :format(done, jet.monotonic() - t0, peak, js:stream_info("JOBS").state.messages))
+  :format(done, jet.monotonic() - t0, peak, left))
 nc:close()
+if done ~= jobs or left ~= 0 then jet.exit(1) end   -- an example that did not work says so

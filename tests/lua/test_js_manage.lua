@@ -6,20 +6,31 @@ local srv = T.server{ js = true }
 local nc = assert(jet.connect{ servers = srv.url })
 local js = nc:jetstream()
 
-T.test("stream create-or-update changes only what changed", function()
-  local info, changed = js:stream{ name = "ORDERS", subjects = { "orders.>" }, storage = "file",
+T.test("stream create-or-update: the declaration is the desired state", function()
+  local decl = { name = "ORDERS", subjects = { "orders.>" }, storage = "file",
     max_age = 3600, duplicate_window = 60, description = "orders" }
+  local info, changed = js:stream(decl)
   T.ok(info, changed)
   T.eq(changed, "created")
   T.eq(info.config.max_age, 3600)
   T.eq(info.config.duplicate_window, 60)
   T.eq(info.config.storage, "file")
-  info, changed = js:stream{ name = "ORDERS", subjects = { "orders.>" }, max_age = 3600 }
+  info, changed = js:stream(decl)
   T.eq(changed, nil, "re-declaring the same config must not update")
-  info, changed = js:stream{ name = "ORDERS", max_msgs = 1000 }
+  decl.max_msgs = 1000
+  info, changed = js:stream(decl)
   T.eq(changed, "updated")
   T.eq(info.config.max_msgs, 1000)
-  T.eq(info.config.max_age, 3600, "fields not given are kept")
+  T.eq(info.config.max_age, 3600, "what is still declared is kept")
+  -- settings removed from the declaration go back to the server's defaults
+  info, changed = js:stream{ name = "ORDERS", subjects = { "orders.>" } }
+  T.eq(changed, "updated")
+  T.eq(info.config.max_msgs, -1)
+  T.eq(info.config.max_age, 0)
+  T.eq(info.config.duplicate_window, 120)
+  T.eq(info.config.description, nil)
+  info, changed = js:stream{ name = "ORDERS", subjects = { "orders.>" }, storage = "file" }
+  T.eq(changed, nil, "declaring a default explicitly is no change")
 end)
 
 T.test("changing an immutable field is a clear error", function()
@@ -69,11 +80,19 @@ T.test("consumers as code", function()
   T.eq(changed, "created")
   T.eq(c.config.ack_wait, 15)
   T.eq(c.config.filter_subject, "orders.new")
-  c, changed = js:consumer("ORDERS", { durable = "billing", ack_wait = 15 })
+  c, changed = js:consumer("ORDERS", { durable = "billing", ack_wait = 15, max_deliver = 5,
+    filter_subject = "orders.new", max_ack_pending = 100, deliver_policy = "all" })
   T.eq(changed, nil)
-  c, changed = js:consumer("ORDERS", { durable = "billing", max_ack_pending = 200 })
+  c, changed = js:consumer("ORDERS", { durable = "billing", ack_wait = 15, max_deliver = 5,
+    filter_subject = "orders.new", max_ack_pending = 200 })
   T.eq(changed, "updated")
   T.eq(c.config.max_ack_pending, 200)
+  -- removed from the declaration: back to the server's defaults
+  c, changed = js:consumer("ORDERS", { durable = "billing", filter_subject = "orders.new" })
+  T.eq(changed, "updated")
+  T.eq(c.config.ack_wait, 30); T.eq(c.config.max_deliver, -1); T.eq(c.config.max_ack_pending, 1000)
+  c, changed = js:consumer("ORDERS", { durable = "billing", filter_subject = "orders.new" })
+  T.eq(changed, nil)
   c = js:consumer("ORDERS", { durable = "retry", backoff = { 1, 5, 10 }, max_deliver = 5 })
   T.eq(c.config.backoff, { 1, 5, 10 })
   T.eq(js:consumer_info("ORDERS", "billing").name, "billing")

@@ -263,4 +263,26 @@ T.test("a script that ends with pending publishes lives until they are acked", f
   T.eq(nc:jetstream():stream_info("END").state.messages, 3000)
 end)
 
+T.test("a rejection the script waited for is not reported at exit, even when it calls jet.exit", function()
+  local dir = T.tmpdir()
+  T.write_file(dir .. "/child.lua", [[
+    local jet = require "jetlua"
+    local nc = assert(jet.connect())
+    local js = nc:jetstream()
+    js:delete_stream("REJ")
+    assert(js:stream{ name = "REJ", subjects = { "rej.>" }, storage = "memory" })
+    local f = js:publish_async("rej.a", "x", { expect = { last_seq = 7 } })
+    local ok, code = f:wait()
+    print(tostring(ok) .. " " .. tostring(code))
+    jet.exit(0)          -- runs inside the failure's resolution
+  ]])
+  local child = T.jetlua({ "run", "--server", srv.url, dir .. "/child.lua" },
+    { stdout = dir .. "/out", stderr = dir .. "/err" })
+  local status = child:wait(20)
+  local err = T.read_file(dir .. "/err") or ""
+  T.eq(T.read_file(dir .. "/out"), "nil wrong_last_sequence\n")
+  T.ok(not err:find("never acknowledged"), err)
+  T.eq(status, 0, err)
+end)
+
 T.run()

@@ -31,6 +31,18 @@ T.test("create only when absent; a deleted key can be created again", function()
   T.eq(kv:get("size").value, "M")
 end)
 
+T.test("delete with a revision: only while that revision is still the latest", function()
+  local kv = assert(js:kv("cfg"))
+  local r1 = assert(kv:put("lock", "mine"))
+  local r2 = assert(kv:put("lock", "theirs"))
+  local ok, code = kv:delete("lock", r1)
+  T.eq(ok, nil); T.eq(code, "wrong_revision")
+  T.eq(kv:get("lock").value, "theirs", "kept")
+  T.ok(kv:delete("lock", r2))
+  T.eq(select(2, kv:get("lock")), "key_not_found")
+  T.raises(function() kv:delete("lock", "1") end, "kv:delete: bad argument 'revision': number expected, got string")
+end)
+
 T.test("keys, history, purge and status", function()
   local kv = assert(js:create_kv{ bucket = "hist", history = 10 })
   for i = 1, 3 do kv:put("a", "v" .. i) end

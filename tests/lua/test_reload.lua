@@ -94,6 +94,7 @@ T.test("SIGHUP: a subscription that is gone is drained, a new one starts; a rais
     if v == "1" then nc:subscribe("old", function(m) nc:publish("out", "old:" .. m.data) end) end
     if v == "2" then nc:subscribe("new", function(m) nc:publish("out", "new:" .. m.data) end) end
     if v == "3" then nc:subscribe("three", function() end); error("boom in version 3") end
+    nc:flush()   -- the SUB has reached the server before the test publishes
     print("ran " .. v)
   ]])
   local child = T.jetlua({ "run", "--server", srv.url, dir .. "/app.lua" },

@@ -51,7 +51,7 @@ local connect_src = [[
 ]]
 
 T.test("--creds: operator, account and user JWTs (operator mode, MEMORY resolver)", function()
-  local srv = T.server{ js = false, conf = T.read_file(fixtures .. "/operator.conf") }
+  local srv = T.server{ js = false, config = T.read_file(fixtures .. "/operator.conf") }
   local nc, code, detail = jet.connect{ servers = srv.url, creds = fixtures .. "/user.creds" }
   T.ok(nc, tostring(code) .. " " .. tostring(detail))
   roundtrip(nc)
@@ -73,7 +73,7 @@ T.test("--creds: operator, account and user JWTs (operator mode, MEMORY resolver
 end)
 
 T.test("--nkey: an NKey user seed file", function()
-  local srv = T.server{ js = false, conf = T.read_file(fixtures .. "/nkey.conf") }
+  local srv = T.server{ js = false, config = T.read_file(fixtures .. "/nkey.conf") }
   local seed = fixtures .. "/nkey_user.seed"
   local nc, code, detail = jet.connect{ servers = srv.url, nkey = seed }
   T.ok(nc, tostring(code) .. " " .. tostring(detail))
@@ -102,8 +102,8 @@ T.test("NKey and creds handshakes never fail by chance (cnats 3.4.1 drops a sign
   -- first byte is 0 for an empty one: 1 handshake in 256 sent no signature and was refused.
   -- jet.connect signs a new nonce then. 1000 handshakes all pass only with that (without it,
   -- the chance that they all pass is (255/256)^1000, about 2 %).
-  local nk = T.server{ js = false, conf = T.read_file(fixtures .. "/nkey.conf") }
-  local op = T.server{ js = false, conf = T.read_file(fixtures .. "/operator.conf") }
+  local nk = T.server{ js = false, config = T.read_file(fixtures .. "/nkey.conf") }
+  local op = T.server{ js = false, config = T.read_file(fixtures .. "/operator.conf") }
   local failed = {}
   for i = 1, 1000 do
     local opts = i % 2 == 0 and { servers = nk.url, nkey = fixtures .. "/nkey_user.seed" }

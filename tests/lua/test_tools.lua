@@ -84,6 +84,12 @@ T.test("consumer ls, info, next (acks unless --no-ack)", function()
   T.eq(info.num_ack_pending, 1, out)   -- only the --no-ack message
   st, out, err = tool{ "consumer", "info", "ORDERS" }
   T.eq(st, 2); T.ok(err:find("which consumer", 1, true), err)
+  -- a missing consumer (or stream) is an error, not "no messages"
+  st, out, err = tool{ "consumer", "next", "ORDERS", "NOPE", "--wait", "0.2" }
+  T.eq(st, 1, out .. err); T.ok(err:find("consumer not found", 1, true) and err:find("consumer_not_found", 1, true), err)
+  T.ok(not out:find("no messages", 1, true), out)
+  st, out, err = tool{ "consumer", "next", "NOSTREAM", "WORK", "--wait", "0.2" }
+  T.eq(st, 1, out .. err); T.ok(err:find("stream_not_found", 1, true), err)
 end)
 
 T.test("sub prints messages and stops after --count", function()

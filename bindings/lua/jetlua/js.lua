@@ -9,117 +9,28 @@ local json = jet.json
 local JS = {}
 JS.__index = JS
 
-local NS = 1e9
 
--- ---- argument checking (same wording as the C bindings) ----
+-- ---- argument checking (same wording as the C bindings; errors point at the caller) ----
 
-local function argerr(fname, arg, msg, level)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), level or 3)
-end
+local A = require "jetlua.argcheck"
+local argerr, check_name, check_type = A.argerr, A.check_name, A.check_type
 
 local function check_keys(fname, t, allowed)
   for k in pairs(t) do
-    if type(k) ~= "string" then error(fname .. ": option keys must be strings", 3) end
-    if not allowed[k] then error(("%s: unknown option '%s'"):format(fname, k), 3) end
+    if type(k) ~= "string" then A.error(fname .. ": option keys must be strings, got a " .. type(k) .. " key") end
+    if not allowed[k] then A.unknown(fname, k) end
   end
 end
 
-local function check_name(fname, arg, name)
-  if type(name) ~= "string" then argerr(fname, arg, "string expected, got " .. type(name), 4) end
-  if name == "" or name:find("[^%w%-_]") then
-    argerr(fname, arg, ("invalid name '%s' (letters, digits, '-' and '_' only)"):format(name), 4)
-  end
-  return name
-end
-
-local function check_type(fname, key, v, want)
-  if v ~= nil and type(v) ~= want then argerr(fname, key, want .. " expected, got " .. type(v), 5) end
-end
+-- js.stream(...) instead of js:stream(...)
+local function me(fname, self) A.check_self(fname, self, JS, "a JetStream context (nc:jetstream())") end
 
 local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true end return s end
 
--- ---- field tables: lua name -> {wire name, kind, allowed values} ----
+-- ---- stream and consumer configs (jetlua/jsconfig.lua) ----
 
-local STREAM_FIELDS = {
-  name = { "name", "string" }, subjects = { "subjects", "list" }, description = { "description", "string" },
-  storage = { "storage", "enum", set{ "file", "memory" } },
-  retention = { "retention", "enum", set{ "limits", "workqueue", "interest" } },
-  max_age = { "max_age", "duration" }, max_bytes = { "max_bytes", "number" }, max_msgs = { "max_msgs", "number" },
-  max_msgs_per_subject = { "max_msgs_per_subject", "number" }, max_msg_size = { "max_msg_size", "number" },
-  discard = { "discard", "enum", set{ "old", "new" } }, duplicate_window = { "duplicate_window", "duration" },
-  replicas = { "num_replicas", "number" }, allow_rollup = { "allow_rollup_hdrs", "boolean" },
-  deny_delete = { "deny_delete", "boolean" }, deny_purge = { "deny_purge", "boolean" },
-}
-
-local CONSUMER_FIELDS = {
-  durable = { "durable_name", "string" }, name = { "name", "string" }, description = { "description", "string" },
-  filter_subject = { "filter_subject", "string" },
-  deliver_policy = { "deliver_policy", "enum",
-    set{ "all", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject" } },
-  opt_start_seq = { "opt_start_seq", "number" }, opt_start_time = { "opt_start_time", "string" },
-  ack_policy = { "ack_policy", "enum", set{ "explicit", "all", "none" } },
-  ack_wait = { "ack_wait", "duration" }, max_deliver = { "max_deliver", "number" },
-  backoff = { "backoff", "durations" }, max_ack_pending = { "max_ack_pending", "number" },
-  -- the server's JSON names for the MaxRequest* limits are max_batch, max_expires, max_bytes
-  max_waiting = { "max_waiting", "number" }, max_request_batch = { "max_batch", "number" },
-  max_request_expires = { "max_expires", "duration" },
-  max_request_max_bytes = { "max_bytes", "number" },
-  inactive_threshold = { "inactive_threshold", "duration" }, headers_only = { "headers_only", "boolean" },
-  replay = { "replay_policy", "enum", set{ "instant", "original" } }, sample_freq = { "sample_freq", "string" },
-}
-
--- Lua config -> wire config
-local function to_wire(fname, cfg, fields)
-  local out = {}
-  for k, v in pairs(cfg) do
-    local f = fields[k]
-    if type(k) ~= "string" or not f then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3) end
-    local wire, kind, allowed = f[1], f[2], f[3]
-    if kind == "duration" then
-      check_type(fname, k, v, "number"); out[wire] = math.floor(v * NS + 0.5)
-    elseif kind == "durations" then
-      if type(v) ~= "table" then argerr(fname, k, "list of seconds expected, got " .. type(v)) end
-      local l = {}
-      for i, d in ipairs(v) do
-        if type(d) ~= "number" then argerr(fname, k, "entry " .. i .. ": number expected") end
-        l[i] = math.floor(d * NS + 0.5)
-      end
-      out[wire] = l
-    elseif kind == "list" then
-      if type(v) == "string" then v = { v } end
-      if type(v) ~= "table" then argerr(fname, k, "list of strings expected, got " .. type(v)) end
-      for i, s in ipairs(v) do
-        if type(s) ~= "string" then argerr(fname, k, "entry " .. i .. ": string expected") end
-      end
-      out[wire] = v
-    elseif kind == "enum" then
-      if type(v) ~= "string" or not allowed[v] then
-        local names = {}
-        for a in pairs(allowed) do names[#names + 1] = a end
-        table.sort(names)
-        argerr(fname, k, ("'%s' is not one of %s"):format(tostring(v), table.concat(names, ", ")))
-      end
-      out[wire] = v
-    else
-      check_type(fname, k, v, kind); out[wire] = v
-    end
-  end
-  return out
-end
-
--- wire config -> Lua config (durations back to seconds)
-local function from_wire(cfg, fields)
-  local out = {}
-  for k, f in pairs(fields) do
-    local v = cfg[f[1]]
-    if v ~= nil and v ~= json.null then
-      if f[2] == "duration" then v = v / NS
-      elseif f[2] == "durations" then local l = {} for i, d in ipairs(v) do l[i] = d / NS end v = l end
-      out[k] = v
-    end
-  end
-  return out
-end
+local C = require "jetlua.jsconfig"
+local STREAM_FIELDS, CONSUMER_FIELDS, from_wire = C.STREAM, C.CONSUMER, C.from_wire
 JS._from_wire = from_wire
 
 -- ---- API calls ----
@@ -138,9 +49,32 @@ local function api_error(e)
   return nil, code, ("%s (err_code %s)"):format(tostring(e.description), tostring(e.err_code)), e.err_code
 end
 
+-- JSON for the API. cjson writes numbers with at most 14 significant digits, so 7 days in
+-- nanoseconds went out as 6.048e+14, which nats-server's integer fields reject ("invalid
+-- JSON"). Whole numbers from 1e14 up are written out in full instead.
+local function api_json(body)
+  local big = {}
+  local function copy(t)
+    local o = setmetatable({}, getmetatable(t))
+    for k, v in pairs(t) do
+      if type(v) == "table" then
+        v = copy(v)
+      elseif type(v) == "number" and v == math.floor(v) and math.abs(v) >= 1e14 and math.abs(v) < 2 ^ 63 then
+        big[#big + 1] = ("%d"):format(v)
+        v = "\1jetlua-int:" .. #big .. "\1"
+      end
+      o[k] = v
+    end
+    return o
+  end
+  local marked = copy(body)
+  if #big == 0 then return json.encode(body) end
+  return (json.encode(marked):gsub('"\\u0001jetlua%-int:(%d+)\\u0001"', function(i) return big[tonumber(i)] end))
+end
+
 -- one API request: returns the decoded response, or nil, code, detail, err_code
 function JS:_api(subject, body)
-  local msg, err = self.nc:request(self.prefix .. subject, body and json.encode(body) or "",
+  local msg, err = self.nc:request(self.prefix .. subject, body and api_json(body) or "",
     { timeout = self.timeout })
   if not msg then
     if err == "no_responders" then return nil, "not_enabled", "JetStream is not enabled or not reachable" end
@@ -156,9 +90,14 @@ end
 local function jetstream(nc, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerr("nc:jetstream", "opts", "table expected, got " .. type(opts)) end
-  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout", "max_pending", "ack_timeout", "retry" })
+  check_keys("nc:jetstream", opts, set{ "domain", "prefix", "timeout", "max_pending", "max_pending_bytes",
+    "ack_timeout", "retry" })
   check_type("nc:jetstream", "timeout", opts.timeout, "number")
   check_type("nc:jetstream", "max_pending", opts.max_pending, "number")
+  check_type("nc:jetstream", "max_pending_bytes", opts.max_pending_bytes, "number")
+  if opts.max_pending_bytes and opts.max_pending_bytes < 1024 then
+    argerr("nc:jetstream", "max_pending_bytes", "must be at least 1024, got " .. opts.max_pending_bytes)
+  end
   check_type("nc:jetstream", "ack_timeout", opts.ack_timeout, "number")
   if opts.max_pending and (opts.max_pending < 1 or opts.max_pending > 1000000) then
     argerr("nc:jetstream", "max_pending", "must be between 1 and 1,000,000, got " .. opts.max_pending)
@@ -187,54 +126,62 @@ local function jetstream(nc, opts)
   end
   return setmetatable({ nc = nc, prefix = prefix, timeout = opts.timeout or 5, domain = opts.domain,
     max_pending = math.floor(opts.max_pending or 4000), ack_timeout = opts.ack_timeout or 5,
+    max_pending_bytes = math.floor(opts.max_pending_bytes or 64 * 1024 * 1024),
     retries = retries, retry_delay = delay }, JS)
 end
 
 -- ---- streams ----
-
-local function same(a, b)
-  if a == b then return true end
-  if type(a) ~= "table" or type(b) ~= "table" then return false end
-  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
-  for k in pairs(b) do if a[k] == nil then return false end end
-  return true
-end
 
 local function stream_info(resp)
   return { config = from_wire(resp.config or {}, STREAM_FIELDS), state = resp.state, created = resp.created,
            cluster = resp.cluster }
 end
 
--- js:stream{...}: create, or update only what changed. Returns info, changed ("created"|"updated"|nil)
+-- "the server ignored <field>": undo what was just done, say why
+local function not_supported(what, field, since, undone)
+  return nil, "not_supported", ("%s: this nats-server ignored '%s' (it needs nats-server %s or newer); %s")
+    :format(what, field, since, undone)
+end
+
+-- js:stream{...}: the declaration is the desired state (a setting left out is the server's
+-- default). Creates the stream, or updates it when it differs.
+-- Returns info, changed ("created"|"updated"|nil)
 function JS:stream(cfg)
-  if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg), 2) end
+  me("js:stream", self)
+  if type(cfg) ~= "table" then argerr("js:stream", "config", "table expected, got " .. type(cfg)) end
   check_name("js:stream", "name", cfg.name)
-  local wire = to_wire("js:stream", cfg, STREAM_FIELDS)
-  local cur, code, detail, ec = self:_api("STREAM.INFO." .. cfg.name)
+  local wire = C.to_wire("js:stream", cfg, STREAM_FIELDS)
+  local name = cfg.name
+  local cur, code, detail, ec = self:_api("STREAM.INFO." .. name)
   if not cur and code == "stream_not_found" then
-    if not wire.subjects then wire.subjects = { cfg.name } end
-    local r, c2, d2, e2 = self:_api("STREAM.CREATE." .. cfg.name, wire)
+    local r, c2, d2, e2 = self:_api("STREAM.CREATE." .. name, wire)
     if not r then return nil, c2, d2, e2 end
+    local field, since = C.ignored(cfg, STREAM_FIELDS, r.config)
+    if field then
+      self:_api("STREAM.DELETE." .. name)
+      return not_supported("js:stream " .. name, field, since, "the stream was not created")
+    end
     return stream_info(r), "created"
   elseif not cur then
     return nil, code, detail, ec
   end
-  local merged, changed = {}, false
-  for k, v in pairs(cur.config) do merged[k] = v end
-  for k, v in pairs(wire) do
-    if not same(merged[k], v) then changed = true end
-    merged[k] = v
-  end
+  local desired, changed = C.desired("stream", wire, cur.config)
   if not changed then return stream_info(cur), nil end
-  local r, c2, d2, e2 = self:_api("STREAM.UPDATE." .. cfg.name, merged)
+  local r, c2, d2, e2 = self:_api("STREAM.UPDATE." .. name, desired)
   if not r then
     if c2 == "api_error" and tostring(d2):find("can not") then c2 = "immutable" end
     return nil, c2, d2, e2
+  end
+  local field, since = C.ignored(cfg, STREAM_FIELDS, r.config)
+  if field then
+    self:_api("STREAM.UPDATE." .. name, cur.config)
+    return not_supported("js:stream " .. name, field, since, "the update was undone")
   end
   return stream_info(r), "updated"
 end
 
 function JS:stream_info(name)
+  me("js:stream_info", self)
   check_name("js:stream_info", "name", name)
   local r, c, d, e = self:_api("STREAM.INFO." .. name)
   if not r then return nil, c, d, e end
@@ -242,6 +189,7 @@ function JS:stream_info(name)
 end
 
 function JS:delete_stream(name)
+  me("js:delete_stream", self)
   check_name("js:delete_stream", "name", name)
   local r, c, d, e = self:_api("STREAM.DELETE." .. name)
   if not r then return nil, c, d, e end
@@ -250,9 +198,9 @@ end
 
 -- js:purge(name, {subject=, seq=, keep=}) -> number purged
 function JS:purge(name, opts)
+  me("js:purge", self)
   check_name("js:purge", "name", name)
-  opts = opts or {}
-  check_keys("js:purge", opts, set{ "subject", "seq", "keep" })
+  opts = A.opts("js:purge", opts, set{ "subject", "seq", "keep" })
   check_type("js:purge", "subject", opts.subject, "string")
   check_type("js:purge", "seq", opts.seq, "number")
   check_type("js:purge", "keep", opts.keep, "number")
@@ -308,24 +256,27 @@ local function stored_msg(r)
 end
 
 function JS:get_msg(name, seq)
+  me("js:get_msg", self)
   check_name("js:get_msg", "name", name)
-  if type(seq) ~= "number" then argerr("js:get_msg", "seq", "number expected, got " .. type(seq), 2) end
+  if type(seq) ~= "number" then argerr("js:get_msg", "seq", "number expected, got " .. type(seq)) end
   local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { seq = seq })
   if not r then return nil, c, d, e end
   return stored_msg(r)
 end
 
 function JS:get_last_msg(name, subject)
+  me("js:get_last_msg", self)
   check_name("js:get_last_msg", "name", name)
-  if type(subject) ~= "string" then argerr("js:get_last_msg", "subject", "string expected, got " .. type(subject), 2) end
+  if type(subject) ~= "string" then argerr("js:get_last_msg", "subject", "string expected, got " .. type(subject)) end
   local r, c, d, e = self:_api("STREAM.MSG.GET." .. name, { last_by_subj = subject })
   if not r then return nil, c, d, e end
   return stored_msg(r)
 end
 
 function JS:delete_msg(name, seq)
+  me("js:delete_msg", self)
   check_name("js:delete_msg", "name", name)
-  if type(seq) ~= "number" then argerr("js:delete_msg", "seq", "number expected, got " .. type(seq), 2) end
+  if type(seq) ~= "number" then argerr("js:delete_msg", "seq", "number expected, got " .. type(seq)) end
   local r, c, d, e = self:_api("STREAM.MSG.DELETE." .. name, { seq = seq })
   if not r then return nil, c, d, e end
   return r.success == true
@@ -347,14 +298,17 @@ function JS:_all_pages(subject, key, map)
 end
 
 function JS:stream_names()
+  me("js:stream_names", self)
   return self:_all_pages("STREAM.NAMES", "streams")
 end
 
 function JS:streams()
+  me("js:streams", self)
   return self:_all_pages("STREAM.LIST", "streams", stream_info)
 end
 
 function JS:account_info()
+  me("js:account_info", self)
   return self:_api("INFO")
 end
 
@@ -367,34 +321,40 @@ local function consumer_info(r)
            num_waiting = r.num_waiting }
 end
 
--- js:consumer(stream, {...}): create, or update what changed
+-- js:consumer(stream, {...}): the declaration is the desired state, as for js:stream
 function JS:consumer(stream, cfg)
+  me("js:consumer", self)
   check_name("js:consumer", "stream", stream)
-  if type(cfg) ~= "table" then argerr("js:consumer", "config", "table expected, got " .. type(cfg), 2) end
+  if type(cfg) ~= "table" then argerr("js:consumer", "config", "table expected, got " .. type(cfg)) end
   local name = cfg.durable or cfg.name
-  if name == nil then argerr("js:consumer", "durable", "a durable or name is required", 2) end
+  if name == nil then argerr("js:consumer", "durable", "a durable or name is required") end
   check_name("js:consumer", cfg.durable and "durable" or "name", name)
-  local wire = to_wire("js:consumer", cfg, CONSUMER_FIELDS)
+  local wire = C.to_wire("js:consumer", cfg, CONSUMER_FIELDS)
   wire.ack_policy = wire.ack_policy or "explicit"
-  local cur = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  local cur, code, detail, ec = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
+  if not cur and code ~= "consumer_not_found" then return nil, code, detail, ec end
   local subject = cfg.durable and ("CONSUMER.DURABLE.CREATE." .. stream .. "." .. name)
                   or ("CONSUMER.CREATE." .. stream .. "." .. name)
+  local body = wire
   if cur then
-    local merged, changed = {}, false
-    for k, v in pairs(cur.config) do merged[k] = v end
-    for k, v in pairs(wire) do
-      if not same(merged[k], v) then changed = true end
-      merged[k] = v
-    end
+    local desired, changed = C.desired("consumer", wire, cur.config)
     if not changed then return consumer_info(cur), nil end
-    wire = merged
+    body = desired
   end
-  local r, c, d, e = self:_api(subject, { stream_name = stream, config = wire })
+  local r, c, d, e = self:_api(subject, { stream_name = stream, config = body })
   if not r then return nil, c, d, e end
+  local field, since = C.ignored(cfg, CONSUMER_FIELDS, r.config)
+  if field then
+    if cur then self:_api(subject, { stream_name = stream, config = cur.config })
+    else self:_api("CONSUMER.DELETE." .. stream .. "." .. name) end
+    return not_supported(("js:consumer %s/%s"):format(stream, name), field, since,
+      cur and "the update was undone" or "the consumer was not created")
+  end
   return consumer_info(r), cur and "updated" or "created"
 end
 
 function JS:consumer_info(stream, name)
+  me("js:consumer_info", self)
   check_name("js:consumer_info", "stream", stream)
   check_name("js:consumer_info", "name", name)
   local r, c, d, e = self:_api("CONSUMER.INFO." .. stream .. "." .. name)
@@ -403,6 +363,7 @@ function JS:consumer_info(stream, name)
 end
 
 function JS:delete_consumer(stream, name)
+  me("js:delete_consumer", self)
   check_name("js:delete_consumer", "stream", stream)
   check_name("js:delete_consumer", "name", name)
   local r, c, d, e = self:_api("CONSUMER.DELETE." .. stream .. "." .. name)
@@ -411,15 +372,18 @@ function JS:delete_consumer(stream, name)
 end
 
 function JS:consumers(stream)
+  me("js:consumers", self)
   check_name("js:consumers", "stream", stream)
   return self:_all_pages("CONSUMER.LIST." .. stream, "consumers", consumer_info)
 end
 
 -- js:ensure_stream_for("orders.created", template) -> stream ORDERS with subjects orders.>
 function JS:ensure_stream_for(subject, template)
+  me("js:ensure_stream_for", self)
   if type(subject) ~= "string" or subject == "" then
-    argerr("js:ensure_stream_for", "subject", "string expected", 2)
+    argerr("js:ensure_stream_for", "subject", "a subject expected, got " .. (subject == "" and "''" or type(subject)))
   end
+  check_type("js:ensure_stream_for", "template", template, "table")
   local first = subject:match("^([^%.]+)")
   local name = first:upper():gsub("[^%w%-_]", "_")
   local cfg = {}
@@ -435,17 +399,17 @@ end
 local function publish_headers(fname, opts)
   local headers = {}
   if opts.headers ~= nil then
-    if type(opts.headers) ~= "table" then argerr(fname, "headers", "table expected, got " .. type(opts.headers), 4) end
+    if type(opts.headers) ~= "table" then argerr(fname, "headers", "table expected, got " .. type(opts.headers)) end
     for k, v in pairs(opts.headers) do headers[k] = v end
   end
   if opts.msg_id ~= nil then
-    if type(opts.msg_id) ~= "string" then argerr(fname, "msg_id", "string expected, got " .. type(opts.msg_id), 4) end
-    if opts.msg_id == "" then argerr(fname, "msg_id", "must not be empty", 4) end
+    if type(opts.msg_id) ~= "string" then argerr(fname, "msg_id", "string expected, got " .. type(opts.msg_id)) end
+    if opts.msg_id == "" then argerr(fname, "msg_id", "must not be empty") end
     headers["Nats-Msg-Id"] = opts.msg_id
   end
   local ex = opts.expect
   if ex ~= nil then
-    if type(ex) ~= "table" then argerr(fname, "expect", "table expected, got " .. type(ex), 4) end
+    if type(ex) ~= "table" then argerr(fname, "expect", "table expected, got " .. type(ex)) end
     check_keys(fname .. " expect", ex, set{ "stream", "last_seq", "last_subject_seq", "last_msg_id" })
     if ex.stream then headers["Nats-Expected-Stream"] = ex.stream end
     if ex.last_seq then headers["Nats-Expected-Last-Sequence"] = ("%d"):format(ex.last_seq) end
@@ -453,7 +417,7 @@ local function publish_headers(fname, opts)
     if ex.last_msg_id then headers["Nats-Expected-Last-Msg-Id"] = ex.last_msg_id end
   end
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
-    argerr(fname, "timeout", "number > 0 expected, got " .. tostring(opts.timeout), 4)
+    argerr(fname, "timeout", "number > 0 expected, got " .. tostring(opts.timeout))
   end
   return next(headers) and headers or nil
 end
@@ -461,20 +425,27 @@ end
 -- js:publish(subject, data, {msg_id=, headers=, timeout=, expect={stream=, last_seq=,
 --            last_subject_seq=, last_msg_id=}}) -> {stream=, seq=, duplicate=, domain=}
 function JS:publish(subject, data, opts)
+  me("js:publish", self)
+  if type(subject) ~= "string" then argerr("js:publish", "subject", "string expected, got " .. type(subject)) end
+  check_type("js:publish", "data", data, "string")
   opts = opts or {}
-  if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts), 2) end
+  if type(opts) ~= "table" then argerr("js:publish", "opts", "table expected, got " .. type(opts)) end
   check_keys("js:publish", opts, set{ "msg_id", "headers", "timeout", "expect" })
   local headers = publish_headers("js:publish", opts)
+  jet._check_publish("js:publish", subject, data, headers ~= nil)
   local timeout = opts.timeout or self.timeout
   -- no responders (no stream yet, or an election) is retried twice, 250 ms apart, like nats.go
-  local msg, err
+  local msg, err, detail
   for attempt = 1, 3 do
-    msg, err = self.nc:request(subject, data, { headers = headers, timeout = timeout })
+    msg, err, detail = self.nc:request(subject, data, { headers = headers, timeout = timeout })
     if msg or err ~= "no_responders" or attempt == 3 then break end
     jet.sleep(0.25)
   end
   if not msg then
-    return nil, err, "js:publish to " .. subject .. ": " .. tostring(err)
+    -- nc:request's detail without its own "nc:request to <subject>: "
+    local own = "nc:request to " .. subject .. ": "
+    if type(detail) == "string" and detail:sub(1, #own) == own then detail = detail:sub(#own + 1) end
+    return nil, err, "js:publish to " .. subject .. ": " .. tostring(detail or err)
   end
   local ok, ack = pcall(json.decode, msg.data)
   if not ok or type(ack) ~= "table" then return nil, "bad_response", "js:publish: " .. tostring(msg.data) end
@@ -484,10 +455,14 @@ end
 
 -- ---- async publish (the engine is C: bindings/lpubasync.c) ----
 
+-- the context's async publisher, or nil, "closed", detail
 function JS:_publisher()
   local p = self._pa
   if not p then
-    p = jet._js_publisher(self.nc, self.max_pending, self.ack_timeout, self.retries, self.retry_delay, ERR_CODES)
+    local code, detail
+    p, code, detail = jet._js_publisher(self.nc, self.max_pending, self.ack_timeout, self.retries,
+      self.retry_delay, ERR_CODES, self.max_pending_bytes)
+    if not p then return nil, code, detail end
     self._pa = p
     if self._on_error then p:on_error(self._on_error) end
   end
@@ -499,22 +474,32 @@ local ASYNC_KEYS = set{ "msg_id", "headers", "timeout", "expect", "retry", "ack"
 -- js:_publish_linked(subject, data, msg_id, msg): the pipeline's hot path (no option
 -- table): publish_async{msg_id = msg_id, ack = msg}
 function JS:_publish_linked(subject, data, id, up)
-  local p = self._pa or self:_publisher()
-  while not p:publish(subject, data, nil, id, nil, nil, up) do p:wait_slot() end
+  local p = self._pa
+  if not p then
+    local code, detail
+    p, code, detail = self:_publisher()
+    if not p then return nil, code, detail end
+  end
+  local r, c2, d2 = p:publish(subject, data, nil, id, nil, nil, up)
+  while r == false do
+    p:wait_slot()
+    r, c2, d2 = p:publish(subject, data, nil, id, nil, nil, up)
+  end
+  return r, c2, d2
 end
 
 -- js:publish_async(subject, data, {msg_id=, headers=, timeout=, expect=, retry=, ack=}) -> future
 -- Yields the calling coroutine while max_pending publishes are unacked.
 function JS:publish_async(subject, data, opts)
-  local p = self._pa or self:_publisher()
+  me("js:publish_async", self)
   local headers, id, timeout, retry, up
   if opts ~= nil then
-    if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts), 2) end
+    if type(opts) ~= "table" then argerr("js:publish_async", "opts", "table expected, got " .. type(opts)) end
     check_keys("js:publish_async", opts, ASYNC_KEYS)
     timeout = opts.timeout
     up = opts.ack
     if up ~= nil and type(up) ~= "userdata" then
-      argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up), 2)
+      argerr("js:publish_async", "ack", "a received JetStream message expected, got " .. type(up))
     end
     if opts.headers == nil and opts.expect == nil and type(opts.msg_id) == "string" and opts.msg_id ~= ""
        and (opts.timeout == nil or (type(opts.timeout) == "number" and opts.timeout > 0)) then
@@ -527,27 +512,38 @@ function JS:publish_async(subject, data, opts)
       if r == true then retry = self.retries > 0 and self.retries or 5
       elseif r == false then retry = 0
       elseif type(r) == "number" and r >= 0 then retry = math.floor(r)
-      else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r), 2) end
+      else argerr("js:publish_async", "retry", "boolean or number of retries expected, got " .. tostring(r)) end
     end
   end
-  local f = p:publish(subject, data, headers, id, timeout, retry, up)
+  local p = self._pa
+  if not p then
+    local code, detail
+    p, code, detail = self:_publisher()
+    if not p then
+      jet._check_publish("js:publish_async", subject, data, headers ~= nil)   -- misuse still raises
+      return nil, code, detail
+    end
+  end
+  local f, c2, d2 = p:publish(subject, data, headers, id, timeout, retry, up)
   while f == false do
     p:wait_slot()
-    f = p:publish(subject, data, headers, id, timeout, retry, up)
+    f, c2, d2 = p:publish(subject, data, headers, id, timeout, retry, up)
   end
-  return f
+  return f, c2, d2
 end
 
 -- number of async publishes not acked yet
 function JS:publish_async_pending()
+  me("js:publish_async_pending", self)
   return self._pa and self._pa:pending() or 0
 end
 
 -- yields until every async publish is acked or failed, or the timeout;
 -- returns how many are still pending
 function JS:publish_async_complete(timeout)
+  me("js:publish_async_complete", self)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-    argerr("js:publish_async_complete", "timeout", "number >= 0 expected, got " .. tostring(timeout), 2)
+    argerr("js:publish_async_complete", "timeout", "number >= 0 expected, got " .. tostring(timeout))
   end
   if not self._pa then return 0 end
   return self._pa:complete(timeout)
@@ -556,8 +552,9 @@ end
 -- fn(info) for every async publish that failed for good and whose future
 -- nobody waited on: info = {subject=, data=, msg_id=, error=, detail=, err_code=}
 function JS:on_publish_error(fn)
+  me("js:on_publish_error", self)
   if fn ~= nil and type(fn) ~= "function" then
-    argerr("js:on_publish_error", "fn", "function expected, got " .. type(fn), 2)
+    argerr("js:on_publish_error", "fn", "function expected, got " .. type(fn))
   end
   self._on_error = fn
   if self._pa then self._pa:on_error(fn) end
@@ -565,8 +562,10 @@ end
 
 -- {published=, acked=, failed=, retried=, pending=, max_pending=}
 function JS:publish_async_stats()
+  me("js:publish_async_stats", self)
   if not self._pa then
-    return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending }
+    return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending,
+             pending_bytes = 0, max_pending_bytes = self.max_pending_bytes, buffer_waits = 0 }
   end
   return self._pa:stats()
 end
@@ -574,22 +573,42 @@ end
 -- ---- pull consumers (jetlua/pull.lua, engine in bindings/lpull.c) ----
 
 function JS:consume(stream, consumer, handler, opts)
+  me("js:consume", self)
   return require("jetlua.pull").consume(self, stream, consumer, handler, opts)
 end
-function JS:messages(stream, consumer, opts) return require("jetlua.pull").messages(self, stream, consumer, opts) end
-function JS:fetch(stream, consumer, n, opts) return require("jetlua.pull").fetch(self, stream, consumer, n, opts) end
+function JS:messages(stream, consumer, opts)
+  me("js:messages", self)
+  return require("jetlua.pull").messages(self, stream, consumer, opts)
+end
+function JS:fetch(stream, consumer, n, opts)
+  me("js:fetch", self)
+  return require("jetlua.pull").fetch(self, stream, consumer, n, opts)
+end
 function JS:fetch_bytes(stream, consumer, max_bytes, opts)
+  me("js:fetch_bytes", self)
   return require("jetlua.pull").fetch_bytes(self, stream, consumer, max_bytes, opts)
 end
 
-function JS:ordered(stream, cfg) return require("jetlua.ordered").ordered(self, stream, cfg) end
+function JS:ordered(stream, cfg)
+  me("js:ordered", self)
+  return require("jetlua.ordered").ordered(self, stream, cfg)
+end
 
 -- ---- key-value buckets (jetlua/kv.lua) ----
 
 JS._stored_msg = stored_msg
-function JS:create_kv(cfg) return require("jetlua.kv").create_kv(self, cfg) end
-function JS:kv(bucket) return require("jetlua.kv").open_kv(self, bucket) end
-function JS:delete_kv(bucket) return require("jetlua.kv").delete_kv(self, bucket) end
+function JS:create_kv(cfg)
+  me("js:create_kv", self)
+  return require("jetlua.kv").create_kv(self, cfg)
+end
+function JS:kv(bucket)
+  me("js:kv", self)
+  return require("jetlua.kv").open_kv(self, bucket)
+end
+function JS:delete_kv(bucket)
+  me("js:delete_kv", self)
+  return require("jetlua.kv").delete_kv(self, bucket)
+end
 
 JS.jetstream = jetstream   -- nc:jetstream(opts) loads this module and calls it
 

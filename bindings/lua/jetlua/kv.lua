@@ -8,12 +8,14 @@
 --   kv:update("color", "red", rev)       -- fails with "wrong_revision" if someone wrote since
 local jet = require "jetlua"
 
+local A = require "jetlua.argcheck"
+local argerr = A.argerr
+
 local KV = {}
 KV.__index = KV
 
-local function argerr(fname, arg, msg)
-  error(("%s: bad argument '%s': %s"):format(fname, arg, msg), 3)
-end
+-- kv.get("k") instead of kv:get("k")
+local function me(fname, self) A.check_self(fname, self, KV, "a bucket (from js:kv or js:create_kv)") end
 
 local function check_bucket(fname, b)
   if type(b) ~= "string" then argerr(fname, "bucket", "string expected, got " .. type(b)) end
@@ -40,9 +42,9 @@ local CREATE_KEYS = { bucket = true, history = true, ttl = true, max_bytes = tru
 -- js:create_kv{bucket=, history=1, ttl=, max_bytes=, storage="file", replicas=1, description=,
 --              max_value_size=} -> kv (creates the bucket, or updates its settings)
 local function create_kv(js, cfg)
-  if type(cfg) ~= "table" then argerr("js:create_kv", "cfg", "table expected, got " .. type(cfg)) end
+  if type(cfg) ~= "table" then argerr("js:create_kv", "config", "table expected, got " .. type(cfg)) end
   for k in pairs(cfg) do
-    if not CREATE_KEYS[k] then error(("js:create_kv: unknown option '%s'"):format(tostring(k)), 2) end
+    if not CREATE_KEYS[k] then A.unknown("js:create_kv", k) end
   end
   check_bucket("js:create_kv", cfg.bucket)
   local history = cfg.history or 1
@@ -88,6 +90,7 @@ end
 
 -- kv:get(key, [revision]) -> entry | nil, "key_not_found"
 function KV:get(key, revision)
+  me("kv:get", self)
   check_key("kv:get", key)
   local m, code, detail
   if revision ~= nil then
@@ -114,48 +117,74 @@ local function revision_of(ack, code, detail)
   return ack.seq
 end
 
+-- kv:_write(key, value, [last_revision], [headers]) -> revision | nil, "wrong_revision"|code, detail
+-- last_revision 0: only while the key has no message at all (not even a delete marker)
+function KV:_write(key, value, last, headers)
+  return revision_of(self.js:publish(self.prefix .. key, value,
+    { headers = headers, expect = last and { last_subject_seq = last } or nil }))
+end
+
+-- kv:_last(key) -> the key's latest entry, delete and purge markers included | nil, "key_not_found"|code
+function KV:_last(key)
+  local m, code, detail = self.js:get_last_msg(self.stream, self.prefix .. key)
+  if not m then
+    if code == "no_message_found" then return nil, "key_not_found", "no key '" .. key .. "' in " .. self.bucket end
+    return nil, code, detail
+  end
+  return entry(self, m)
+end
+
+local function check_revision(fname, revision, optional)
+  if optional and revision == nil then return end
+  if type(revision) ~= "number" then argerr(fname, "revision", "number expected, got " .. type(revision)) end
+end
+
 -- kv:put(key, value) -> revision
 function KV:put(key, value)
+  me("kv:put", self)
   check_key("kv:put", key); check_value("kv:put", value)
-  return revision_of(self.js:publish(self.prefix .. key, value))
+  return self:_write(key, value)
 end
 
 -- kv:update(key, value, revision) -> new revision | nil, "wrong_revision"
 function KV:update(key, value, revision)
+  me("kv:update", self)
   check_key("kv:update", key); check_value("kv:update", value)
-  if type(revision) ~= "number" then argerr("kv:update", "revision", "number expected, got " .. type(revision)) end
-  return revision_of(self.js:publish(self.prefix .. key, value, { expect = { last_subject_seq = revision } }))
+  check_revision("kv:update", revision)
+  return self:_write(key, value, revision)
 end
 
 -- kv:create(key, value) -> revision | nil, "key_exists"  (a deleted key can be created again)
 function KV:create(key, value)
+  me("kv:create", self)
   check_key("kv:create", key); check_value("kv:create", value)
-  local rev, code, detail = revision_of(self.js:publish(self.prefix .. key, value,
-    { expect = { last_subject_seq = 0 } }))
+  local rev, code, detail = self:_write(key, value, 0)
   if rev then return rev end
   if code ~= "wrong_revision" then return nil, code, detail end
-  local last = self.js:get_last_msg(self.stream, self.prefix .. key)
-  if last and entry(self, last).operation ~= "PUT" then
-    return revision_of(self.js:publish(self.prefix .. key, value, { expect = { last_subject_seq = last.seq } }))
-  end
+  local last = self:_last(key)
+  if last and last.operation ~= "PUT" then return self:_write(key, value, last.revision) end
   return nil, "key_exists", "key '" .. key .. "' already exists in " .. self.bucket
 end
 
--- kv:delete(key): a delete marker (history is kept)
-function KV:delete(key)
+-- kv:delete(key, [revision]): a delete marker (history is kept); with a
+-- revision, only while that is still the key's latest (else "wrong_revision")
+function KV:delete(key, revision)
+  me("kv:delete", self)
   check_key("kv:delete", key)
-  return revision_of(self.js:publish(self.prefix .. key, "", { headers = { ["KV-Operation"] = "DEL" } }))
+  check_revision("kv:delete", revision, true)
+  return self:_write(key, "", revision, { ["KV-Operation"] = "DEL" })
 end
 
 -- kv:purge(key): a purge marker that also removes the key's history
 function KV:purge(key)
+  me("kv:purge", self)
   check_key("kv:purge", key)
-  return revision_of(self.js:publish(self.prefix .. key, "",
-    { headers = { ["KV-Operation"] = "PURGE", ["Nats-Rollup"] = "sub" } }))
+  return self:_write(key, "", nil, { ["KV-Operation"] = "PURGE", ["Nats-Rollup"] = "sub" })
 end
 
 -- kv:keys() -> sorted list of live keys
 function KV:keys()
+  me("kv:keys", self)
   local r, code, detail = self.js:_api("STREAM.INFO." .. self.stream, { subjects_filter = self.prefix .. ">" })
   if not r then return nil, code, detail end
   local keys = {}
@@ -170,6 +199,7 @@ end
 
 -- kv:history(key) -> list of entries, oldest first (deletes included, operation says which)
 function KV:history(key)
+  me("kv:history", self)
   check_key("kv:history", key)
   local out, seq = {}, 1
   while true do
@@ -190,6 +220,7 @@ end
 
 -- kv:status() -> {bucket=, values=, history=, ttl=, bytes=, storage=, replicas=}
 function KV:status()
+  me("kv:status", self)
   local info, code, detail = self.js:stream_info(self.stream)
   if not info then return nil, code, detail end
   local c, st = info.config, info.state
@@ -204,6 +235,7 @@ end
 -- w:stop(). Built on the ordered consumer: in revision order, no gap.
 local WATCH_KEYS = { include_history = true, updates_only = true, ignore_deletes = true }
 function KV:watch(keys, fn, opts)
+  me("kv:watch", self)
   if type(keys) == "function" or (keys == nil and fn == nil) then keys, fn, opts = nil, keys, fn end
   keys = keys or ">"
   if type(keys) ~= "string" or keys == "" then argerr("kv:watch", "keys", "a key or pattern expected") end
@@ -211,7 +243,7 @@ function KV:watch(keys, fn, opts)
   opts = opts or {}
   if type(opts) ~= "table" then argerr("kv:watch", "opts", "table expected, got " .. type(opts)) end
   for k, v in pairs(opts) do
-    if not WATCH_KEYS[k] then error(("kv:watch: unknown option '%s'"):format(tostring(k)), 2) end
+    if not WATCH_KEYS[k] then A.unknown("kv:watch", k) end
     if type(v) ~= "boolean" then argerr("kv:watch", k, "boolean expected, got " .. type(v)) end
   end
   local policy = opts.updates_only and "new" or (opts.include_history and "all" or "last_per_subject")
@@ -247,6 +279,9 @@ function KV:watch(keys, fn, opts)
   if not it then return nil, code, detail end
   if policy == "new" or oc.created_pending == 0 then w.done = true end
   function w:next(timeout)
+    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+      argerr("w:next", "timeout", "number >= 0 expected, got " .. (type(timeout) == "number" and timeout or type(timeout)))
+    end
     while true do
       local msg, err = it:next(timeout)
       if not msg then return nil, err end

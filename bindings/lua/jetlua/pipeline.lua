@@ -31,22 +31,22 @@ local STEP_KINDS = { map = true, filter = true, flat_map = true, route = true, b
 local KEYS = { js = "table", name = "string", from = "table", steps = "table", to = true, retry = true,
                codec = "string", concurrency = "number", max_messages = "number", on_error = "function" }
 
-local function bad(arg, msg)
-  error(("jet.pipeline: bad argument '%s': %s"):format(arg, msg), 3)
-end
+local A = require "jetlua.argcheck"
+
+local function bad(arg, msg) A.argerr("jet.pipeline", arg, msg) end
 
 local function check(cfg)
   if type(cfg) ~= "table" then bad("config", "table expected, got " .. type(cfg)) end
   for k, v in pairs(cfg) do
     local want = KEYS[k]
-    if not want then error(("jet.pipeline: unknown option '%s'"):format(tostring(k)), 3) end
+    if not want then A.unknown("jet.pipeline", k) end
     if want ~= true and type(v) ~= want then bad(k, want .. " expected, got " .. type(v)) end
   end
   if not cfg.js then bad("js", "the JetStream context is needed") end
   if not cfg.name or not cfg.name:match("^[%w%-_]+$") then bad("name", "a name (letters, digits, - and _) is needed") end
   if not cfg.from or type(cfg.from.stream) ~= "string" then bad("from", "{stream=, [consumer=], [subject=]} expected") end
   for k in pairs(cfg.from) do
-    if k ~= "stream" and k ~= "consumer" and k ~= "subject" then error(("jet.pipeline: unknown option 'from.%s'"):format(tostring(k)), 3) end
+    if k ~= "stream" and k ~= "consumer" and k ~= "subject" then A.unknown("jet.pipeline", "from." .. tostring(k)) end
   end
   if cfg.codec and cfg.codec ~= "json" and cfg.codec ~= "raw" then bad("codec", "'json' or 'raw' expected") end
   local steps = cfg.steps or {}

@@ -69,8 +69,9 @@ local function pull_opts(fname, opts)
   return o
 end
 
--- The consumer as the server has it, or nil, code, detail. A push consumer
--- is refused here: pulling from it gets "409 Consumer is push based".
+-- The consumer as the server has it (wire config, info), or nil, code,
+-- detail. A push consumer is refused here: pulling from it gets "409
+-- Consumer is push based".
 local function pull_consumer(js, fname, stream, consumer)
   local r, code, detail = js:_api("CONSUMER.INFO." .. stream .. "." .. consumer)
   if not r then return nil, code, detail end
@@ -78,11 +79,26 @@ local function pull_consumer(js, fname, stream, consumer)
     return nil, "push_consumer", ("%s: consumer %s/%s is a push consumer (it has a deliver_subject)")
       :format(fname, stream, consumer)
   end
-  return r.config or {}
+  return r.config or {}, r
 end
 
 local function next_subject(js, stream, consumer)
   return js.prefix .. "CONSUMER.MSG.NEXT." .. stream .. "." .. consumer
+end
+
+-- What the engine needs to watch the consumer: where to ask for its info
+-- (when heartbeats stop, and every 10 s), its max-deliveries advisories,
+-- and the request limits it has (pulls are sized within them).
+local function watch_opts(o, js, stream, consumer, cfg, info)
+  o.info_subject = js.prefix .. "CONSUMER.INFO." .. stream .. "." .. consumer
+  o.advisory_subject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." .. stream .. "." .. consumer
+  local function pos(v) return type(v) == "number" and v > 0 and v or nil end
+  o.max_request_batch = pos(cfg.max_batch)
+  o.max_request_max_bytes = pos(cfg.max_bytes)
+  o.max_request_expires = pos(cfg.max_expires) and cfg.max_expires / 1e9
+  o.num_pending = info and info.num_pending
+  o.num_ack_pending = info and info.num_ack_pending
+  return o
 end
 
 -- Check everything and work out what the engine gets:
@@ -104,8 +120,9 @@ function M.prepare(js, stream, consumer, handler, opts)
   if opts.retry ~= nil and not retry.callable(opts.retry) then
     argerr(fname, "retry", "a policy function expected (see jet.retry), got " .. type(opts.retry))
   end
-  local cfg, code, detail = pull_consumer(js, fname, stream, consumer)
-  if not cfg then return nil, code, detail end
+  local cfg, info, detail = pull_consumer(js, fname, stream, consumer)
+  if not cfg then return nil, info, detail end
+  watch_opts(o, js, stream, consumer, cfg, info)
   o.auto_ack = opts.auto_ack
   if o.auto_ack == nil then o.auto_ack = cfg.ack_policy ~= "none" end
   if ip == true then ip = (cfg.ack_wait or 30e9) / 1e9 / 2 end
@@ -139,8 +156,9 @@ function M.messages(js, stream, consumer, opts)
   check_name(fname, "consumer", consumer)
   opts = keys_ok(fname, opts, MESSAGES_KEYS)
   local o = pull_opts(fname, opts)
-  local cfg, code, detail = pull_consumer(js, fname, stream, consumer)
-  if not cfg then return nil, code, detail end
+  local cfg, info, detail = pull_consumer(js, fname, stream, consumer)
+  if not cfg then return nil, info, detail end
+  watch_opts(o, js, stream, consumer, cfg, info)
   return jet._js_pull(js.nc, next_subject(js, stream, consumer), "messages", o, nil, opts.on_error,
     ("consumer %s/%s"):format(stream, consumer))
 end
@@ -170,6 +188,7 @@ local function fetch(js, fname, stream, consumer, n, bytes, opts)
     end
     o.heartbeat = hb
   end
+  if js.nc:status() == "closed" then return nil, "closed", fname .. ": the connection is closed" end
   local f, code, detail = jet._js_pull(js.nc, next_subject(js, stream, consumer), "fetch", o, nil, nil,
     ("fetch from %s/%s"):format(stream, consumer))
   if not f then return nil, code, detail end
@@ -180,6 +199,9 @@ local function fetch(js, fname, stream, consumer, n, bytes, opts)
     local _, c2, d2 = js:_api("CONSUMER.INFO." .. stream .. "." .. consumer)
     if c2 then err, d = c2, d2 end
   end
+  -- an error with nothing to show for it is nil, code, detail; messages that
+  -- came before an error are still handed over (with the error)
+  if err and #list == 0 then return nil, err, d end
   return list, err, d
 end
 
@@ -196,7 +218,7 @@ function M.fetch_bytes(js, stream, consumer, max_bytes, opts)
   if type(max_bytes) ~= "number" or max_bytes < 1 or max_bytes ~= math.floor(max_bytes) then
     argerr("js:fetch_bytes", "max_bytes", "positive integer expected, got " .. tostring(max_bytes))
   end
-  if opts and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
+  if type(opts) == "table" and opts.max_bytes then A.unknown("js:fetch_bytes", "max_bytes") end
   return fetch(js, "js:fetch_bytes", stream, consumer, 1000000, max_bytes, opts)
 end
 

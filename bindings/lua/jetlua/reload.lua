@@ -5,8 +5,9 @@
 -- gets the same connection back (it is never dropped), the k-th subscription
 -- on the same connection, subject, queue and options keeps its NATS
 -- subscription and gets the new handler (messages already handed to the old
--- handler finish there), a declaration that is new is made, and one that is
--- gone is drained. jet.every / jet.timer started by the old run are stopped.
+-- handler finish there), the k-th nc:service of a name on a connection keeps
+-- its id, stats and subscriptions and gets its endpoints reconciled, a
+-- declaration that is new is made, and one that is gone is drained. jet.every / jet.timer started by the old run are stopped.
 -- User modules (files next to the script that it required) are compiled
 -- first and loaded fresh. A reload that fails anywhere -- a syntax error, an
 -- error while the script runs -- changes nothing: the old code keeps running
@@ -23,6 +24,7 @@ local R = {
   conns = {},         -- key -> list of {nc=}  (by ordinal)
   subs = {},          -- key -> list of {sub=, sig=}
   consumers = {},     -- key -> list of {h=}  (js:consume handles)
+  services = {},      -- key -> list of {svc=}  (nc:service)
   timers = {},        -- timers of the last good run
   hooks = {},         -- jet.on_reload callbacks of the last good run
   modules = {},       -- module name -> file, user modules the last good run loaded
@@ -145,6 +147,31 @@ pull.consume = function(js, stream, consumer, handler, opts)
   return h, code, detail
 end
 
+-- ---- nc:service ----
+-- The k-th nc:service of the same name on the same connection is the same
+-- service (same id, stats and subscriptions); its endpoints are reconciled
+-- by name when the run succeeds (jetlua/service.lua: _stage, _commit). The
+-- services' own subscriptions use the unwrapped nc:subscribe (R.subscribe).
+R.subscribe = real_subscribe
+local service = require "jetlua.service"
+local real_service = service.service
+service.service = function(nc, opts)
+  local run = in_run()
+  if not run or type(opts) ~= "table" or type(opts.name) ~= "string" then return real_service(nc, opts) end
+  local key = conn_id(nc) .. "|svc|" .. opts.name
+  local k = take(run, key)
+  local prev = R.services[key] and R.services[key][k]
+  run.services[key] = run.services[key] or {}
+  if prev and run.gen > 1 and not prev.svc:stopped() then
+    run.services[key][k] = { svc = prev.svc, swap = true }
+    prev.svc:_stage(opts)
+    return prev.svc
+  end
+  local svc, code, detail = real_service(nc, opts)
+  if svc then run.services[key][k] = { svc = svc, new = true } end
+  return svc, code, detail
+end
+
 -- ---- timers ----
 for _, name in ipairs{ "every", "timer" } do
   local real = jet[name]
@@ -161,7 +188,7 @@ end
 -- script, so the latest code's hooks are the ones that run.
 function jet.on_reload(fn)
   if type(fn) ~= "function" then
-    error("jet.on_reload: bad argument 'fn': function expected, got " .. type(fn), 2)
+    require("jetlua.argcheck").argerr("jet.on_reload", "fn", "function expected, got " .. type(fn))
   end
   local run = in_run()
   if run then run.hooks[#run.hooks + 1] = fn else R.hooks[#R.hooks + 1] = fn end
@@ -198,7 +225,7 @@ end
 
 local function new_run(gen)
   return { co = coroutine.running(), gen = gen, counts = {}, conns = {}, subs = {}, consumers = {}, timers = {},
-           hooks = {} }
+           hooks = {}, services = {} }
 end
 
 -- One kind of declaration (subscriptions under e.sub, consumers under e.h):
@@ -227,6 +254,26 @@ local function commit(run, reason)
   local n = { swapped = 0, started = 0, stopped = 0 }
   reconcile(run.subs, R.subs, "sub", function(e) e.sub:_set_handler(e.fn) end, run.gen, n)
   reconcile(run.consumers, R.consumers, "h", function(e) e.h:_reconfigure(unpack(e.swap, 1, 3)) end, run.gen, n)
+  -- services: counted by endpoint handler
+  for _, list in pairs(run.services) do
+    for _, e in pairs(list) do
+      if e.swap then
+        local sw, st, sp = e.svc:_commit()
+        n.swapped, n.started, n.stopped = n.swapped + sw, n.started + st, n.stopped + sp
+      elseif e.new and run.gen > 1 then
+        n.started = n.started + e.svc:_endpoint_count()
+      end
+    end
+  end
+  for key, list in pairs(R.services) do
+    for k, e in pairs(list) do
+      local cur = run.services[key] and run.services[key][k]
+      if not cur or cur.svc ~= e.svc then
+        n.stopped = n.stopped + e.svc:_endpoint_count()
+        e.svc:stop()
+      end
+    end
+  end
   for key, list in pairs(R.conns) do
     for k, e in pairs(list) do
       local now = run.conns[key] and run.conns[key][k]
@@ -237,7 +284,7 @@ local function commit(run, reason)
     for _, t in ipairs(R.timers) do t:stop() end
   end
   R.subs, R.conns, R.timers, R.hooks = run.subs, run.conns, run.timers, run.hooks
-  R.consumers = run.consumers
+  R.consumers, R.services = run.consumers, run.services
   R.gen = run.gen
   R.modules = user_modules()
   return { generation = run.gen, reason = reason, swapped = n.swapped, started = n.started, stopped = n.stopped }
@@ -250,6 +297,11 @@ local function rollback(run)
   end
   for _, list in pairs(run.consumers) do
     for _, e in pairs(list) do if e.new then e.h:stop() end end
+  end
+  for _, list in pairs(run.services) do
+    for _, e in pairs(list) do
+      if e.new then e.svc:_abort() elseif e.swap then e.svc:_unstage() end
+    end
   end
   for _, list in pairs(run.conns) do
     for _, e in pairs(list) do if e.new then e.nc:close() end end
@@ -267,24 +319,28 @@ local function reload(reason)
   if R.running then R.again = reason; return end
   local gen = R.gen + 1
   log("info", ("reload #%d (%s)"):format(gen - 1, reason))
+  -- systemd (Type=notify): RELOADING=1 now, READY=1 when it ended either way;
+  -- not before the first run's own READY=1 (main.c sends it when R.main returns)
+  local notify = R.started
+  if notify then jet._reload_notify("reloading") end
   -- compile everything first: a syntax error anywhere changes nothing
   local chunk, err = loadfile(script_path)
-  if not chunk then return R.fail(err) end
+  if not chunk then return R.fail(err, gen, notify) end
   local mods = user_modules()
   for _, path in pairs(mods) do
     local ok, e = loadfile(path)
-    if not ok then return R.fail(e) end
+    if not ok then return R.fail(e, gen, notify) end
   end
   local saved = {}
   for name in pairs(mods) do saved[name] = package.loaded[name]; package.loaded[name] = nil end
   local run = new_run(gen)
   R.running = run
-  local ok, e = xpcall(chunk, debug.traceback, unpack(R.args))
+  local ok, e = xpcall(chunk, jet._onerror, unpack(R.args))
   R.running = nil
   if not ok then
     rollback(run)
     for name, v in pairs(saved) do package.loaded[name] = v end
-    R.fail(e)
+    R.fail(e, gen, notify)
   else
     local info = commit(run, reason)
     R.reloads = R.reloads + 1
@@ -293,6 +349,7 @@ local function reload(reason)
       gen - 1, reason, info.swapped, info.started, info.stopped))
     for _, h in ipairs(R.hooks) do jet.spawn(h, info) end
     if jet._reload_watching() then jet._reload_watch(watch_list(script_path)) end
+    if notify then jet._reload_notify("ready", ("running; reload #%d ok"):format(gen - 1)) end
   end
   if R.again then
     local r = R.again
@@ -301,10 +358,13 @@ local function reload(reason)
   end
 end
 
-function R.fail(err)
+function R.fail(err, gen, notify)
   R.failures = R.failures + 1
   m_failures:inc()
   log("error", "reload failed: " .. where(err) .. " (the previous code keeps running)")
+  if notify then
+    jet._reload_notify("ready", ("running; reload #%d failed, the previous code keeps running"):format(gen - 1))
+  end
 end
 
 -- main.c runs the script through this: reload.main(chunk, abs_path, args...)
@@ -328,6 +388,7 @@ function R.main(chunk, path, ...)
     R.again = nil
     reload(r)
   end
+  R.started = true
 end
 
 R.reload = reload

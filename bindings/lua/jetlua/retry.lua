@@ -2,18 +2,22 @@
 --
 -- A policy is a function (msg, err, meta) -> action[, arg], called on the
 -- loop after the handler raised (err: the error value, meta: msg:metadata()):
---   "nak", delay      redeliver after delay seconds (nil: at once)
+--   "nak", delay      redeliver after delay seconds (0: at once; nil: the
+--                     default back-off, 1 s, 5 s, 15 s, then 30 s by delivery)
 --   "term"            never redeliver
 --   "ack"             drop it as done
 --   "dlq", subject    publish it to subject (waiting for the PubAck), then term it
--- Anything else (or nil) naks at once. jet.retry.backoff builds the usual one.
--- jet.fail.permanent(err) raises an error that skips the retries.
+-- Anything else (or nil) naks with the default back-off. jet.retry.backoff
+-- builds the usual one. jet.fail.permanent(err) raises an error that skips
+-- the retries.
 --
 -- js:consume(stream, consumer, handler, {retry = policy}) wraps the handler
--- with M.wrap: the handler runs under xpcall, its error is logged with the
--- traceback and counted, and the policy's action is carried out before the
--- handler's coroutine ends (so the engine never sends a second ack).
+-- with M.wrap: the handler runs under xpcall and the policy's action is
+-- carried out before the handler's coroutine ends (so the engine never
+-- sends a second ack); the engine then counts the error and logs it with
+-- its traceback and the action (repeated errors once per 10 s).
 local jet = require "jetlua"
+local A = require "jetlua.argcheck"
 
 local M = {}
 
@@ -26,7 +30,11 @@ Permanent.__tostring = function(e) return "permanent failure: " .. tostring(e.er
 local fail = {}
 -- raise an error that no retry policy retries
 function fail.permanent(err, level)
-  error(setmetatable({ err = err, permanent = true }, Permanent), (level or 1) + 1)
+  if err == nil then A.argerr("jet.fail.permanent", "err", "an error value expected, got nil") end
+  if level ~= nil and (type(level) ~= "number" or level < 0) then
+    A.argerr("jet.fail.permanent", "level", "number >= 0 expected, got " .. type(level))
+  end
+  error(setmetatable({ err = err, permanent = true }, Permanent), level == 0 and 0 or (level or 1) + 1)
 end
 function fail.is_permanent(err)
   return getmetatable(err) == Permanent
@@ -43,25 +51,25 @@ local BACKOFF_KEYS = { initial = "number", max = "number", factor = "number", ji
 function M.backoff(o)
   o = o or {}
   local fname = "jet.retry.backoff"
-  if type(o) ~= "table" then error(fname .. ": bad argument 'opts': table expected, got " .. type(o), 2) end
+  if type(o) ~= "table" then A.argerr(fname, "opts", "table expected, got " .. type(o)) end
   for k, v in pairs(o) do
-    if not BACKOFF_KEYS[k] then error(("%s: unknown option '%s'"):format(fname, tostring(k)), 2) end
-    if type(v) ~= BACKOFF_KEYS[k] then
-      error(("%s: bad argument '%s': %s expected, got %s"):format(fname, k, BACKOFF_KEYS[k], type(v)), 2)
-    end
+    if not BACKOFF_KEYS[k] then A.unknown(fname, k) end
+    if type(v) ~= BACKOFF_KEYS[k] then A.argerr(fname, k, BACKOFF_KEYS[k] .. " expected, got " .. type(v)) end
   end
   local initial, maxd, factor = o.initial or 1, o.max or 30, o.factor or 2
   local jitter, max_deliver = o.jitter or 0.1, o.max_deliver or 5
   local exhausted = o.on_exhausted or (o.dlq and "dlq" or "term")
   if exhausted ~= "dlq" and exhausted ~= "term" and exhausted ~= "ack" then
-    error(fname .. ": bad argument 'on_exhausted': 'dlq', 'term' or 'ack' expected, got '" .. exhausted .. "'", 2)
+    A.argerr(fname, "on_exhausted", "'dlq', 'term' or 'ack' expected, got '" .. exhausted .. "'")
   end
   if exhausted == "dlq" and not o.dlq then
-    error(fname .. ": bad argument 'dlq': a subject is needed when on_exhausted is 'dlq'", 2)
+    A.argerr(fname, "dlq", "a subject is needed when on_exhausted is 'dlq'")
   end
-  if initial < 0 or maxd < initial or factor < 1 or jitter < 0 or jitter >= 1 or max_deliver < 1 then
-    error(fname .. ": bad argument: need 0 <= initial <= max, factor >= 1, 0 <= jitter < 1, max_deliver >= 1", 2)
-  end
+  if initial < 0 then A.argerr(fname, "initial", "must be >= 0, got " .. initial) end
+  if maxd < initial then A.argerr(fname, "max", ("must be >= initial (%g), got %g"):format(initial, maxd)) end
+  if factor < 1 then A.argerr(fname, "factor", "must be >= 1, got " .. factor) end
+  if jitter < 0 or jitter >= 1 then A.argerr(fname, "jitter", "must be >= 0 and < 1, got " .. jitter) end
+  if max_deliver < 1 then A.argerr(fname, "max_deliver", "must be >= 1, got " .. max_deliver) end
   local policy = { max_deliver = max_deliver, dlq = o.dlq }
   -- the delay before delivery n + 1, after n failed deliveries
   function policy.delay(n)
@@ -98,7 +106,7 @@ local function dlq_publish(js, msg, subject, meta, err)
                                          headers = headers })
 end
 
-local m_dlq, m_errors
+local m_dlq
 
 local function callable(v)
   if type(v) == "function" then return true end
@@ -107,40 +115,41 @@ local function callable(v)
 end
 M.callable = callable
 
-local function capture(e)
-  return { value = e, traceback = debug.traceback(tostring(e), 2) }
-end
-
--- The handler the engine runs when opts.retry is a policy.
+-- The handler the engine runs when opts.retry is a policy. On a failure
+-- it returns (jet._handler_failed, traceback, what it did) for the engine
+-- (bindings/lpull.c) to count and log.
 function M.wrap(js, handler, policy, what)
   m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
-  m_errors = m_errors or jet.metrics.counter("jetlua_handler_errors_total")
+  local FAILED = jet._handler_failed
   return function(msg)
-    local ok, rec = xpcall(handler, capture, msg)
+    local ok, rec = xpcall(handler, jet._capture_error, msg)   -- {value=, traceback=}
     if ok then return end
-    m_errors:inc()
     local err = rec.value
     local meta = msg:metadata()
     local action, arg = policy(msg, err, meta)
-    jet.log.error(("%s failed (delivery %d of stream seq %d) -> %s%s: %s"):format(what,
-      meta.num_delivered, meta.stream_seq, tostring(action or "nak"), arg and (" " .. tostring(arg)) or "",
-      rec.traceback))
-    if action == "term" then return msg:term()
-    elseif action == "ack" then return msg:ack()
+    if action == "term" then
+      msg:term()
+      return FAILED, rec.traceback, "term"
+    elseif action == "ack" then
+      msg:ack()
+      return FAILED, rec.traceback, "ack"
     elseif action == "dlq" then
       local ack, code, detail = dlq_publish(js, msg, arg, meta, err)
       if ack then
         m_dlq:inc()
-        return msg:term()
+        msg:term()
+        return FAILED, rec.traceback, "dlq " .. tostring(arg)
       end
       -- the DLQ did not take it: keep the original, it comes back later
       jet.log.error(("%s: dead-letter publish to %s failed (%s: %s); the message stays and comes back")
         :format(what, arg, tostring(code), tostring(detail)))
-      return msg:nak(5)
-    elseif action == "nak" and type(arg) == "number" and arg > 0 then
-      return msg:nak(arg)
+      msg:nak(5)
+      return FAILED, rec.traceback, "dlq " .. tostring(arg) .. " failed, nak 5 s"
     end
-    return msg:nak()
+    local delay = action == "nak" and type(arg) == "number" and arg >= 0 and arg
+      or jet._redelivery_delay(meta.num_delivered or 1)
+    if delay > 0 then msg:nak(delay) else msg:nak() end
+    return FAILED, rec.traceback, ("nak, redelivery in %.3g s"):format(delay)
   end
 end
 

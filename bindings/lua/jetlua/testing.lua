@@ -162,7 +162,8 @@ function Server:resume() self.proc:kill("CONT") end
 
 -- opts: js (default true), port, user, password, token,
 --       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...},
---       conf = "more server config text"
+--       server_name, tags = {"ssd", ...} (server_tags, for stream placement)
+--       config = "raw nats-server config text" (e.g. users with permissions)
 function T.server(opts)
   opts = opts or {}
   local dir = opts.store or T.tmpdir("jetlua-nats")
@@ -185,8 +186,13 @@ function T.server(opts)
       opts.tls.verify and ", verify: true" or "")
   end
   if opts.cluster then conf[#conf + 1] = opts.cluster end
-  if opts.conf then conf[#conf + 1] = opts.conf end
   if opts.server_name then conf[#conf + 1] = ("server_name: %q"):format(opts.server_name) end
+  if opts.tags then
+    local q = {}
+    for i, t in ipairs(opts.tags) do q[i] = ("%q"):format(t) end
+    conf[#conf + 1] = "server_tags: [" .. table.concat(q, ", ") .. "]"
+  end
+  if opts.config then conf[#conf + 1] = opts.config end
   if #conf > 0 then
     s.config = T.write_file(dir .. "/server.conf", table.concat(conf, "\n") .. "\n")
   end
@@ -196,8 +202,10 @@ function T.server(opts)
   return s:start()
 end
 
--- an n-node JetStream cluster on loopback (default 3)
+-- an n-node JetStream cluster on loopback (default 3), cluster "jetlua-test", servers n1..nN;
+-- opts.tags = { [i] = {"tag", ...} }: server_tags of node i
 function T.cluster(n, opts)
+  opts = opts or {}
   n = n or 3
   local ports, routes = {}, {}
   for i = 1, n do
@@ -208,11 +216,55 @@ function T.cluster(n, opts)
   for i = 1, n do
     local cl = ("cluster { name: \"jetlua-test\", listen: \"127.0.0.1:%d\", routes: [%s] }")
       :format(ports[i].route, '"' .. table.concat(routes, '", "') .. '"')
-    local s = T.server{ port = ports[i].client, cluster = cl, server_name = "n" .. i }
+    local s = T.server{ port = ports[i].client, cluster = cl, server_name = "n" .. i,
+                        tags = opts.tags and opts.tags[i] }
     c.servers[i] = s
     c.urls[i] = s.url
   end
   return c
+end
+
+-- ---- a TCP proxy that can freeze, thaw and cut connections ----
+
+local Proxy = {}
+Proxy.__index = Proxy
+
+-- nothing is read or forwarded until :thaw(): the peers' writes stall
+function Proxy:freeze() self.proc:kill("STOP") end
+function Proxy:thaw()   self.proc:kill("CONT") end
+-- close every connection through it (it keeps accepting new ones)
+function Proxy:cut()    self.proc:kill("USR1") end
+function Proxy:stop()
+  if self.proc:running() then
+    self.proc:kill("CONT")
+    self.proc:kill("KILL")
+    self.proc:wait(5)
+  end
+end
+
+local function source_dir()
+  local d = proc.getenv("JETLUA_SOURCE_DIR")
+  if d then return d end
+  -- bindings/lua/jetlua/testing.lua -> the source tree
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  return (src:gsub("/bindings/lua/jetlua/testing%.lua$", ""))
+end
+
+-- T.proxy{target = url}: a proxy (tests/tools/tcp_proxy.py) on a free
+-- loopback port forwarding to target; connect to proxy.url
+function T.proxy(opts)
+  local host, port = tostring(opts.target):match("^%a*:?/*([^:/]+):(%d+)")
+  if not host then error("T.proxy: target must be a URL with host and port, got " .. tostring(opts.target)) end
+  local dir = T.tmpdir("jetlua-proxy")
+  local p = setmetatable({ port = proc.free_port() }, Proxy)
+  p.url = "nats://127.0.0.1:" .. p.port
+  p.proc = assert(proc.spawn({ "/usr/bin/python3", source_dir() .. "/tests/tools/tcp_proxy.py",
+    tostring(p.port), host, port }, { stdout = dir .. "/proxy.log", stderr = dir .. "/proxy.log" }))
+  cleanup[#cleanup + 1] = function() p:stop() end
+  if not proc.wait_port("127.0.0.1", p.port, 10) then
+    error("the test proxy did not start: " .. (T.read_file(dir .. "/proxy.log") or "?"))
+  end
+  return p
 end
 
 -- a CA, a server certificate for 127.0.0.1/localhost and a client certificate

@@ -49,6 +49,9 @@ elseif cmd == "info" then
   end
 elseif cmd == "next" then
   if not name then U.fail("consumer next: which consumer? (jetlua consumer next STREAM NAME)", usage) end
+  -- a pull to a missing consumer gets no answer at all: ask first, so that
+  -- is an error (exit 1), not "no messages"
+  U.check(js:consumer_info(stream, name))
   local want, wait = opt.count or 1, opt.wait or 1
   local got = {}
   -- one pull request for up to --count messages, expiring after --wait seconds; the

@@ -1,0 +1,194 @@
+-- jet.idempotent claims a key before running the handler: copies of a message
+-- running at once (concurrency > 1, or two processes sharing a consumer) do
+-- the side effect exactly once; a crashed claimer does not block forever; a
+-- claim held by someone else naks (never skips); a failing handler gives its
+-- claim back.
+local jet = require "jetlua"
+local T = require "jetlua.testing"
+
+local srv = T.server{ js = true }
+local nc = assert(jet.connect{ servers = srv.url })
+local js = nc:jetstream{ timeout = 5 }
+
+local function fresh(name, ccfg)
+  js:delete_stream(name)
+  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "file" })
+  if ccfg then
+    ccfg.durable = ccfg.durable or "C"
+    assert(js:consumer(name, ccfg))
+  end
+end
+
+local function settled(stream)
+  local ci = js:consumer_info(stream, "C")
+  return ci.num_pending == 0 and ci.num_ack_pending == 0
+end
+
+-- each key published twice in a row (outside any dedupe: no msg id)
+local function publish_pairs(subject, n)
+  for i = 1, n do
+    for _ = 1, 2 do assert(js:publish(subject, "job " .. i, { headers = { ["Order-Id"] = "order-" .. i } })) end
+  end
+end
+
+local function counter(name) return jet.metrics.counter(name):value() end
+local by_order = function(msg) return msg:header("Order-Id") end
+
+T.test("concurrency 8, every message twice (adjacent pairs): each side effect exactly once", function()
+  fresh("IDEM1", { ack_wait = 30 })
+  js:delete_kv("idem1")
+  local pairs_n = 40
+  publish_pairs("idem1.x", pairs_n)
+  local effects, runs, running, overlap = {}, 0, 0, 0
+  local skipped0 = counter("jetlua_idempotent_skipped_total")
+  local once = jet.idempotent{ js = js, bucket = "idem1", key = by_order }
+  local h = assert(js:consume("IDEM1", "C", once(function(msg)
+    local k = msg:header("Order-Id")
+    running = running + 1
+    if running > 1 then overlap = overlap + 1 end
+    jet.sleep(0.05)                                  -- both copies of a pair are in flight now
+    running = running - 1
+    effects[k] = (effects[k] or 0) + 1
+    runs = runs + 1
+  end), { concurrency = 8 }))
+  T.wait_until(function() return runs >= pairs_n and settled("IDEM1") end, 60, "all handled")
+  h:drain()
+  T.ok(overlap > 0, "handlers overlapped")
+  T.eq(runs, pairs_n, "side effects")
+  for i = 1, pairs_n do T.eq(effects["order-" .. i], 1, "order-" .. i) end
+  T.eq(counter("jetlua_idempotent_skipped_total") - skipped0, pairs_n, "each duplicate acked as done")
+  local kv = assert(js:kv("idem1"))
+  T.eq(kv:get("order-1").value, "done")
+end)
+
+T.test("two processes sharing a consumer, every message twice: each side effect exactly once", function()
+  fresh("IDEM2", { ack_wait = 30 })
+  fresh("EFFECTS")
+  js:delete_kv("idem2")
+  local dir = T.tmpdir()
+  local script = T.write_file(dir .. "/worker.lua", [[
+    local jet = require "jetlua"
+    local url, tag = ...
+    local nc = assert(jet.connect{ servers = url })
+    local js = nc:jetstream()
+    local once = jet.idempotent{ js = js, bucket = "idem2", key = function(m) return m:header("Order-Id") end }
+    assert(js:consume("IDEM2", "C", once(function(msg)
+      jet.sleep(0.03)
+      assert(js:publish("effects.x", msg:header("Order-Id"), { headers = { Worker = tag } }))
+    end), { concurrency = 8, max_messages = 4 }))
+  ]])
+  local procs = {}
+  for i = 1, 2 do
+    procs[i] = T.jetlua({ "run", script, srv.url, "w" .. i },
+      { stdout = dir .. "/out" .. i, stderr = dir .. "/err" .. i })
+  end
+  T.wait_until(function() return js:consumer_info("IDEM2", "C").num_waiting >= 2 end, 30, "both workers pulling")
+  local pairs_n = 60
+  publish_pairs("idem2.x", pairs_n)
+  T.wait_until(function()
+    return js:stream_info("EFFECTS").state.messages >= pairs_n and settled("IDEM2")
+  end, 60, "all handled")
+  for i = 1, 2 do procs[i]:kill("TERM"); T.ok(procs[i]:wait(30), "worker " .. i .. " exits") end
+  local n = js:stream_info("EFFECTS").state.messages
+  local seen, workers = {}, {}
+  for seq = 1, n do
+    local m = assert(js:get_msg("EFFECTS", seq))
+    seen[m.data] = (seen[m.data] or 0) + 1
+    workers[m.headers.Worker] = true
+  end
+  T.eq(n, pairs_n, "side effects")
+  for i = 1, pairs_n do T.eq(seen["order-" .. i], 1, "order-" .. i) end
+  T.ok(workers.w1 and workers.w2, "both processes did work")
+end)
+
+T.test("a claim held by someone else naks (never skips); once it says done, the message is acked", function()
+  fresh("IDEM3", { ack_wait = 30 })
+  js:delete_kv("idem3")
+  local kv = assert(js:create_kv{ bucket = "idem3" })
+  assert(kv:put("order-1", ("claimed someone-else %.3f"):format(jet.now() + 3600)))
+  assert(js:publish("idem3.x", "job", { headers = { ["Order-Id"] = "order-1" } }))
+  local runs = 0
+  local busy0 = counter("jetlua_idempotent_busy_total")
+  local once = jet.idempotent{ js = js, bucket = "idem3", key = by_order }
+  local h = assert(js:consume("IDEM3", "C", once(function() runs = runs + 1 end)))
+  T.wait_until(function() return counter("jetlua_idempotent_busy_total") - busy0 >= 3 end, 30,
+    "nak'd and redelivered while the claim is held")
+  T.eq(runs, 0)
+  T.eq(h:stats().acked, 0, "not acked while someone else holds the claim")
+  T.ok(h:stats().naked >= 3, "nak'd")
+  assert(kv:put("order-1", "done"))            -- the other claimer finished
+  T.wait_until(function() return settled("IDEM3") end, 30, "acked once done")
+  h:drain()
+  T.eq(runs, 0, "never run here")
+end)
+
+T.test("a claimer killed with SIGKILL mid-handler: its stale claim is taken over and the work done", function()
+  fresh("IDEM4", { ack_wait = 2 })
+  js:delete_kv("idem4")
+  local dir = T.tmpdir()
+  local script = T.write_file(dir .. "/stuck.lua", [[
+    local jet = require "jetlua"
+    local nc = assert(jet.connect{ servers = (...) })
+    local js = nc:jetstream()
+    local once = jet.idempotent{ js = js, bucket = "idem4", claim_ttl = 1 }
+    assert(js:consume("IDEM4", "C", once(function(msg) jet.sleep(3600) end), { in_progress = true }))
+  ]])
+  local p = T.jetlua({ "run", script, srv.url }, { stdout = dir .. "/out", stderr = dir .. "/err" })
+  assert(js:publish("idem4.x", "job", { msg_id = "job-1" }))
+  local kv
+  T.wait_until(function()
+    kv = kv or js:kv("idem4")
+    local e = kv and kv:get("job-1")
+    return e and e.value:find("^claimed ")
+  end, 30, "the claim of the process that will die")
+  jet.sleep(1.5)                               -- renewed past its first claim_ttl: still held
+  T.ok(kv:get("job-1").value:find("^claimed "), "a live claimer keeps renewing")
+  p:kill("KILL"); p:wait(10)
+  local runs = 0
+  local takeovers0 = counter("jetlua_idempotent_takeovers_total")
+  local once = jet.idempotent{ js = js, bucket = "idem4", claim_ttl = 1 }
+  local h = assert(js:consume("IDEM4", "C", once(function() runs = runs + 1 end)))
+  T.wait_until(function() return runs == 1 and settled("IDEM4") end, 60, "taken over")
+  h:drain()
+  T.eq(kv:get("job-1").value, "done")
+  T.eq(counter("jetlua_idempotent_takeovers_total") - takeovers0, 1)
+end)
+
+T.test("a long handler renews its claim: a copy arriving meanwhile waits instead of running", function()
+  fresh("IDEM5", { ack_wait = 30 })
+  js:delete_kv("idem5")
+  publish_pairs("idem5.x", 1)
+  local runs = 0
+  local once = jet.idempotent{ js = js, bucket = "idem5", key = by_order, claim_ttl = 1.2 }
+  local h = assert(js:consume("IDEM5", "C", once(function()
+    runs = runs + 1
+    jet.sleep(3.6)                 -- three claim_ttls: renewed every 0.4 s
+  end), { concurrency = 2 }))
+  T.wait_until(function() return settled("IDEM5") end, 60, "both copies handled")
+  h:drain()
+  T.eq(runs, 1)
+end)
+
+T.test("a handler that fails gives its claim back: the redelivery runs it", function()
+  fresh("IDEM6", { ack_wait = 30 })
+  js:delete_kv("idem6")
+  assert(js:publish("idem6.x", "job", { msg_id = "job-1" }))
+  local attempts = 0
+  local once = jet.idempotent{ js = js, bucket = "idem6" }
+  local h = assert(js:consume("IDEM6", "C", once(function()
+    attempts = attempts + 1
+    if attempts == 1 then error("payment service busy") end
+  end), { retry = jet.retry.backoff{ initial = 0.1, max_deliver = 5 } }))
+  T.wait_until(function() return attempts == 2 and settled("IDEM6") end, 30, "retried and done")
+  h:drain()
+  T.eq((assert(js:kv("idem6")):get("job-1")).value, "done")
+end)
+
+T.test("bad input", function()
+  T.raises(function() jet.idempotent{ js = js, bucket = "x", claim_ttl = 0 } end,
+    "jet.idempotent: bad argument 'claim_ttl': must be > 0")
+  T.raises(function() jet.idempotent{ js = js, bucket = "x", claim_ttl = "1" } end,
+    "jet.idempotent: bad argument 'claim_ttl': number expected, got string")
+end)
+
+T.run()
