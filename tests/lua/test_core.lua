@@ -96,7 +96,7 @@ T.test("the test helper: kill -9 is observed, rmtree refuses paths outside /tmp"
   T.eq(p:running(), true)
   T.eq(p:wait(0.05), nil, "wait before exit")
   p:kill("KILL")
-  local status, sig = p:wait(5)
+  local _, sig = p:wait(5)
   T.eq(sig, 9)
   T.eq(p:running(), false)
   T.raises(function() jet.process.rmtree("/etc") end, "is not under")

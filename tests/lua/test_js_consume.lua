@@ -154,7 +154,7 @@ T.test("term stops redelivery; in_progress keeps a slow message", function()
   fresh("WPI", "memory", { ack_wait = 1 })
   assert(js:publish("wpi.a", "x"))
   n = 0
-  h = assert(js:consume("WPI", "C", function(msg)
+  h = assert(js:consume("WPI", "C", function()
     n = n + 1
     jet.sleep(2.5)          -- longer than ack_wait: the automatic +WPI keeps it ours
   end, { in_progress = true }))
@@ -168,12 +168,12 @@ end)
 T.test("max_ack_pending reached: consumption resumes as acks flow", function()
   fresh("MAP", "memory", { max_ack_pending = 10 })
   publish_n("map.x", 100)
-  local held, got = {}, 0
+  local held = {}
   local it = assert(js:messages("MAP", "C", { max_messages = 50 }))
   for _ = 1, 10 do held[#held + 1] = assert(it:next(5)) end
   T.eq(select(2, it:next(0.5)), "timeout", "the server holds the 11th")
   for _, m in ipairs(held) do m:ack() end
-  got = 10
+  local got = 10
   while got < 100 do
     local m = assert(it:next(5)); m:ack(); got = got + 1
   end
@@ -252,9 +252,9 @@ T.test("messages iterator: for-loop, timeout, stop unblocks a waiter", function(
   it:drain()
   local got = 0
   while true do
-    local m, e = it:next(1)
-    if not m then T.eq(e, "closed"); break end
-    m:ack(); got = got + 1
+    local dm, e = it:next(1)
+    if not dm then T.eq(e, "closed"); break end
+    dm:ack(); got = got + 1
   end
   T.eq(got, 6, "buffered messages handed out after drain")
   T.eq(it:stats().delivered, 6)
@@ -289,7 +289,7 @@ T.test("consumer deleted during consume: terminal on_error, closed, no hot loop"
   fresh("DEL")
   local errs, n = {}, 0
   local h = assert(js:consume("DEL", "C", function() n = n + 1 end, {
-    expires = 2, on_error = function(code, detail, terminal) errs[#errs + 1] = { code, terminal } end }))
+    expires = 2, on_error = function(code, _detail, terminal) errs[#errs + 1] = { code, terminal } end }))
   assert(js:publish("del.a", "x"))
   T.wait_until(function() return n == 1 end, 5)
   assert(js:delete_consumer("DEL", "C"))

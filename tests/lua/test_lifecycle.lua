@@ -276,7 +276,8 @@ T.test("version prints 4 lines; help tells the truth", function()
   p = T.jetlua({ "--help" }, { stdout = dir .. "/h" })
   T.eq(status(p, 10), 0)
   local h = T.read_file(dir .. "/h")
-  for _, w in ipairs{ "jetlua run", "--server", "NATS_URL", "--log-level", "--state-dir", "--shutdown-timeout", "SIGTERM" } do
+  for _, w in ipairs{ "jetlua run", "--server", "NATS_URL", "--log-level", "--state-dir", "--shutdown-timeout",
+                      "SIGTERM" } do
     T.ok(h:find(w, 1, true), "help lacks " .. w)
   end
 end)

@@ -136,7 +136,7 @@ T.test("a queue group and a plain subscriber both get the message", function()
   nc:subscribe("q.mix", function() grouped = grouped + 1 end, { queue = "g1" })
   nc:subscribe("q.mix", function() grouped = grouped + 1 end, { queue = "g1" })
   nc:flush()
-  for i = 1, 50 do nc:publish("q.mix", "") end
+  for _ = 1, 50 do nc:publish("q.mix", "") end
   T.wait_until(function() return plain == 50 and grouped == 50 end, 5, "50 + 50")
   nc:flush()
   jet.sleep(0.1)
@@ -197,7 +197,7 @@ T.test("concurrency lets handlers overlap; default keeps them in order", functio
   end, { concurrency = 10 })
   nc:flush()
   local t0 = jet.monotonic()
-  for i = 1, 10 do nc:publish("c.par", "") end
+  for _ = 1, 10 do nc:publish("c.par", "") end
   T.wait_until(function() return done == 10 end, 5)
   local took = jet.monotonic() - t0
   T.ok(took < 0.5, "10 overlapping 0.1 s handlers took " .. took .. " s")
@@ -213,7 +213,7 @@ T.test("concurrency lets handlers overlap; default keeps them in order", functio
     n3 = n3 + 1
   end, { concurrency = 3 })
   nc:flush()
-  for i = 1, 12 do nc:publish("c.three", "") end
+  for _ = 1, 12 do nc:publish("c.three", "") end
   T.wait_until(function() return n3 == 12 end, 5)
   T.eq(max3, 3)
 

@@ -56,7 +56,7 @@ T.test("no responders is reported at once", function()
   sub:unsubscribe()
   svc:flush()
   r, err = nc:request("svc.gone", "", { timeout = 5 })
-  T.eq(err, "no_responders")
+  T.eq(r, nil); T.eq(err, "no_responders")
 end)
 
 T.test("only the first reply counts", function()

@@ -125,7 +125,7 @@ T.test("the server killed during DLQ publishes: nothing lost, no DLQ duplicate",
   local n = 400
   for i = 1, n do js:publish_async("kw.x", tostring(i)) end
   T.eq(js:publish_async_complete(30), 0)
-  local h = assert(js:consume("KW", "C", function(msg)
+  local h = assert(js:consume("KW", "C", function()
     jet.fail.permanent("poison")
   end, { concurrency = 4, retry = jet.retry.backoff{ max_deliver = 1, dlq = "kdlq.x" } }))
   T.wait_until(function() return js:stream_info("KDLQ").state.messages >= 100 end, 30)

@@ -267,7 +267,8 @@ function Req.respond(r, data, opts) return respond(r, data, opts, "req:respond")
 function Req.respond_json(r, v, opts)
   local ok, s = pcall(jet.json.encode, v)
   if not ok then
-    argerr("req:respond_json", "value", (tostring(s):gsub("^.-:%d+: ", ""):gsub("^jet%.json%.encode: bad argument 'value': ", "")))
+    local why = tostring(s):gsub("^.-:%d+: ", ""):gsub("^jet%.json%.encode: bad argument 'value': ", "")
+    argerr("req:respond_json", "value", why)
   end
   return respond(r, s, opts, "req:respond_json")
 end

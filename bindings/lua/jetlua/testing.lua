@@ -280,7 +280,8 @@ function T.certs()
   ssl{ "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=jetlua test CA",
        "-keyout", d .. "/ca.key", "-out", d .. "/ca.pem" }
   for _, who in ipairs{ "server", "client" } do
-    ssl{ "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" .. (who == "server" and "localhost" or "jetlua client"),
+    ssl{ "req", "-newkey", "rsa:2048", "-nodes",
+         "-subj", "/CN=" .. (who == "server" and "localhost" or "jetlua client"),
          "-keyout", d .. "/" .. who .. ".key", "-out", d .. "/" .. who .. ".csr" }
     ssl{ "x509", "-req", "-in", d .. "/" .. who .. ".csr", "-CA", d .. "/ca.pem", "-CAkey", d .. "/ca.key",
          "-CAcreateserial", "-days", "2", "-extfile", d .. "/san.ext", "-out", d .. "/" .. who .. ".pem" }

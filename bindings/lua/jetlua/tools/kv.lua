@@ -1,5 +1,4 @@
 -- jetlua kv ls|get|put: key-value buckets.
-local jet = require "jetlua"
 local U = require "jetlua.tools.util"
 
 local usage = [[

@@ -1,6 +1,5 @@
 -- jetlua pub SUBJECT [DATA]: publish, through JetStream (with its PubAck) when a stream
 -- listens on the subject, else as a core NATS message.
-local jet = require "jetlua"
 local U = require "jetlua.tools.util"
 
 local usage = [[

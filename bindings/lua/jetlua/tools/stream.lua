@@ -1,5 +1,4 @@
 -- jetlua stream ls|info|view|purge|rm: inspect and manage JetStream streams.
-local jet = require "jetlua"
 local U = require "jetlua.tools.util"
 
 local usage = [[

@@ -1,5 +1,4 @@
 -- jetlua sub SUBJECT: print messages as they arrive (core NATS; wildcards work).
-local jet = require "jetlua"
 local U = require "jetlua.tools.util"
 
 local usage = [[
@@ -20,10 +19,18 @@ sub = nc:subscribe(subject, function(m)
   if opt.json then
     U.json({ subject = m.subject, data = m.data, headers = m.headers, reply = m.reply })
   else
-    print(("[#%d] %s%s: %s"):format(n, m.subject, m.reply and (" (reply " .. m.reply .. ")") or "", U.printable(m.data, 1000)))
-    if opt.headers then for k, v in pairs(m.headers) do print(("  %s: %s"):format(k, type(v) == "table" and table.concat(v, ", ") or v)) end end
+    local reply = m.reply and (" (reply " .. m.reply .. ")") or ""
+    print(("[#%d] %s%s: %s"):format(n, m.subject, reply, U.printable(m.data, 1000)))
+    if opt.headers then
+      for k, v in pairs(m.headers) do
+        print(("  %s: %s"):format(k, type(v) == "table" and table.concat(v, ", ") or v))
+      end
+    end
   end
   if opt.count and n >= opt.count then sub:unsubscribe(); nc:close() end
 end, { queue = opt.queue })
 nc:flush()
-if not opt.json then io.stderr:write(("listening on %s%s\n"):format(subject, opt.count and (" for " .. opt.count .. " message(s)") or " (Ctrl-C to stop)")) end
+if not opt.json then
+  local how_long = opt.count and (" for " .. opt.count .. " message(s)") or " (Ctrl-C to stop)"
+  io.stderr:write(("listening on %s%s\n"):format(subject, how_long))
+end
