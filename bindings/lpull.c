@@ -797,15 +797,7 @@ static int runner_ref = LUA_NOREF;
  * did): `done` counts and logs those like the errors it catches itself. */
 static char failed_key;
 
-static const char RUNNER[] =
-    "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
-    "while true do\n"
-    "  local msg, handler = take(engine, idx)\n"
-    "  if not msg then return end\n"
-    "  local ok, err, tb, note = xpcall(handler, traceback, msg)\n"
-    "  done(engine, idx, msg, ok, err, tb, note)\n"
-    "end\n";
+#include "consume_runner.lua.h"    /* RUNNER[]: bindings/embedded/consume_runner.lua */
 
 /* engine:_take/_done are the runner's (internal): refuse anything else */
 static pslot *slot_arg(lua_State *L, pc *p, const char *fname)
