@@ -268,7 +268,7 @@ static int open_jetlua(lua_State *L)
     return 1;
 }
 
-#include "jetlua_lazy.lua.h"       /* lazy_src[]: bindings/embedded/jetlua_lazy.lua */
+#include "jetlua_lazy.lua.h" /* lazy_src[]: bindings/embedded/jetlua_lazy.lua */
 
 void jl_open(lua_State *L)
 {

@@ -797,7 +797,7 @@ static int runner_ref = LUA_NOREF;
  * did): `done` counts and logs those like the errors it catches itself. */
 static char failed_key;
 
-#include "consume_runner.lua.h"    /* RUNNER[]: bindings/embedded/consume_runner.lua */
+#include "consume_runner.lua.h" /* RUNNER[]: bindings/embedded/consume_runner.lua */
 
 /* engine:_take/_done are the runner's (internal): refuse anything else */
 static pslot *slot_arg(lua_State *L, pc *p, const char *fname)

@@ -28,7 +28,7 @@
  * where it cannot enter any Lua or C handler (see rt_traceback.c). The
  * chunk also returns the handler and a capturing variant ({value=,
  * traceback=}) for the Lua parts of jetlua (jet._onerror, jet._capture_error). */
-#include "scheduler.lua.h"      /* trampoline_src[]: runtime/embedded/scheduler.lua */
+#include "scheduler.lua.h" /* trampoline_src[]: runtime/embedded/scheduler.lua */
 
 #define POOL_MAX 256
 
