@@ -70,6 +70,7 @@ int main(int argc, char **argv)
     s = natsConnection_ConnectTo(&nc, argv[1]);
     if (s != NATS_OK) {
         fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
+        free(data);
         return 1;
     }
     jsOptions_Init(&jo);
@@ -79,8 +80,10 @@ int main(int argc, char **argv)
     s = natsConnection_JetStream(&js, nc, &jo);
     if (s == NATS_OK)
         s = fresh_stream(js, stream, strcmp(storage, "file") == 0 ? js_FileStorage : js_MemoryStorage);
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
+        free(data);
         return 1;
+    }
 
     double c0 = cpu_secs();
     double t0 = mono_secs();
