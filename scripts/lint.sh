@@ -61,14 +61,20 @@ echo "== clang-format (C lines changed since the base)"
 base=${JETLUA_LINT_BASE:-$(grep -v '^#' .clang-format-since | head -n1)}
 gcf=(/usr/bin/python3 "$(command -v git-clang-format)" --extensions c,h)
 if ! git rev-parse -q --verify "$base^{commit}" >/dev/null; then
-  # a shallow clone lacks the base: nothing to compare with
-  echo "lint: clang-format: commit $base is not in this clone (shallow?); format check skipped"
+  if [ -n "${JETLUA_LINT_BASE:-}" ]; then
+    fail "clang-format: JETLUA_LINT_BASE=$base is not a commit"
+  else
+    # a shallow clone lacks the recorded base: nothing to compare with
+    echo "lint: clang-format: commit $base is not in this clone (shallow?); format check skipped"
+  fi
 else
   if [ $fix = 1 ]; then
     "${gcf[@]}" --force --quiet "$base" -- runtime bindings tests
   fi
-  out=$("${gcf[@]}" --diff "$base" -- runtime bindings tests)
-  if [ -n "$out" ] && [ "${out#diff }" != "$out" ]; then
+  if ! out=$("${gcf[@]}" --diff "$base" -- runtime bindings tests 2>&1); then
+    echo "$out"
+    fail "git clang-format did not run"
+  elif [ "${out#diff }" != "$out" ]; then
     echo "$out"
     fail "clang-format: the C lines above, changed since ${base:0:12}, are not formatted (scripts/lint.sh --fix formats them)"
   fi
