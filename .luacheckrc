@@ -1,5 +1,5 @@
 -- luacheck configuration (Debian: lua-check). Run by scripts/lint.sh over
--- bindings/lua, the Lua chunks embedded in the binary (runtime/lua, bindings/embedded),
+-- bindings/lua, the Lua chunks embedded in the binary (runtime/embedded, bindings/embedded),
 -- scripts and tests.
 std = "luajit"          -- jetlua embeds LuaJIT 2.1 (OpenResty's branch): Lua 5.1 + bit, jit, ...
 -- `arg` (the script's arguments, set by `jetlua run`) is part of the luajit std.
