@@ -62,7 +62,7 @@ T.test("--watch: 8 rewrites (2 broken) while messages flow: each handled once, b
   flowing = false
   jet.sleep(0.3)
   nc:flush()
-  T.wait_until(function() return #results >= sent end, 10, "every message handled")
+  T.wait_until(function() return #results >= sent end, 60, "every message handled")
   local seen, versions = {}, {}
   for _, r in ipairs(results) do
     T.ok(r ~= "DISCONNECTED", "the connection never dropped")
