@@ -35,6 +35,23 @@ local function json(text)
   return v
 end
 
+-- the tool succeeds: its stdout
+local function ok(args)
+  local st, out, err = tool(args)
+  T.eq(st, 0, table.concat(args, " ") .. ": " .. err)
+  return out
+end
+
+-- the tool fails with this status and says `text` on stderr (printing nothing on stdout)
+local function fails(args, status, text)
+  local st, out, err = tool(args)
+  local what = table.concat(args, " ")
+  T.eq(st, status, what .. ": " .. out .. err)
+  T.ok(err:find(text, 1, true), what .. ": " .. err)
+  T.eq(out, "", what)
+  return err
+end
+
 -- the tool on a terminal (script(1) gives it one), answering `answer` to its question
 local has_script = T.run_command({ "sh", "-c", "command -v script >/dev/null" }) == 0
 local function on_terminal(answer, args)
@@ -50,9 +67,9 @@ end
 
 T.test("-s URL is --server, for the tools and for jetlua run", function()
   assert(js:stream{ name = "SEEN", subjects = { "seen.>" } })
-  local st, out, err = tool{ "stream", "ls" }
-  T.eq(st, 0, err)
+  local out = ok{ "stream", "ls" }
   T.ok(out:find("SEEN", 1, true), out)
+  local st, err
   st, out, err = jetlua{ "stream", "ls", "--json", "--server", srv.url }
   T.eq(st, 0, err)
   T.eq(json(out)[1].config.name, "SEEN")
@@ -61,8 +78,8 @@ T.test("-s URL is --server, for the tools and for jetlua run", function()
   T.eq(st, 0, err)
   T.eq(out, srv.url .. "\n")
   T.ok(not T.read_file(dir .. "/.jetlua/token"), "no embedded server was started")
-  st, out, err = jetlua{ "stream", "ls", "-s" }
-  T.eq(st, 2); T.ok(err:find("-s needs a value", 1, true), err)
+  local st2, _, err2 = jetlua{ "stream", "ls", "-s" }
+  T.eq(st2, 2); T.ok(err2:find("-s needs a value", 1, true), err2)
   assert(js:delete_stream("SEEN"))
 end)
 
@@ -81,19 +98,13 @@ T.test("an unknown option is an error (exit 2) in every tool and subcommand, nam
     for _, bad in ipairs{ "--bogus", "-x" } do
       local args = { unpack(line) }
       args[#args + 1] = bad
-      local st, out, err = tool(args)
-      local what = table.concat(args, " ")
-      T.eq(st, 2, what .. ": " .. err)
-      T.ok(err:find("unknown option '" .. bad .. "' (see jetlua " .. line[1] .. " --help)", 1, true), what .. ": " .. err)
-      T.eq(out, "", what)
+      fails(args, 2, "unknown option '" .. bad .. "' (see jetlua " .. line[1] .. " --help)")
     end
   end
   -- an option of another subcommand is not silently ignored either
   for _, args in ipairs{ { "stream", "ls", "--keep", "3" }, { "consumer", "ls", "S", "--count", "2" },
                          { "kv", "put", "B", "K", "V", "--revision", "1" }, { "stream", "info", "S", "-f" } } do
-    local st, _, err = tool(args)
-    T.eq(st, 2, table.concat(args, " "))
-    T.ok(err:find("does not apply to 'jetlua " .. args[1] .. " " .. args[2] .. "'", 1, true), err)
+    fails(args, 2, "does not apply to 'jetlua " .. args[1] .. " " .. args[2] .. "'")
   end
   -- and jetlua run
   T.write_file(dir .. "/ok.lua", "")
@@ -106,21 +117,18 @@ T.test("an unknown option is an error (exit 2) in every tool and subcommand, nam
 end)
 
 T.test("stream add, edit (only what is given changes), mistakes", function()
-  local st, out, err = tool{ "stream", "add", "ORDERS", "--subjects", "orders.new,orders.paid", "--storage", "memory",
+  local out = ok{ "stream", "add", "ORDERS", "--subjects", "orders.new,orders.paid", "--storage", "memory",
     "--max-age", "1d", "--max-bytes", "10M", "--dupe-window", "30s", "--max-msgs-per-subject", "7", "--description",
     "all orders" }
-  T.eq(st, 0, err)
   T.ok(out:find("created stream ORDERS", 1, true) and out:find("max age%s+24h"), out)
   local c = js:stream_info("ORDERS").config
   T.eq(c.subjects, { "orders.new", "orders.paid" }); T.eq(c.storage, "memory"); T.eq(c.max_age, 86400)
   T.eq(c.max_bytes, 10 * 1024 * 1024); T.eq(c.duplicate_window, 30); T.eq(c.max_msgs_per_subject, 7)
   T.eq(c.description, "all orders")
-  st, out, err = tool{ "stream", "add", "ORDERS", "--subjects", "x.y" }
-  T.eq(st, 1); T.ok(err:find("stream ORDERS already exists", 1, true), err)
+  fails({ "stream", "add", "ORDERS", "--subjects", "x.y" }, 1, "stream ORDERS already exists")
   T.eq(js:stream_info("ORDERS").config.subjects, { "orders.new", "orders.paid" })
 
-  st, out, err = tool{ "stream", "edit", "ORDERS", "--max-age", "2h", "--subjects", "orders.>", "--json" }
-  T.eq(st, 0, err)
+  out = ok{ "stream", "edit", "ORDERS", "--max-age", "2h", "--subjects", "orders.>", "--json" }
   T.eq(json(out).config.max_age, 7200)
   c = js:stream_info("ORDERS").config
   T.eq(c.max_age, 7200); T.eq(c.subjects, { "orders.>" })
@@ -128,55 +136,43 @@ T.test("stream add, edit (only what is given changes), mistakes", function()
   T.eq(c.max_bytes, 10 * 1024 * 1024); T.eq(c.duplicate_window, 30); T.eq(c.max_msgs_per_subject, 7)
   T.eq(c.description, "all orders"); T.eq(c.storage, "memory")
 
-  st, out, err = tool{ "stream", "edit", "ORDERS", "--storage", "file" }
-  T.eq(st, 1); T.ok(err:find("immutable", 1, true), err)
-  st, out, err = tool{ "stream", "edit", "ORDERS" }
-  T.eq(st, 2); T.ok(err:find("which settings", 1, true), err)
-  st, out, err = tool{ "stream", "edit", "NOPE", "--max-age", "1h" }
-  T.eq(st, 1); T.ok(err:find("stream_not_found", 1, true), err)
-  st, out, err = tool{ "stream", "add", "BAD", "--storage", "disk" }
-  T.eq(st, 2); T.ok(err:find("--storage: 'disk' is not one of file, memory", 1, true), err)
-  st, out, err = tool{ "stream", "add", "BAD", "--max-age", "soon" }
-  T.eq(st, 2); T.ok(err:find("--max-age: 'soon' is not a duration", 1, true), err)
-  st, out, err = tool{ "stream", "add", "a.b" }
-  T.eq(st, 2); T.ok(err:find("invalid stream name 'a.b'", 1, true), err)
+  fails({ "stream", "edit", "ORDERS", "--storage", "file" }, 1, "immutable")
+  fails({ "stream", "edit", "ORDERS" }, 2, "which settings")
+  fails({ "stream", "edit", "NOPE", "--max-age", "1h" }, 1, "stream_not_found")
+  fails({ "stream", "add", "BAD", "--storage", "disk" }, 2, "--storage: 'disk' is not one of file, memory")
+  fails({ "stream", "add", "BAD", "--max-age", "soon" }, 2, "--max-age: 'soon' is not a duration")
+  fails({ "stream", "add", "a.b" }, 2, "invalid stream name 'a.b'")
   T.eq(select(2, js:stream_info("BAD")), "stream_not_found")
 end)
 
 T.test("consumer add with settings; add again is an error", function()
-  local st, out, err = tool{ "consumer", "add", "ORDERS", "billing", "--filter", "orders.paid", "--ack-wait", "90",
+  local out = ok{ "consumer", "add", "ORDERS", "billing", "--filter", "orders.paid", "--ack-wait", "90",
     "--max-deliver", "5", "--backoff", "1m,5m", "--deliver", "new", "--max-ack-pending", "50" }
-  T.eq(st, 0, err)
   T.ok(out:find("created consumer billing on stream ORDERS", 1, true), out)
   local c = js:consumer_info("ORDERS", "billing").config
   T.eq(c.durable, "billing"); T.eq(c.filter_subject, "orders.paid"); T.eq(c.ack_policy, "explicit")
-  T.eq(c.max_deliver, 5); T.eq(c.backoff, { 60, 300 }); T.eq(c.ack_wait, 60)   -- the first backoff, as the server has it
+  T.eq(c.max_deliver, 5); T.eq(c.backoff, { 60, 300 })
+  T.eq(c.ack_wait, 60)   -- the first backoff, as the server has it
   T.eq(c.deliver_policy, "new"); T.eq(c.max_ack_pending, 50)
-  st, out, err = tool{ "consumer", "add", "ORDERS", "audit", "--start-seq", "1", "--ack-wait", "5m", "--json" }
-  T.eq(st, 0, err)
-  local info = json(out)
+  local info = json(ok{ "consumer", "add", "ORDERS", "audit", "--start-seq", "1", "--ack-wait", "5m", "--json" })
   T.eq(info.config.deliver_policy, "by_start_sequence"); T.eq(info.config.ack_wait, 300)
-  st, out, err = tool{ "consumer", "add", "ORDERS", "billing" }
-  T.eq(st, 1); T.ok(err:find("consumer billing already exists on stream ORDERS", 1, true), err)
-  st, out, err = tool{ "consumer", "add", "NOPE", "x" }
-  T.eq(st, 1); T.ok(err:find("stream_not_found", 1, true), err)
-  st, out, err = tool{ "consumer", "add", "ORDERS", "x", "--ack", "sometimes" }
-  T.eq(st, 2); T.ok(err:find("--ack: 'sometimes' is not one of explicit, all, none", 1, true), err)
+  fails({ "consumer", "add", "ORDERS", "billing" }, 1, "consumer billing already exists on stream ORDERS")
+  fails({ "consumer", "add", "NOPE", "x" }, 1, "stream_not_found")
+  fails({ "consumer", "add", "ORDERS", "x", "--ack", "sometimes" }, 2,
+    "--ack: 'sometimes' is not one of explicit, all, none")
 end)
 
 T.test("rm asks on a terminal; without one it refuses unless -f, and deletes nothing", function()
   assert(js:stream{ name = "TRASH", subjects = { "trash.>" } })
-  local st, out, err = tool{ "consumer", "rm", "ORDERS", "audit" }
-  T.eq(st, 2, out .. err)
-  T.ok(err:find("consumer audit of stream ORDERS not deleted: stdin is not a terminal", 1, true), err)
+  local err = fails({ "consumer", "rm", "ORDERS", "audit" }, 2,
+    "consumer audit of stream ORDERS not deleted: stdin is not a terminal")
   T.ok(err:find("pass -f", 1, true), err)
   T.ok(js:consumer_info("ORDERS", "audit"), "still there")
-  st, out, err = tool{ "stream", "rm", "TRASH" }
-  T.eq(st, 2, out .. err); T.ok(err:find("stream TRASH not deleted", 1, true), err)
+  fails({ "stream", "rm", "TRASH" }, 2, "stream TRASH not deleted")
   T.ok(js:stream_info("TRASH"), "still there")
 
   if has_script then
-    st, out = on_terminal("n", { "stream", "rm", "TRASH" })
+    local st, out = on_terminal("n", { "stream", "rm", "TRASH" })
     T.eq(st, 1, out)
     T.ok(out:find("Really delete stream TRASH and its 0 message(s)? [y/N]", 1, true), out)
     T.ok(out:find("stream TRASH not deleted", 1, true), out)
@@ -190,16 +186,13 @@ T.test("rm asks on a terminal; without one it refuses unless -f, and deletes not
     assert(js:delete_consumer("ORDERS", "audit"))
   end
 
-  st, out, err = tool{ "stream", "rm", "TRASH", "-f", "--json" }
-  T.eq(st, 0, err); T.eq(json(out), { deleted = "TRASH" })
+  T.eq(json(ok{ "stream", "rm", "TRASH", "-f", "--json" }), { deleted = "TRASH" })
   T.eq(select(2, js:stream_info("TRASH")), "stream_not_found")
-  st, out, err = tool{ "consumer", "rm", "ORDERS", "billing", "--force" }
-  T.eq(st, 0, err); T.ok(out:find("deleted consumer billing of stream ORDERS", 1, true), out)
+  local out = ok{ "consumer", "rm", "ORDERS", "billing", "--force" }
+  T.ok(out:find("deleted consumer billing of stream ORDERS", 1, true), out)
   T.eq(select(2, js:consumer_info("ORDERS", "billing")), "consumer_not_found")
-  st, out, err = tool{ "stream", "rm", "TRASH", "-f" }
-  T.eq(st, 1); T.ok(err:find("stream_not_found", 1, true), err)
-  st, out, err = tool{ "consumer", "rm", "ORDERS", "nope", "-f" }
-  T.eq(st, 1); T.ok(err:find("consumer_not_found", 1, true), err)
+  fails({ "stream", "rm", "TRASH", "-f" }, 1, "stream_not_found")
+  fails({ "consumer", "rm", "ORDERS", "nope", "-f" }, 1, "consumer_not_found")
 end)
 
 T.test("req prints the reply; timeout, no responders and service errors exit 1", function()
@@ -210,50 +203,38 @@ T.test("req prints the reply; timeout, no responders and service errors exit 1",
   local svc = nc:service{ name = "calc", version = "1.0.0" }
   svc:endpoint("div", { subject = "calc.div" }, function(req) req:respond_error(400, "division by zero") end)
   nc:flush()
-  local st, out, err = tool{ "req", "echo", "hello", "--header", "X:1" }
-  T.eq(st, 0, err); T.eq(out, "got hello x=1\n")
-  st, out, err = tool{ "req", "echo", "hi", "--headers" }
-  T.eq(st, 0, err); T.eq(out, "Reply-Header: r1\n\ngot hi x=nil\n")
-  st, out, err = tool{ "req", "echo", "--json" }
-  T.eq(st, 0, err)
-  local r = json(out)
+  T.eq(ok{ "req", "echo", "hello", "--header", "X:1" }, "got hello x=1\n")
+  T.eq(ok{ "req", "echo", "hi", "--headers" }, "Reply-Header: r1\n\ngot hi x=nil\n")
+  local r = json(ok{ "req", "echo", "--json" })
   T.eq(r.data, "got  x=nil"); T.eq(r.headers, { ["Reply-Header"] = "r1" })
-  st, out, err = tool{ "req", "nobody.home", "x" }
-  T.eq(st, 1); T.ok(err:find("no_responders", 1, true), err); T.eq(out, "")
-  st, out, err = tool{ "req", "silent", "x", "--timeout", "0.3" }
-  T.eq(st, 1); T.ok(err:find("timeout", 1, true), err)
-  st, out, err = tool{ "req", "calc.div", "{}" }
-  T.eq(st, 1, err); T.ok(err:find("service error 400: division by zero", 1, true), err)
-  st, out, err = tool{ "req", "orders.*" }
-  T.eq(st, 2); T.ok(err:find("invalid subject", 1, true), err)
-  st, out, err = tool{ "req", "echo", "--header", "nocolon" }
-  T.eq(st, 2); T.ok(err:find("--header wants K:V", 1, true), err)
+  fails({ "req", "nobody.home", "x" }, 1, "no_responders")
+  fails({ "req", "silent", "x", "--timeout", "0.3" }, 1, "timeout")
+  fails({ "req", "calc.div", "{}" }, 1, "service error 400: division by zero")
+  fails({ "req", "orders.*" }, 2, "invalid subject")
+  fails({ "req", "echo", "--header", "nocolon" }, 2, "--header wants K:V")
   svc:stop()
 end)
 
 T.test("kv del, history, watch", function()
   local kv = assert(js:create_kv{ bucket = "cfg", history = 5 })
   assert(kv:put("color", "blue")); assert(kv:put("color", "red"))
-  local st, out, err = tool{ "kv", "del", "cfg", "color" }
-  T.eq(st, 0, err); T.ok(out:find("deleted cfg/color (revision 3)", 1, true), out)
+  local out = ok{ "kv", "del", "cfg", "color" }
+  T.ok(out:find("deleted cfg/color (revision 3)", 1, true), out)
   T.eq(select(2, kv:get("color")), "key_not_found")
-  st, out, err = tool{ "kv", "del", "cfg", "color" }
-  T.eq(st, 1); T.ok(err:find("key_not_found", 1, true), err)
-  st, out, err = tool{ "kv", "history", "cfg", "color" }
-  T.eq(st, 0, err)
+  fails({ "kv", "del", "cfg", "color" }, 1, "key_not_found")
+  out = ok{ "kv", "history", "cfg", "color" }
   T.ok(out:find("REVISION%s+OPERATION%s+CREATED%s+VALUE"), out)
   T.ok(out:find("\n1%s+PUT%s+%S+%s+blue\n2%s+PUT%s+%S+%s+red\n3%s+DEL"), out)
-  st, out, err = tool{ "kv", "history", "cfg", "color", "--json" }
-  local h = json(out)
+  local h = json(ok{ "kv", "history", "cfg", "color", "--json" })
   T.eq(#h, 3); T.eq(h[2].value, "red"); T.eq(h[3].operation, "DEL")
-  st, out, err = tool{ "kv", "history", "cfg", "nope" }
-  T.eq(st, 1); T.ok(err:find("key_not_found", 1, true), err)
+  fails({ "kv", "history", "cfg", "nope" }, 1, "key_not_found")
 
   -- watch: the latest value of each key first, then changes, until --count
   assert(kv:put("size", "L"))
   runs = runs + 1
   local wout, werr = dir .. "/out" .. runs, dir .. "/err" .. runs
-  local p = T.jetlua({ "kv", "watch", "cfg", "-s", srv.url, "--count", "4" }, { stdout = wout, stderr = werr, cwd = dir })
+  local p = T.jetlua({ "kv", "watch", "cfg", "-s", srv.url, "--count", "4" },
+    { stdout = wout, stderr = werr, cwd = dir })
   T.wait_until(function() return (T.read_file(werr) or ""):find("watching cfg for 4 entries", 1, true) end, 20)
   T.wait_until(function() return (T.read_file(wout) or ""):find("PUT size = L", 1, true) end, 20)
   assert(kv:put("size", "XL")); assert(kv:put("shape", "round"))
@@ -271,8 +252,7 @@ T.test("kv del, history, watch", function()
   local e = json(T.read_file(wout))
   T.eq(e.key, "size"); T.eq(e.value, "S"); T.eq(e.revision, 8); T.eq(e.operation, "PUT")
 
-  st, out, err = tool{ "kv", "watch", "nobucket" }
-  T.eq(st, 1); T.ok(err:find("bucket_not_found", 1, true), err)
+  fails({ "kv", "watch", "nobucket" }, 1, "bucket_not_found")
 end)
 
 T.run()

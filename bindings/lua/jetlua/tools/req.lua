@@ -25,6 +25,7 @@ local headers = U.headers(opt.header)
 
 local nc = U.connect()
 local m = U.check(nc:request(subject, data or "", { timeout = opt.timeout or 5, headers = headers }))
+local err = m:header("Nats-Service-Error")
 if opt.json then
   U.json({ subject = m.subject, data = m.data, headers = m.headers })
 else
@@ -38,9 +39,8 @@ else
     end
     if #names > 0 then print() end
   end
-  print(m.data)
+  if not (err and m.data == "") then print(m.data) end
 end
-local err = m:header("Nats-Service-Error")
 nc:close()
 if err then
   U.fail(("service error %s: %s"):format(m:header("Nats-Service-Error-Code") or "?", err), nil, 1)
