@@ -464,6 +464,8 @@ void jl_pull_dispatch(jl_pull *p)
                 s = p->slots[i];
                 break;
             }
+        if (!s)
+            break;                           /* not reached: running < concurrency leaves one free */
         s->busy = 1;
         p->running++;
         lua_rawgeti(L, LUA_REGISTRYINDEX, runner_ref);

@@ -1,7 +1,7 @@
 /*
- * ljs_consumer_watch.h - what the pull engine (ljs_pull.c) learns about its consumer
- * from the server, besides the messages: consumer info (asked when the
- * heartbeats stop, on no-responders, and periodically) and the
+ * ljs_consumer_watch.h - what the pull engine (ljs_pull.c) learns about its
+ * consumer from the server, besides the messages: consumer info (asked when
+ * the heartbeats stop, on no-responders, and periodically) and the
  * MAX_DELIVERIES advisories of the consumer.
  *
  * Consumer info goes through the connection's request mux (jl_conn_reply_add),
