@@ -74,7 +74,7 @@ void jl_inject_conn(lua_State *L);     /* lconn.c: connect, pub/sub, request */
 void jl_inject_msg(lua_State *L);      /* lmsg.c: message objects */
 void jl_inject_process(lua_State *L);
 void jl_inject_pubasync(lua_State *L);
-void jl_inject_pull(lua_State *L);      /* lpull.c: the engine of js:consume/messages/fetch */
+void jl_inject_pull(lua_State *L);      /* ljs_consume.c: jet._js_pull, the engine of js:consume/messages/fetch */
 void jl_inject_metrics(lua_State *L);
 void jl_inject_reload(lua_State *L);   /* lreload.c: --watch and SIGHUP for jetlua/reload.lua */  /* lmetrics.c: jet.metrics */ /* lpubasync.c: the engine of js:publish_async */  /* lprocess.c: jet.process for tools and tests */
 

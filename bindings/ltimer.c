@@ -55,6 +55,7 @@ static int jl_sleep(lua_State *L)
     uv_timer_init(RT->loop, &op->t);
     op->t.data = op;
     op->co = co;
+    uv_update_time(RT->loop);   /* the cached time may be old: see rt_timer.h */
     uv_timer_start(&op->t, sleep_fired, ms, 0);
     co->sleeping = 1;
     return rt_co_wait(co, sleep_cancel, op);
@@ -142,6 +143,7 @@ static int new_timer(lua_State *L, const char *fname, int repeat)
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->armed = 1;
     rt_ref();
+    uv_update_time(RT->loop);
     uv_timer_start(&t->t, timer_fired, ms, repeat ? ms : 0);
     return 1;
 }
