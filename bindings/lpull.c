@@ -43,6 +43,8 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
+#include "lwire.h"
 #include "lpull_watch.h"
 #include "rt_health.h"
 #include "rt_metrics.h"

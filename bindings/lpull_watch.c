@@ -5,6 +5,7 @@
  * not found and 10059 stream not found are terminal).
  */
 #include "lpull_watch.h"
+#include "lwire.h"
 #include "rt_json.h"
 
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include "rt_notify.h"
 #include "rt_server_cli.h"
 #include "rt_sched.h"
-#include "jl.h"
+#include "jl_open.h"
 
 #include <nats/nats.h>
 #include <luajit.h>

@@ -25,7 +25,6 @@
 #include "rt_natsuv.h"
 #include "rt_notify.h"
 #include "rt_watchdog.h"
-#include "jl.h"
 
 #include <nats/nats.h>
 #include <signal.h>
