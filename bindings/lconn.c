@@ -74,18 +74,10 @@ void jl_conn_release(jl_conn *c)
     free(c);
 }
 
-jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname)
+int jl_conn_bad_self(lua_State *L, int idx, const char *fname)
 {
-    conn_ud *u = luaL_testudata(L, idx, CONN_MT);
-    if (!u)
-        jl_argerror(L, fname, "self", "connection expected, got %s (call it as nc:%s)",
-                    jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
-    return u->c;
-}
-
-int jl_conn_is_closed(jl_conn *c)
-{
-    return c->state == JL_CONN_CLOSED || c->dropping || !c->nc;
+    jl_argerror(L, fname, "self", "connection expected, got %s (call it as nc:%s)",
+                jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
 }
 
 int jl_conn_closed_result(lua_State *L, const char *fname)
@@ -96,13 +88,10 @@ int jl_conn_closed_result(lua_State *L, const char *fname)
     return 3;
 }
 
-void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname)
+int jl_conn_not_open(lua_State *L, jl_conn *c, const char *fname)
 {
-    /* dropping: nc:close() was called; the closed event may not have come
-     * back yet, but the connection is closed for the script from then on */
-    if (c->state == JL_CONN_CLOSED || c->dropping || c->state == JL_CONN_CONNECTING || !c->nc)
-        luaL_error(L, "%s: the connection is %s", fname,
-                   c->state == JL_CONN_CONNECTING ? "not connected yet" : "closed");
+    luaL_error(L, "%s: the connection is %s", fname, c->state == JL_CONN_CONNECTING ? "not connected yet" : "closed");
+    abort();    /* luaL_error never returns */
 }
 
 size_t jl_inbox_prefix(char *buf, size_t size)
