@@ -5,11 +5,12 @@
 #include "rt.h"
 #include "rt_auth.h"
 #include "rt_http.h"
+#include "rt_mem.h"
 #include "rt_paths.h"
 #include "rt_notify.h"
 #include "rt_server_cli.h"
 #include "rt_sched.h"
-#include "jl.h"
+#include "jl_open.h"
 
 #include <nats/nats.h>
 #include <luajit.h>
@@ -99,7 +100,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 static void add_server(rt_cfg *cfg, const char *url)
 {
-    cfg->servers = realloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
+    cfg->servers = rt_xrealloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
     cfg->servers[cfg->nservers++] = url;
     cfg->servers[cfg->nservers] = NULL;
 }
@@ -113,11 +114,8 @@ static char *keep(const char *s)
 {
     static char **kept;            /* for the life of the process */
     static int nkept;
-    char **k = realloc(kept, (size_t)(nkept + 1) * sizeof *kept);
-    if (!k)
-        return (char *)s;
-    kept = k;
-    return kept[nkept++] = strdup(s);
+    kept = rt_xrealloc(kept, (size_t)(nkept + 1) * sizeof *kept);
+    return kept[nkept++] = rt_xstrdup(s);
 }
 
 static void hide_secrets(int argc, char **argv, rt_cfg *cfg)
@@ -258,7 +256,7 @@ static int cmd_run(int argc, char **argv, int first)
         return 2;
     }
     if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
-        char *copy = strdup(env), *save = NULL;
+        char *copy = rt_xstrdup(env), *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (*tok)
                 add_server(cfg, tok);
@@ -408,9 +406,9 @@ static int cmd_tool(int argc, char **argv)
         fprintf(stderr, "jetlua: %s\n", why);
         return 1;
     }
-    nv = calloc((size_t)argc + 8, sizeof *nv);
-    used = calloc((size_t)argc, 1);
-    path = malloc(strlen(dir) + 64);
+    nv = rt_xcalloc((size_t)argc + 8, sizeof *nv);
+    used = rt_xcalloc((size_t)argc, 1);
+    path = rt_xmalloc(strlen(dir) + 64);
 
     nv[n++] = argv[0];
     nv[n++] = "run";
