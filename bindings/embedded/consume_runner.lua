@@ -1,4 +1,4 @@
--- The runner of a js:consume handler slot (bindings/lpull.c; embedded in the
+-- The runner of a js:consume handler slot (bindings/ljs_consume.c; embedded in the
 -- binary at build time as RUNNER, chunk name "=jetlua.consume"). Spawned as a
 -- coroutine with (engine, slot index): it takes the slot's next message and
 -- its handler (fetched per message, so a hot reload's new handler takes the

@@ -1,5 +1,5 @@
 -- The parts of `jet` written in Lua load on first use: jet.retry, jet.fail,
--- jet.idempotent, jet.pipeline, jet.micro (bindings/jl.c; embedded in the
+-- jet.idempotent, jet.pipeline, jet.micro (bindings/jl_open.c; embedded in the
 -- binary at build time as lazy_src, chunk name "=jetlua.lazy"). Called once
 -- with the jet table.
 local jet = ...
