@@ -1,6 +1,6 @@
--- luacheck configuration (Debian: lua-check). Run by scripts/lint.sh over
--- bindings/lua, the Lua chunks embedded in the binary (runtime/embedded, bindings/embedded),
--- scripts and tests.
+-- luacheck configuration (Debian: lua-check). Run by scripts/lint.sh over every .lua file
+-- of the tree: bindings/lua, the Lua chunks embedded in the binary (runtime/embedded,
+-- bindings/embedded), bindings/types, scripts (with the examples) and tests.
 std = "luajit"          -- jetlua embeds LuaJIT 2.1 (OpenResty's branch): Lua 5.1 + bit, jit, ...
 -- `arg` (the script's arguments, set by `jetlua run`) is part of the luajit std.
 

@@ -182,6 +182,7 @@ static int pull_stop(lua_State *L)
     return 1;
 }
 
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void drain_cancel(rt_co *co, void *op)
 {
     jl_pull *p = op;

@@ -25,6 +25,7 @@ static atomic_long acked, failed;
 
 
 /* cnats thread: one call per published message, ack or error */
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     (void)js;
