@@ -173,10 +173,24 @@ function Server:restart()
   return self:start()
 end
 
--- SIGSTOP; resumed by :resume() or, at the latest, when the test ends
+-- SIGSTOP takes effect as each of the server's threads next enters the kernel: a message
+-- written right after kill() could still be served (test_js_publish_async's paused-server
+-- case got its PubAck about 1 run in 12). Return once every thread is stopped. Resumed by
+-- :resume() or, at the latest, when the test ends.
 function Server:pause()
   self.proc:kill("STOP")
   T.defer(function() self:resume() end)
+  local pid = self.proc.pid
+  T.wait_until(function()
+    local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+    local all = true
+    for tid in ls:lines() do
+      local state = (T.read_file("/proc/" .. pid .. "/task/" .. tid .. "/stat") or ""):match("^%d+ %b() (%a)")
+      if state and state ~= "T" and state ~= "t" then all = false end
+    end
+    ls:close()
+    return all
+  end, 10, "the paused server stops")
 end
 function Server:resume()
   if self.proc and self.proc:running() then self.proc:kill("CONT") end
