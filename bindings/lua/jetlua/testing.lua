@@ -94,6 +94,25 @@ end
 
 -- ---- files ----
 
+-- A fresh memory stream `name` on `<name in lower case>.>`, and a durable
+-- consumer on it (ccfg: its config; durable "C" unless given; false: none).
+function T.fresh_stream(js, name, ccfg)
+  js:delete_stream(name)
+  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "memory" })
+  if ccfg ~= false then
+    ccfg = ccfg or {}
+    ccfg.durable = ccfg.durable or "C"
+    assert(js:consumer(name, ccfg))
+  end
+end
+
+-- Publish n messages to subject (payloads "00001", "00002", ...) and wait
+-- until every one is acked.
+function T.publish_n(js, subject, n)
+  for i = 1, n do js:publish_async(subject, ("%05d"):format(i)) end
+  T.eq(js:publish_async_complete(60), 0, "every publish acked")
+end
+
 function T.tmpdir(prefix)
   local d = proc.tmpdir(prefix or "jetlua-test")
   cleanup[#cleanup + 1] = function() proc.rmtree(d) end
