@@ -12,14 +12,14 @@
 #   scripts/lint.sh           check
 #   scripts/lint.sh --fix     first format the changed C lines in place (git clang-format)
 # The base of the format check:
-#   default                   HEAD^, the previous commit (its first parent): CI checks what the
-#                             last commit changed (for a merge into main: everything the merged
-#                             branch brings), and locally that plus uncommitted edits. When HEAD
-#                             has no parent (the first commit, a --depth 1 clone) the check is
-#                             skipped with a note.
-#   JETLUA_LINT_BASE=COMMIT   the lines changed since COMMIT instead: JETLUA_LINT_BASE=main
-#                             checks all of a branch's work before it is merged. An unknown
-#                             COMMIT is an error.
+#   on a branch               the merge base with main (or origin/main): the branch's own work
+#                             plus uncommitted edits; merging main into the branch adds nothing.
+#   on main                   HEAD^, the previous commit (its first parent): CI on a fresh clone
+#                             of main checks what the last commit changed (for the merge of a
+#                             branch: everything that branch brings). When HEAD has no parent
+#                             (the first commit, a --depth 1 clone) the check is skipped with a
+#                             note.
+#   JETLUA_LINT_BASE=COMMIT   the lines changed since COMMIT instead. An unknown COMMIT is an error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,10 +77,19 @@ elif [ -n "$base" ]; then
     fail "clang-format: JETLUA_LINT_BASE=$base is not a commit here"
     base=
   fi
-elif git rev-parse -q --verify 'HEAD^{commit}' >/dev/null && git rev-parse -q --verify 'HEAD^1^{commit}' >/dev/null; then
-  base=$(git rev-parse HEAD^1)
 else
-  echo "lint: clang-format: HEAD has no parent here (first commit, or a shallow clone); format check skipped"
+  # on a branch: its work since it left main (a merge of main into it brings nothing new)
+  for m in refs/heads/main refs/remotes/origin/main; do
+    git rev-parse -q --verify "$m" >/dev/null || continue
+    mb=$(git merge-base HEAD "$m" 2>/dev/null) || continue
+    [ "$mb" != "$(git rev-parse HEAD)" ] && base=$mb
+    break
+  done
+  # on main itself: the last commit (a merge: the merged branch)
+  if [ -z "$base" ] && git rev-parse -q --verify 'HEAD^1^{commit}' >/dev/null; then
+    base=$(git rev-parse HEAD^1)
+  fi
+  [ -n "$base" ] || echo "lint: clang-format: HEAD has no parent here (first commit, or a shallow clone); format check skipped"
 fi
 if [ -n "$base" ]; then
   echo "base: $(git log -1 --format='%h %s' "$base")"
