@@ -113,6 +113,32 @@ function T.publish_n(js, subject, n)
   T.eq(js:publish_async_complete(60), 0, "every publish acked")
 end
 
+-- Live processes (not zombies) whose command line holds every needle:
+-- pid -> command line (NULs as spaces).
+function T.procs_with(...)
+  local needles, found = { ... }, {}
+  local pd = io.popen("ls /proc")
+  for pid in pd:lines() do
+    local cmd = pid:match("^%d+$") and T.read_file("/proc/" .. pid .. "/cmdline")
+    if cmd then
+      cmd = cmd:gsub("%z", " ")
+      local state = (T.read_file("/proc/" .. pid .. "/stat") or ""):match("^%d+ %b() (%a)") or "?"
+      local all = state ~= "Z" and #cmd > 0
+      for _, n in ipairs(needles) do all = all and cmd:find(n, 1, true) ~= nil end
+      if all then found[tonumber(pid)] = cmd end
+    end
+  end
+  pd:close()
+  return found
+end
+
+-- The pids (a list) of the live nats-server processes whose command line holds needle.
+function T.servers_with(needle)
+  local pids = {}
+  for pid in pairs(T.procs_with("nats-server", needle)) do pids[#pids + 1] = pid end
+  return pids
+end
+
 function T.tmpdir(prefix)
   local d = proc.tmpdir(prefix or "jetlua-test")
   cleanup[#cleanup + 1] = function() proc.rmtree(d) end
