@@ -174,6 +174,7 @@ static int pull_stop(lua_State *L)
     return 1;
 }
 
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void drain_cancel(rt_co *co, void *op)
 {
     jl_pull *p = op;
@@ -311,15 +312,7 @@ static int runner_ref = LUA_NOREF;
  * did): `done` counts and logs those like the errors it catches itself. */
 static char failed_key;
 
-static const char RUNNER[] =
-    "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
-    "while true do\n"
-    "  local msg, handler = take(engine, idx)\n"
-    "  if not msg then return end\n"
-    "  local ok, err, tb, note = xpcall(handler, traceback, msg)\n"
-    "  done(engine, idx, msg, ok, err, tb, note)\n"
-    "end\n";
+#include "consume_runner.lua.h" /* RUNNER[]: bindings/embedded/consume_runner.lua */
 
 /* engine:_take/_done are the runner's (internal): refuse anything else */
 static jl_pull_slot *slot_arg(lua_State *L, jl_pull *p, const char *fname)

@@ -95,6 +95,7 @@ static void on_wait_timer(uv_timer_t *t)
         jl_pull_wake_next(p, "timeout");
 }
 
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void wait_cancel(rt_co *co, void *op)
 {
     jl_pull *p = op;

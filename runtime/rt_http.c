@@ -102,9 +102,9 @@ static void render_on_loop(void *a, void *b)
 {
     job *j = a;
     size_t n;
-    char *text = rt_metrics_render(&n);
+    char *body = rt_metrics_render(&n);
     pthread_mutex_lock(&job_mu);
-    j->body = text;
+    j->body = body;
     j->len = n;
     j->done = 1;
     pthread_cond_broadcast(&job_cv);

@@ -172,9 +172,9 @@ T.test("jetlua server status / url / stop, and the tools with no flags", functio
   local dir = T.tmpdir()
   local state = dir .. "/state"
   local st, out, err = cli{ "server", "status", "--state-dir", state }
-  T.eq(st, 1); T.ok(out:find("not running", 1, true), out)
+  T.eq(st, 1, err); T.ok(out:find("not running", 1, true), out)
   st, out, err = cli{ "server", "url", "--state-dir", state }
-  T.eq(st, 1); T.ok(err:find("no embedded nats-server runs", 1, true), err)
+  T.eq(st, 1); T.eq(out, ""); T.ok(err:find("no embedded nats-server runs", 1, true), err)
   local a = worker(state, "a", dir)
   st, out, err = cli{ "server", "status", "--state-dir", state }
   T.eq(st, 0, err)
@@ -198,7 +198,7 @@ T.test("jetlua server status / url / stop, and the tools with no flags", functio
   a:kill("TERM")
   T.ok(a:wait(30), "the worker did not exit")
   st, out, err = cli{ "server", "frob" }
-  T.eq(st, 2); T.ok(err:find("unknown command 'frob'", 1, true), err)
+  T.eq(st, 2); T.eq(out, ""); T.ok(err:find("unknown command 'frob'", 1, true), err)
   st, out = cli{ "server", "--help" }
   T.eq(st, 0); T.ok(out:find("jetlua server url", 1, true), out)
 end)
