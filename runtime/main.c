@@ -266,7 +266,7 @@ static int cmd_run(int argc, char **argv, int first)
         return 2;
     }
     if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
-        char *copy = strdup(env), *save = NULL;
+        char *copy = keep(env), *save = NULL;     /* kept: cfg->servers points into it */
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (*tok)
                 add_server(cfg, tok);
