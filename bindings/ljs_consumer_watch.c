@@ -5,6 +5,7 @@
  * CONSUMER.INFO). The answer is parsed by rt_pull_info_parse (rt_pull.c).
  */
 #include "ljs_consumer_watch.h"
+#include "lwire.h"
 #include "rt_json.h"
 #include "rt_mem.h"
 

@@ -26,6 +26,7 @@
 
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
 #include "ljs_consumer_watch.h"
 #include "rt_health.h"
 #include "rt_metrics.h"

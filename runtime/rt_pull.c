@@ -299,6 +299,9 @@ rt_pull_req *rt_pull_req_prepare(rt_pull *w, int64_t batch, int64_t bytes, uint6
     r->left = batch;
     r->bytes = bytes;
     r->deadline = w->rexp_ms ? now + w->rexp_ms : 0;
+    r->ask_msgs = batch;
+    r->ask_bytes = bytes;
+    r->ask_exp_ms = w->rexp_ms;
     return r;
 }
 
@@ -426,6 +429,20 @@ static void end_request(rt_pull *w, int i, int64_t pending_msgs)
     rt_pull_req_remove(w, i);
 }
 
+/* A 409 Exceeded MaxRequest* for a request that asked more than the limit
+ * we already pull within: it was sent before an earlier 409 taught us the
+ * limit (several requests are out at once), so it says nothing new. */
+static int stale_ask(const rt_pull *w, rt_pull_status st, const rt_pull_req *r)
+{
+    if (st == RT_PS_LIMIT_BATCH)
+        return w->lim_batch > 0 && r->ask_msgs > w->lim_batch;
+    if (st == RT_PS_LIMIT_BYTES)
+        return w->lim_bytes > 0 && r->ask_bytes > w->lim_bytes;
+    if (st == RT_PS_LIMIT_EXPIRES)
+        return w->lim_expires_ms > 0 && r->ask_exp_ms > w->lim_expires_ms;
+    return 0;
+}
+
 /* A 409 Exceeded MaxRequest*: the consumer's limits changed since we read
  * them. Pull within the limit it names; only when that changes nothing
  * (no usable number, or not lower) does the caller back off. */
@@ -489,6 +506,7 @@ void rt_pull_on_status(rt_pull *w, int code, const char *desc, uint64_t id, int6
             verdict(v, RT_PA_END, NULL, NULL);
         return;
     }
+    rt_pull_req asked = w->reqs[i];
     end_request(w, i, pending_msgs);
     if (fetch) {
         verdict(v, RT_PA_FINISH, exceeded ? "limit_exceeded" : "status", NULL);
@@ -500,6 +518,10 @@ void rt_pull_on_status(rt_pull *w, int code, const char *desc, uint64_t id, int6
     }
     if ((st == RT_PS_LIMIT_BATCH || st == RT_PS_LIMIT_EXPIRES || st == RT_PS_LIMIT_BYTES) && adapt_limit(w, st, desc)) {
         verdict(v, RT_PA_ADAPT, NULL, NULL);
+        return;
+    }
+    if (stale_ask(w, st, &asked)) {
+        verdict(v, RT_PA_END, NULL, NULL);                 /* already pulling within it */
         return;
     }
     backoff(w, now, v, exceeded ? "limit_exceeded" : "status", NULL);

@@ -91,6 +91,9 @@ typedef struct rt_pull_req {
     int64_t  left;        /* messages still owed (estimate: arrivals are not labelled) */
     int64_t  bytes;       /* max_bytes asked, less what arrived (0: none) */
     uint64_t deadline;    /* when it expires at the server (0: never) */
+    int64_t  ask_msgs;    /* what it asked for, kept to tell a 409 Exceeded */
+    int64_t  ask_bytes;   /*   MaxRequest* for a request sent before we */
+    uint64_t ask_exp_ms;  /*   learned the limit from an earlier 409 */
 } rt_pull_req;
 
 /* Options, as the script gave them (jetlua/pull.lua fills the defaults). */

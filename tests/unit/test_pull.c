@@ -435,6 +435,40 @@ static void test_statuses(void)
     }
 }
 
+/* Several requests out when the consumer's max_request_batch drops: each
+ * comes back 409. The first teaches the limit; the others asked more than
+ * it before we knew, so they are no reason to back off or tell the script.
+ * A 409 for a request that kept within the limit still backs off. */
+static void test_limit_stale(void)
+{
+    rt_pull w;
+    rt_pull_verdict v;
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    send(&w, 3, 100, 0);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestBatch of 5", 1, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_ADAPT && w.lim_batch == 5);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestBatch of 5", 2, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_END && v.code == NULL && w.backoff_until == 0);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestBatch of 5", 3, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_END && v.code == NULL && w.nreqs == 0);
+    send(&w, 1, 5, 0);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestBatch of 5", 4, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_BACKOFF && v.code && strcmp(v.code, "limit_exceeded") == 0);
+    /* the same for max_bytes and expires */
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    send(&w, 2, 100, 5000);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestMaxBytes of 1000", 1, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_ADAPT);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestMaxBytes of 1000", 2, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_END && v.code == NULL);
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    send(&w, 2, 100, 0);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestExpires of 5s", 1, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_ADAPT);
+    rt_pull_on_status(&w, 409, "Exceeded MaxRequestExpires of 5s", 2, -1, 0, 1, NOW, &v);
+    CHECK(v.act == RT_PA_END && v.code == NULL);
+}
+
 /* 409 MaxBytes on a consume: back off only when the request got nothing
  * and nothing is buffered or running (a message larger than max_bytes). */
 static void test_too_large(void)
@@ -631,6 +665,7 @@ int main(void)
 {
     test_texts();
     test_info_parse();
+    test_limit_stale();
     test_slow_start();
     test_ack_wait_bound();
     test_refill();
