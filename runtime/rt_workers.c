@@ -661,10 +661,10 @@ static void build_env(const rt_cfg *cfg, int password, int token, const char *no
 }
 
 /* The workers' command line: argv0 run --workers N --worker-index I <options
- * but --server, --password, --token, --metrics, --workers> -- SCRIPT args */
+ * but -s/--server, --password, --token, --metrics, --workers> -- SCRIPT args */
 static void build_args(const char *argv0, char **script_argv, int count, int *password, int *token)
 {
-    static const char *const dropped[] = {"--server", "--password", "--token", "--metrics", "--workers",
+    static const char *const dropped[] = {"--server", "-s", "--password", "--token", "--metrics", "--workers",
                                           "--worker-index", NULL};
     char num[16];
     int n = 0, cap = 8;

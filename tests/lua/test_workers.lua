@@ -180,6 +180,15 @@ T.test("--workers 2: kill -9 one mid-stream, SIGHUP both, one /metrics, SIGTERM 
     local ci = js:consumer_info("WORK", "W")
     return ci and ci.num_ack_pending == 0 and ci.num_pending == 0 and ci.delivered.stream_seq >= N
   end, 90, "everything delivered and acked")
+  -- and every handling of the live workers has written down its ack's outcome (ack_sync
+  -- returns a moment after the server counted the ack)
+  T.wait_until(function()
+    local open = 0
+    for _, e in ipairs(journal()) do
+      if e.pid ~= victim.pid then open = open + (e.op == "h" and 1 or -1) end
+    end
+    return open == 0
+  end, 30, "the live workers' journal is complete")
   -- the journal's word, per sequence: none lost, none handled twice. A sequence may be handled
   -- more than once only as a redelivery of a handling whose ack never was confirmed (the
   -- killed worker's in-flight messages, or an ack that failed); exactly one confirmed ack,
@@ -404,11 +413,12 @@ T.test("secrets stay off the workers' command lines", function()
   for _, args in ipairs{
     { "--server", s.url, "--user", "u", "--password", "s3cret-pw" },
     { "--server", "nats://u:s3cret-pw@127.0.0.1:" .. s.port },
+    { "-s", "nats://u:s3cret-pw@127.0.0.1:" .. s.port },
   } do
     local argv = { "run", "--workers", "2" }
     for _, a in ipairs(args) do argv[#argv + 1] = a end
     argv[#argv + 1] = dir .. "/app.lua"
-    local out = dir .. "/out" .. #args
+    local out = dir .. "/out" .. #args .. args[1]
     local master = T.jetlua(argv, { stdout = out, stderr = dir .. "/err" })
     T.wait_until(function() return #ready_lines(out) == 2 end, 30, "connected: " .. (T.read_file(dir .. "/err") or ""))
     T.ok(T.read_file(out):find("ready %d+ 2 %d+ nil"), "the master's variables are hidden from the script")
