@@ -1,7 +1,8 @@
 /*
  * rt_workers.h - `jetlua run --workers N`: one master process and N worker
  * processes, the nginx model (rt_workers.c: the master; rt_workers_http.c:
- * its /metrics, /livez and /readyz).
+ * its /metrics, /livez and /readyz; rt_workers_cmdline.c: what passes from
+ * the master to a worker).
  *
  * The master never runs Lua and never connects to NATS. It starts each
  * worker by executing its own binary again (/proc/self/exe) as
@@ -61,6 +62,16 @@ int rt_workers_master(const char *argv0, char **script_argv, const rt_cfg *cfg, 
  * the reload manager handles it. Returns the metrics socket fd or -1; exits
  * with status 1 when the master is already gone. */
 int rt_workers_child_init(void);
+
+/* ---- inside the master (rt_workers_cmdline.c) ---- */
+
+/* The workers' command line (see above; NULL-terminated): *index_at is the
+ * slot for the worker's index, *password / *token say whether --password /
+ * --token were given (they go through the environment). */
+char **rt_workers_args(const char *argv0, char **script_argv, int count, int *index_at, int *password,
+                       int *token);
+/* The workers' environment: the master's, with the entries described above. */
+char **rt_workers_env(const rt_cfg *cfg, int password, int token, const char *notify, int metrics);
 
 /* ---- shared with rt_workers_http.c ---- */
 

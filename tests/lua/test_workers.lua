@@ -335,6 +335,11 @@ T.test("a worker that fails at its first start stops the group; finished workers
   for i = 0, ncpu - 1 do T.ok(out:find(("ran %d of %d"):format(i, ncpu), 1, true), out) end
   T.eq(count(out, "ran "), ncpu, out)
   T.eq(count(T.read_file(dir .. "/err2"), "it is not restarted"), ncpu)
+  -- auto counts the CPUs this process may run on (a cpuset, taskset), as nproc does
+  p = proc.spawn({ "taskset", "-c", "0", proc.getenv("JETLUA_BIN") or "jetlua", "run", "--workers", "auto",
+    dir .. "/once.lua" }, { stdout = dir .. "/out4", stderr = dir .. "/err4" })
+  T.eq(p:wait(60), 0, T.read_file(dir .. "/err4"))
+  T.eq(T.read_file(dir .. "/out4"), "ran 0 of 1\n")
 
   -- without --workers: index 0 of 1
   p = T.jetlua({ "run", dir .. "/once.lua" }, { stdout = dir .. "/out3", stderr = dir .. "/err3" })
