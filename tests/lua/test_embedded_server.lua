@@ -6,28 +6,7 @@ local jet = require "jetlua"
 local T = require "jetlua.testing"
 
 
--- live processes whose command line holds every needle (not zombies); returns pid -> cmdline
-local function procs_with(...)
-  local needles, found = { ... }, {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    if pid:match("^%d+$") then
-      local f = io.open("/proc/" .. pid .. "/cmdline")
-      if f then
-        local cmd = (f:read("*a") or ""):gsub("%z", " ")
-        f:close()
-        local st = io.open("/proc/" .. pid .. "/stat")
-        local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-        if st then st:close() end
-        local all = state ~= "Z" and #cmd > 0
-        for _, n in ipairs(needles) do all = all and cmd:find(n, 1, true) ~= nil end
-        if all then found[tonumber(pid)] = cmd end
-      end
-    end
-  end
-  pd:close()
-  return found
-end
+local procs_with = T.procs_with
 
 local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
 

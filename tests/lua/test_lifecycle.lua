@@ -28,28 +28,7 @@ local function out(dir) return T.read_file(dir .. "/out") or "" end
 local function err(dir) return T.read_file(dir .. "/err") or "" end
 local function both(dir) return "stdout:\n" .. out(dir) .. "\nstderr:\n" .. err(dir) end
 
--- pids of running nats-server processes whose command line mentions `needle` (like pgrep -f)
-local function servers_with(needle)
-  local pids = {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    if pid:match("^%d+$") then
-      local f = io.open("/proc/" .. pid .. "/cmdline")
-      if f then
-        local cmd = (f:read("*a") or ""):gsub("%z", " ")
-        f:close()
-        local st = io.open("/proc/" .. pid .. "/stat")
-        local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-        if st then st:close() end
-        if cmd:find("nats-server", 1, true) and cmd:find(needle, 1, true) and state ~= "Z" then
-          pids[#pids + 1] = pid
-        end
-      end
-    end
-  end
-  pd:close()
-  return pids
-end
+local servers_with = T.servers_with
 
 local srv = T.server{ js = false }
 

@@ -27,25 +27,7 @@ local function status(p, timeout)
 end
 
 -- running nats-server processes whose command line mentions needle
-local function servers_with(needle)
-  local pids = {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    local f = pid:match("^%d+$") and io.open("/proc/" .. pid .. "/cmdline")
-    if f then
-      local cmd = (f:read("*a") or ""):gsub("%z", " ")
-      f:close()
-      local st = io.open("/proc/" .. pid .. "/stat")
-      local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-      if st then st:close() end
-      if cmd:find("nats-server", 1, true) and cmd:find(needle, 1, true) and state ~= "Z" then
-        pids[#pids + 1] = pid
-      end
-    end
-  end
-  pd:close()
-  return pids
-end
+local servers_with = T.servers_with
 
 -- a subscription handler that spins for ever, on the embedded server
 local spin_src = [[

@@ -78,6 +78,51 @@ end
 
 -- ---- files ----
 
+-- A fresh memory stream `name` on `<name in lower case>.>`, and a durable
+-- consumer on it (ccfg: its config; durable "C" unless given; false: none).
+function T.fresh_stream(js, name, ccfg)
+  js:delete_stream(name)
+  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "memory" })
+  if ccfg ~= false then
+    ccfg = ccfg or {}
+    ccfg.durable = ccfg.durable or "C"
+    assert(js:consumer(name, ccfg))
+  end
+end
+
+-- Publish n messages to subject (payloads "00001", "00002", ...) and wait
+-- until every one is acked.
+function T.publish_n(js, subject, n)
+  for i = 1, n do js:publish_async(subject, ("%05d"):format(i)) end
+  T.eq(js:publish_async_complete(60), 0, "every publish acked")
+end
+
+-- Live processes (not zombies) whose command line holds every needle:
+-- pid -> command line (NULs as spaces).
+function T.procs_with(...)
+  local needles, found = { ... }, {}
+  local pd = io.popen("ls /proc")
+  for pid in pd:lines() do
+    local cmd = pid:match("^%d+$") and T.read_file("/proc/" .. pid .. "/cmdline")
+    if cmd then
+      cmd = cmd:gsub("%z", " ")
+      local state = (T.read_file("/proc/" .. pid .. "/stat") or ""):match("^%d+ %b() (%a)") or "?"
+      local all = state ~= "Z" and #cmd > 0
+      for _, n in ipairs(needles) do all = all and cmd:find(n, 1, true) ~= nil end
+      if all then found[tonumber(pid)] = cmd end
+    end
+  end
+  pd:close()
+  return found
+end
+
+-- The pids (a list) of the live nats-server processes whose command line holds needle.
+function T.servers_with(needle)
+  local pids = {}
+  for pid in pairs(T.procs_with("nats-server", needle)) do pids[#pids + 1] = pid end
+  return pids
+end
+
 function T.tmpdir(prefix)
   local d = proc.tmpdir(prefix or "jetlua-test")
   cleanup[#cleanup + 1] = function() proc.rmtree(d) end
@@ -157,7 +202,23 @@ function Server:restart()
   return self:start()
 end
 
-function Server:pause()  self.proc:kill("STOP") end
+-- SIGSTOP takes effect as each of the server's threads next enters the kernel: a message
+-- written right after kill() could still be served (test_js_publish_async's paused-server
+-- case got its PubAck about 1 run in 12). Return once every thread is stopped.
+function Server:pause()
+  self.proc:kill("STOP")
+  local pid = self.proc.pid
+  T.wait_until(function()
+    local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+    local all = true
+    for tid in ls:lines() do
+      local state = (T.read_file("/proc/" .. pid .. "/task/" .. tid .. "/stat") or ""):match("^%d+ %b() (%a)")
+      if state and state ~= "T" and state ~= "t" then all = false end
+    end
+    ls:close()
+    return all
+  end, 10, "the paused server stops")
+end
 function Server:resume() self.proc:kill("CONT") end
 
 -- opts: js (default true), port, user, password, token,
