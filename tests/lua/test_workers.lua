@@ -259,12 +259,16 @@ T.test("--workers 2: kill -9 one mid-stream, SIGHUP both, one /metrics, SIGTERM 
   T.ok(notes:find("READY=1[^\n]*\nRELOADING=1[^\n]*\nREADY=1|STATUS=2 worker%(s%) running; reloaded\n"), notes)
 
   -- SIGTERM: every process ends, the master with 0, nothing left behind
+  local n = 0
+  for _ in pairs(T.procs_with("--worker-index", dir .. "/app.lua")) do n = n + 1 end
+  T.eq(n, 2, "two workers run before the SIGTERM")
   master:kill("TERM")
   T.eq(master:wait(60), 0, err())
   T.ok(err():find("workers: received SIGTERM: stopping 2 worker(s) gracefully", 1, true), err())
   for _, w in ipairs(ready_lines(dir .. "/out")) do
     T.ok(gone(w.pid), "worker pid " .. w.pid .. " is gone")
   end
+  T.eq(next(T.procs_with("--worker-index", dir .. "/app.lua")), nil, "no worker of this group is left")
   T.ok(T.read_file(dir .. "/notify.log"):find("STOPPING=1"), "STOPPING=1 for the group")
   listener:kill("KILL")
   nc:close()
@@ -402,6 +406,7 @@ T.test("shutdown is bounded: a stopped worker is killed; kill -9 of the master t
   for _, w in ipairs(ready_lines(dir .. "/out2")) do
     T.wait_until(function() return gone(w.pid) end, 30, "worker pid " .. w.pid .. " exits with the master")
   end
+  T.eq(next(T.procs_with("--worker-index", dir .. "/app.lua")), nil, "no worker is left")
   T.ok(T.read_file(dir .. "/err2"):find("received SIGTERM: shutting down gracefully"), T.read_file(dir .. "/err2"))
 end)
 
