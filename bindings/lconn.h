@@ -18,6 +18,7 @@
 #include "rt_proto.h"
 #include "rt_pubwin.h"
 #include "rt_sched.h"
+#include "lrequest.h"
 
 enum { JL_CONN_CONNECTING = 0, JL_CONN_CONNECTED, JL_CONN_RECONNECTING, JL_CONN_DRAINING, JL_CONN_CLOSED };
 enum { JL_EV_DISCONNECTED = 0, JL_EV_RECONNECTED, JL_EV_CLOSED, JL_EV_ERROR, JL_EV_COUNT };
@@ -39,19 +40,6 @@ struct jl_client {
      * server's sentence */
     void (*denied)(jl_client *k, const rt_perm *p, const char *text);
     jl_client *next, *prev;
-};
-
-/* A reply waiter on the connection's mux subscription. */
-typedef struct jl_reply jl_reply;
-typedef void (*jl_reply_fn)(jl_reply *r, natsMsg *m, const char *err);
-struct jl_reply {
-    struct jl_conn *conn;
-    uint64_t     token;
-    jl_reply_fn  fn;      /* m is owned by fn; err: "timeout", "closed", ... */
-    void        *data;
-    uv_timer_t  *timer;   /* NULL: no timeout */
-    const char  *subj;    /* the request's subject (permission errors name it), or NULL */
-    const char  *detail;  /* set only while fn runs for an error: a sentence, or NULL */
 };
 
 typedef struct jl_conn {
@@ -113,12 +101,6 @@ void jl_conn_client_remove(jl_conn *c, jl_client *k);
 natsStatus jl_msg_build(lua_State *L, natsMsg **out, const char *subj, const char *reply,
                         const char *data, size_t len, int hidx, const char *fname);
 
-/* Register a reply waiter; fills r->token and writes the reply subject to
- * buf. timeout_ms 0 = none. Returns 0, or -1 (connection closed / no mux). */
-int  jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, size_t bufsz);
-/* Forget a waiter without calling it (its coroutine was abandoned). */
-void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
-
 /* Publish with optional reply and headers table at hidx (0 = none). Returns
  * NATS_OK or a status; raises on bad headers. */
 natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
@@ -128,10 +110,6 @@ natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const cha
  * fn(nc, info) -- or for "error", fn(nc, code, detail, subject). */
 void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
 void jl_conn_fire_error(jl_conn *c, const char *code, const char *detail, const char *subject);
-/* Fail every waiting request whose subject (RT_PERM_PUBLISH) or reply
- * (RT_PERM_REPLY) p names with err/detail. */
-void jl_conn_fail_replies(jl_conn *c, const rt_perm *p, const char *err, const char *detail);
-
 /* Close now from the loop thread, writing out what is buffered first. */
 void jl_conn_close_now(jl_conn *c);
 
@@ -198,7 +176,6 @@ typedef struct { jl_conn *c; } conn_ud;
 
 /* Shared between lconn.c and lconnect.c. */
 const char *jl_status_code(natsStatus s);
-int  jl_conn_mux_start(jl_conn *c);
 void jl_conn_hook_begin(rt_hook *h);
 void jl_conn_hook_force(rt_hook *h);
 void jl_conn_on_disconnected(natsConnection *nc, void *cl);
