@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "rt.h"
+#include "rt_jsack.h"
 #include "rt_map.h"
 #include "rt_proto.h"
 #include "rt_pubwin.h"
@@ -212,18 +213,13 @@ void jl_msg_set_stats(lmsg *u, jl_ackstats *st);
 void jl_ackstats_release(jl_ackstats *st);
 int jl_msg_send_ack(lmsg *u, const char *payload);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
-/* The fields of a JetStream "$JS.ACK..." reply subject (v1: 9 tokens, v2:
- * 11 or more, with a domain): f[i] points into the subject, len[i] long. */
-enum { JL_ACK_STREAM = 0, JL_ACK_CONSUMER, JL_ACK_DELIVERED, JL_ACK_STREAM_SEQ, JL_ACK_CONSUMER_SEQ,
-       JL_ACK_TIMESTAMP, JL_ACK_PENDING };
-typedef struct jl_ack_meta {
-    const char *f[7];
-    size_t      len[7];
-    const char *domain;        /* NULL: none (v1, or "_") */
-    size_t      domain_len;
-} jl_ack_meta;
-/* 0, or -1 when reply is not an ack subject */
-int jl_ack_parse(const char *reply, jl_ack_meta *m);
+/* The fields of a JetStream "$JS.ACK..." reply subject: rt_jsack.h. These
+ * names stay for lpull.c until it uses rt_ack_subject itself. */
+typedef rt_ack_meta jl_ack_meta;
+enum { JL_ACK_STREAM = RT_ACK_STREAM, JL_ACK_CONSUMER = RT_ACK_CONSUMER, JL_ACK_DELIVERED = RT_ACK_DELIVERED,
+       JL_ACK_STREAM_SEQ = RT_ACK_STREAM_SEQ, JL_ACK_CONSUMER_SEQ = RT_ACK_CONSUMER_SEQ,
+       JL_ACK_TIMESTAMP = RT_ACK_TIMESTAMP, JL_ACK_PENDING = RT_ACK_PENDING };
+#define jl_ack_parse rt_ack_subject
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
 /* An output published for u (js:publish_async{ack = u}) was added / ended:
  * u is acked when the last one succeeds, nak'd when one fails. */

@@ -257,18 +257,18 @@ static int msg_metadata(lua_State *L)
     static const char *const nums[] = {NULL, NULL, "num_delivered", "stream_seq", "consumer_seq",
                                        "timestamp", "num_pending"};
     lmsg *u = check(L, 1, "msg:metadata");
-    jl_ack_meta m;
+    rt_ack_meta m;
 
-    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
+    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:metadata: not a JetStream message");
     lua_createtable(L, 0, 8);
-    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
     lua_setfield(L, -2, "stream");
-    lua_pushlstring(L, m.f[JL_ACK_CONSUMER], m.len[JL_ACK_CONSUMER]);
+    lua_pushlstring(L, m.f[RT_ACK_CONSUMER], m.len[RT_ACK_CONSUMER]);
     lua_setfield(L, -2, "consumer");
-    for (int i = JL_ACK_DELIVERED; i <= JL_ACK_PENDING; i++) {
+    for (int i = RT_ACK_DELIVERED; i <= RT_ACK_PENDING; i++) {
         double v = (double)strtoll(m.f[i], NULL, 10);      /* stops at the '.' */
-        lua_pushnumber(L, i == JL_ACK_TIMESTAMP ? v / 1e9 : v);
+        lua_pushnumber(L, i == RT_ACK_TIMESTAMP ? v / 1e9 : v);
         lua_setfield(L, -2, nums[i]);
     }
     if (m.domain) {
@@ -278,45 +278,16 @@ static int msg_metadata(lua_State *L)
     return 1;
 }
 
-int jl_ack_parse(const char *reply, jl_ack_meta *m)
-{
-    const char *t[16];
-    int n = 0, o;
-    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
-        return -1;
-    t[n++] = reply;
-    for (const char *c = reply; *c && n < 16; c++)
-        if (*c == '.')
-            t[n++] = c + 1;
-    if (n == 9)
-        o = 2;                 /* $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> */
-    else if (n >= 11)
-        o = 4;                 /* $JS.ACK.<domain>.<hash>.<stream>.<consumer>.... */
-    else
-        return -1;
-    for (int i = 0; i < 7; i++) {
-        m->f[i] = t[o + i];
-        m->len[i] = o + i + 1 < n ? (size_t)(t[o + i + 1] - t[o + i] - 1) : strlen(t[o + i]);
-    }
-    m->domain = NULL;
-    m->domain_len = 0;
-    if (o == 4 && !(t[3] - t[2] - 1 == 1 && t[2][0] == '_')) {
-        m->domain = t[2];
-        m->domain_len = (size_t)(t[3] - t[2] - 1);
-    }
-    return 0;
-}
-
 /* msg:_stream_seq() -> stream, stream sequence (as a string): the cheap
  * part of metadata() a pipeline needs for each message's Nats-Msg-Id */
 static int msg_stream_seq(lua_State *L)
 {
     lmsg *u = check(L, 1, "msg:_stream_seq");
-    jl_ack_meta m;
-    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
+    rt_ack_meta m;
+    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:_stream_seq: not a JetStream message");
-    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
-    lua_pushlstring(L, m.f[JL_ACK_STREAM_SEQ], m.len[JL_ACK_STREAM_SEQ]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM_SEQ], m.len[RT_ACK_STREAM_SEQ]);
     return 2;
 }
 

@@ -42,6 +42,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "rt_jsack.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>
@@ -784,37 +785,13 @@ static void sweep(uv_timer_t *t)
 
 /* ---- the ack path ---- */
 
-/* Find "key": in a flat JSON object and return a pointer after the colon. */
-static const char *json_key(const char *d, const char *key)
-{
-    const char *at = strstr(d, key);
-    if (!at)
-        return NULL;
-    at += strlen(key);
-    while (*at == ' ')
-        at++;
-    return at;
-}
-
-static size_t json_str(const char *at, const char **start)
-{
-    const char *q;
-    if (!at || *at != '"')
-        return 0;
-    *start = ++at;
-    for (q = at; *q && *q != '"'; q++)
-        if (*q == '\\' && q[1])
-            q++;
-    return (size_t)(q - at);
-}
-
 static void handle_ack(pa *p, natsMsg *m)
 {
     const char *subj = natsMsg_GetSubject(m);
-    const char *d, *at, *s = NULL, *dom = NULL;
+    const char *d;
     uint64_t tok;
-    size_t slen, dlen = 0;
     pa_entry *e;
+    rt_puback a;
 
     if (strncmp(subj, p->prefix, p->prefix_len) != 0)
         return;
@@ -827,38 +804,27 @@ static void handle_ack(pa *p, natsMsg *m)
         return;
     }
     d = natsMsg_GetData(m);
-    if (!d)
-        d = "";
-    if ((at = json_key(d, "\"error\":")) != NULL) {
-        const char *desc = NULL, *ec;
+    switch (rt_puback_parse(d, d ? (size_t)natsMsg_GetDataLength(m) : 0, &a)) {
+    case RT_PUBACK_ERROR: {
         char code[64] = "api_error", text[512];
-        int err_code = 0;
-        size_t n;
-        if ((ec = json_key(at, "\"err_code\":")) != NULL)
-            err_code = atoi(ec);
-        n = json_str(json_key(at, "\"description\":"), &desc);
-        snprintf(text, sizeof text, "%.*s (err_code %d)", (int)n, desc ? desc : "", err_code);
+        snprintf(text, sizeof text, "%s (err_code %d)", a.description, a.err_code);
         lua_rawgeti(RT->L, LUA_REGISTRYINDEX, p->codes_ref);
-        lua_rawgeti(RT->L, -1, err_code);
+        lua_rawgeti(RT->L, -1, a.err_code);
         if (lua_type(RT->L, -1) == LUA_TSTRING)
             snprintf(code, sizeof code, "%s", lua_tostring(RT->L, -1));
         lua_pop(RT->L, 2);
         /* fut->code must outlive this call: intern the code */
-        entry_fail(p, e, intern(p, code, strlen(code)), text, err_code, 0);
+        entry_fail(p, e, intern(p, code, strlen(code)), text, a.err_code, 0);
         return;
     }
-    slen = json_str(json_key(d, "\"stream\":"), &s);
-    at = json_key(d, "\"seq\":");
-    if (!s || !at) {
-        entry_fail(p, e, "bad_response", d, 0, 0);
+    case RT_PUBACK_BAD:
+        entry_fail(p, e, "bad_response", d ? d : "", 0, 0);
         return;
+    default:
+        rt_map_del(&p->map, tok);
+        entry_ok(p, e, a.stream, strlen(a.stream), a.seq, a.duplicate, a.domain[0] ? a.domain : NULL,
+                 strlen(a.domain));
     }
-    if ((at = json_key(d, "\"domain\":")) != NULL)
-        dlen = json_str(at, &dom);
-    rt_map_del(&p->map, tok);
-    entry_ok(p, e, s, slen, strtoull(json_key(d, "\"seq\":"), NULL, 10),
-             json_key(d, "\"duplicate\":true") != NULL || json_key(d, "\"duplicate\": true") != NULL,
-             dom, dlen);
 }
 
 /* Loop thread: one PubAck (or status) from cnats' delivery thread. */
