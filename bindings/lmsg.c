@@ -8,6 +8,8 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lfuture.h"
+#include "rt_mem.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>
@@ -162,50 +164,55 @@ static int msg_nak(lua_State *L)
     return ack_common(L, "msg:nak", payload);
 }
 
+/* An ack_sync: the mux's waiter and the future its coroutine waits on. */
 typedef struct acksync_op {
-    jl_reply r;
-    rt_co   *co;
-    lmsg    *u;
+    jl_future f;
+    jl_reply  r;
+    lmsg     *u;
 } acksync_op;
+
+static int acksync_push(lua_State *L, jl_future *f)
+{
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void acksync_abandoned(jl_future *f)
+{
+    acksync_op *op = (acksync_op *)f;
+    jl_conn_reply_cancel(op->r.conn, &op->r);
+    jl_conn_release(op->r.conn);
+    jl_future_free(&op->f);
+    free(op);
+}
+
+static const jl_future_ops acksync_ops = {"msg:ack_sync", "msg:ack_sync", acksync_push, acksync_abandoned};
 
 static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
 {
     acksync_op *op = r->data;
-    rt_co *co = op->co;
     jl_conn *c = r->conn;
-    lua_State *T = rt_co_prepare(co);
-    const char *detail = r->detail;
-    int n = 1;
 
     if (m && natsMsg_IsNoResponders(m))
         err = "no_responders";
     if (m)
         natsMsg_Destroy(m);
-    if (T) {
-        if (err) {
-            op->u->acked = 0;          /* not confirmed: the script may try again */
-            lua_pushnil(T);
-            lua_pushstring(T, err);
-            lua_pushfstring(T, "msg:ack_sync: %s", strcmp(err, "no_responders") == 0
-                            ? "nobody answered (the consumer is gone?)" : detail ? detail : err);
-            n = 3;
-        } else {
-            count_ack(op->u, "+ACK");
-            lua_pushboolean(T, 1);
-        }
+    if (err) {
+        const char *why = strcmp(err, "no_responders") == 0 ? "nobody answered (the consumer is gone?)"
+                        : r->detail ? r->detail : err;
+        size_t n = strlen(why) + 32;
+        char *text = rt_xmalloc(n);
+        op->u->acked = 0;          /* not confirmed: the script may try again */
+        snprintf(text, n, "msg:ack_sync: %s", why);
+        jl_future_fail(&op->f, err, text, 0);
+        free(text);
+    } else {
+        count_ack(op->u, "+ACK");
+        jl_future_ok(&op->f);
     }
+    jl_future_free(&op->f);
     free(op);
     jl_conn_release(c);
-    if (T)
-        rt_co_resume(co, n);
-}
-
-static void acksync_cancel(rt_co *co, void *p)
-{
-    acksync_op *op = p;
-    jl_conn_reply_cancel(op->r.conn, &op->r);
-    jl_conn_release(op->r.conn);
-    free(op);
 }
 
 /* msg:ack_sync([timeout]): ack and wait until the server confirms it */
@@ -230,8 +237,8 @@ static int msg_ack_sync(lua_State *L)
     if (jl_conn_is_closed(u->c))
         return jl_conn_closed_result(L, "msg:ack_sync");
     jl_conn_check_open(L, u->c, "msg:ack_sync");
-    op = calloc(1, sizeof *op);
-    op->co = co;
+    op = rt_xcalloc(1, sizeof *op);
+    jl_future_init(&op->f, &acksync_ops);
     op->u = u;
     op->r.fn = acksync_done;
     op->r.data = op;
@@ -247,7 +254,7 @@ static int msg_ack_sync(lua_State *L)
     jl_conn_write_some(u->c, 0);
     u->acked = 1;
     jl_conn_retain(u->c);
-    return rt_co_wait(co, acksync_cancel, op);
+    return jl_future_wait(L, &op->f, co, 0, -1, NULL);
 }
 
 /* msg:metadata() -> {stream=, consumer=, num_delivered=, stream_seq=, consumer_seq=,

@@ -5,10 +5,14 @@
  * request's reply subject is "<prefix><token>", and a map from token to
  * waiter finds who waits for a reply in one lookup. Replies come from cnats'
  * delivery thread through the inbox (rt_post); each waiter may carry a
- * libuv timer for its timeout. See lrequest.h.
+ * libuv timer for its timeout. See lrequest.h. nc:request's coroutine
+ * waits on a jl_future (lfuture.h), as msg:ack_sync's does.
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lfuture.h"
+#include "rt_mem.h"
+#include "rt_timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +20,9 @@
 
 /* ---- reply mux ---- */
 
-static void reply_timer_closed(uv_handle_t *h) { free(h); }
-
 static void reply_finish(jl_reply *r, natsMsg *m, const char *err)
 {
-    if (r->timer) {
-        uv_timer_stop(r->timer);
-        uv_close((uv_handle_t *)r->timer, reply_timer_closed);
-        r->timer = NULL;
-    }
+    rt_timer_free(&r->timer);
     r->fn(r, m, err);
 }
 
@@ -100,12 +98,8 @@ int jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, s
     r->timer = NULL;
     if (rt_map_put(&c->replies, r->token, r) != 0)
         return -1;
-    if (timeout_ms > 0) {
-        r->timer = malloc(sizeof *r->timer);
-        uv_timer_init(RT->loop, r->timer);
-        r->timer->data = r;
-        uv_timer_start(r->timer, reply_timeout, timeout_ms, 0);
-    }
+    if (timeout_ms > 0)
+        r->timer = rt_timer_new(reply_timeout, r, timeout_ms, 0);
     snprintf(buf, bufsz, "%s%llu", c->mux_prefix, (unsigned long long)r->token);
     return 0;
 }
@@ -113,11 +107,7 @@ int jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, s
 void jl_conn_reply_cancel(jl_conn *c, jl_reply *r)
 {
     rt_map_del(&c->replies, r->token);
-    if (r->timer) {
-        uv_timer_stop(r->timer);
-        uv_close((uv_handle_t *)r->timer, reply_timer_closed);
-        r->timer = NULL;
-    }
+    rt_timer_free(&r->timer);
 }
 
 /* Fail the waiters p names: requests to the refused subject, or the one
@@ -131,7 +121,7 @@ void jl_conn_fail_replies(jl_conn *c, const rt_perm *p, const char *err, const c
 
     if (n == 0)
         return;
-    list = malloc(n * sizeof *list);
+    list = rt_xmalloc(n * sizeof *list);
     while (rt_map_next(&c->replies, &it, &k, &v) && i < n) {
         jl_reply *r = v;
         int hit = 0;
@@ -160,7 +150,7 @@ void jl_conn_fail_all_replies(jl_conn *c, const char *err)
     jl_reply **list;
     if (n == 0)
         return;
-    list = malloc(n * sizeof *list);
+    list = rt_xmalloc(n * sizeof *list);
     while (rt_map_next(&c->replies, &it, &k, &v) && i < n)
         list[i++] = v;
     for (size_t j = 0; j < i; j++) {
@@ -203,60 +193,66 @@ static void check_headers(lua_State *L, int hidx, const char *fname)
     }
 }
 
+/* A request: the mux's waiter and the future its coroutine waits on. */
 typedef struct req_op {
-    jl_reply r;
-    rt_co   *co;
-    char     subj[];  /* the request's subject: a permission error names it */
+    jl_future f;
+    jl_reply  r;
+    natsMsg  *m;      /* the reply, until pushed */
+    char      subj[]; /* the request's subject: a permission error names it */
 } req_op;
+
+static int req_push(lua_State *L, jl_future *f)
+{
+    req_op *op = (req_op *)f;
+    if (!op->m) {
+        lua_pushnil(L);
+        return 1;
+    }
+    jl_msg_push(L, op->m, op->r.conn);
+    op->m = NULL;
+    return 1;
+}
+
+/* The coroutine was abandoned: forget the waiter. */
+static void req_abandoned(jl_future *f)
+{
+    req_op *op = (req_op *)f;
+    jl_conn_reply_cancel(op->r.conn, &op->r);
+    jl_conn_release(op->r.conn);
+    jl_future_free(&op->f);
+    free(op);
+}
+
+static const jl_future_ops req_ops = {"nc:request", "nc:request", req_push, req_abandoned};
 
 static void req_done(jl_reply *r, natsMsg *m, const char *err)
 {
     req_op *op = r->data;
-    rt_co *co = op->co;
     jl_conn *c = r->conn;
-    lua_State *T = rt_co_prepare(co);
-    const char *detail = r->detail;
-    int n;
 
     if (m && natsMsg_IsNoResponders(m)) {
         natsMsg_Destroy(m);
         m = NULL;
         err = "no_responders";
     }
-    if (!T) {
-        if (m)
-            natsMsg_Destroy(m);
-        free(op);
-        jl_conn_release(c);
-        return;
-    }
     if (m) {
-        jl_msg_push(T, m, c);
-        n = 1;
+        op->m = m;
+        jl_future_ok(&op->f);
     } else {
-        lua_pushnil(T);
-        lua_pushstring(T, err);
-        if (detail)
-            lua_pushfstring(T, "nc:request to %s: %s", op->subj, detail);
-        else if (strcmp(err, "timeout") == 0)
-            lua_pushfstring(T, "nc:request to %s: no reply in time", op->subj);
-        else if (strcmp(err, "no_responders") == 0)
-            lua_pushfstring(T, "nc:request to %s: nobody is subscribed to it", op->subj);
-        else
-            lua_pushfstring(T, "nc:request to %s: %s", op->subj, err);
-        n = 3;
+        const char *why = r->detail ? r->detail
+                        : strcmp(err, "timeout") == 0 ? "no reply in time"
+                        : strcmp(err, "no_responders") == 0 ? "nobody is subscribed to it" : err;
+        size_t n = strlen(op->subj) + strlen(why) + 32;
+        char *text = rt_xmalloc(n);
+        snprintf(text, n, "nc:request to %s: %s", op->subj, why);
+        jl_future_fail(&op->f, err, text, 0);
+        free(text);
     }
+    if (op->m)
+        natsMsg_Destroy(op->m);      /* nobody took it */
+    jl_future_free(&op->f);
     free(op);
     jl_conn_release(c);
-    rt_co_resume(co, n);
-}
-
-static void req_cancel(rt_co *co, void *p)
-{
-    req_op *op = p;
-    jl_conn_reply_cancel(op->r.conn, &op->r);
-    jl_conn_release(op->r.conn);
-    free(op);
 }
 
 /* nc:request(subject, data, {timeout=, headers=}) -> msg | nil, err */
@@ -293,10 +289,10 @@ int jl_conn_request(lua_State *L)
     jl_conn_check_open(L, c, "nc:request");
     if (hidx)
         check_headers(L, hidx, "nc:request");
-    op = calloc(1, sizeof *op + slen + 1);
+    op = rt_xcalloc(1, sizeof *op + slen + 1);
+    jl_future_init(&op->f, &req_ops);
     memcpy(op->subj, subj, slen);
     op->r.subj = op->subj;
-    op->co = co;
     op->r.fn = req_done;
     op->r.data = op;
     if (jl_conn_reply_add(c, &op->r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
@@ -310,5 +306,5 @@ int jl_conn_request(lua_State *L)
         return jl_push_status(L, s, "nc:request");
     }
     jl_conn_retain(c);
-    return rt_co_wait(co, req_cancel, op);
+    return jl_future_wait(L, &op->f, co, 0, -1, NULL);
 }
