@@ -76,7 +76,7 @@ void jl_inject_process(lua_State *L);
 void jl_inject_pubasync(lua_State *L);
 void jl_inject_pull(lua_State *L);      /* lpull.c: the engine of js:consume/messages/fetch */
 void jl_inject_metrics(lua_State *L);
-void jl_inject_reload(lua_State *L);   /* lreload.c: --watch and SIGHUP for jetlua/reload.lua */  /* lmetrics.c: jet.metrics */ /* lpubasync.c: the engine of js:publish_async */  /* lprocess.c: jet.process for tools and tests */
+void jl_inject_reload(lua_State *L);   /* lreload.c: --watch and SIGHUP for jetlua/reload.lua */  /* lmetrics.c: jet.metrics */ /* ljs_publish.c: the engine of js:publish_async */  /* lprocess.c: jet.process for tools and tests */
 
 /* Open the `jetlua` module into L (package.preload + paths). */
 void jl_open(lua_State *L);
