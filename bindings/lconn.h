@@ -221,6 +221,8 @@ enum { JL_ACK_STREAM = RT_ACK_STREAM, JL_ACK_CONSUMER = RT_ACK_CONSUMER, JL_ACK_
        JL_ACK_TIMESTAMP = RT_ACK_TIMESTAMP, JL_ACK_PENDING = RT_ACK_PENDING };
 #define jl_ack_parse rt_ack_subject
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
+/* The message userdata at idx, or NULL when it is not one. */
+lmsg *jl_msg_test_ud(lua_State *L, int idx);
 /* An output published for u (js:publish_async{ack = u}) was added / ended:
  * u is acked when the last one succeeds, nak'd when one fails. */
 void jl_msg_output_add(lmsg *u);

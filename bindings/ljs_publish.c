@@ -315,8 +315,9 @@ static int pa_publish(lua_State *L)
         timeout = lua_tonumber(L, 6);
     if (!lua_isnoneornil(L, 7))
         tries = (int)lua_tointeger(L, 7);
-    if (!lua_isnoneornil(L, 8))
-        up = jl_msg_check_ud(L, 8, fname);          /* before anything is allocated */
+    /* {ack = msg}: checked before anything is built or counted */
+    if (!lua_isnoneornil(L, 8) && (up = jl_msg_test_ud(L, 8)) == NULL)
+        jl_argerror(L, fname, "ack", "a received JetStream message expected, got %s", jl_typename(L, 8));
     jl_check_pub_line(L, fname, "subject", slen, p->prefix_len + 20, hidx || id || tries > 0, len);
     if (jl_conn_is_closed(p->c))
         return jl_conn_closed_result(L, fname);

@@ -313,6 +313,11 @@ lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname)
     return check(L, idx, fname);
 }
 
+lmsg *jl_msg_test_ud(lua_State *L, int idx)
+{
+    return luaL_testudata(L, idx, MSG_MT);
+}
+
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname)
 {
     return check(L, idx, fname)->m;

@@ -157,7 +157,23 @@ function Server:restart()
   return self:start()
 end
 
-function Server:pause()  self.proc:kill("STOP") end
+-- SIGSTOP takes effect as each of the server's threads next enters the kernel: a message
+-- written right after kill() could still be served (test_js_publish_async's paused-server
+-- case got its PubAck about 1 run in 12). Return once every thread is stopped.
+function Server:pause()
+  self.proc:kill("STOP")
+  local pid = self.proc.pid
+  T.wait_until(function()
+    local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+    local all = true
+    for tid in ls:lines() do
+      local state = (T.read_file("/proc/" .. pid .. "/task/" .. tid .. "/stat") or ""):match("^%d+ %b() (%a)")
+      if state and state ~= "T" and state ~= "t" then all = false end
+    end
+    ls:close()
+    return all
+  end, 10, "the paused server stops")
+end
 function Server:resume() self.proc:kill("CONT") end
 
 -- opts: js (default true), port, user, password, token,
