@@ -93,7 +93,7 @@ static pa_wait *wait_add(pa *p, rt_co *co, int kind, double timeout)
  * waiters while the window has room, complete waiters when nothing is
  * pending (all of them once the publisher ended). A woken publisher that
  * fills the window again waits again, so this always ends. */
-void pa_wake(pa *p, int kind)
+void jl_pub_wake(pa *p, int kind)
 {
     /* a blocked publisher resumes with a quarter of the window free (in
      * messages and bytes), not one slot: it then publishes a batch instead
@@ -193,14 +193,14 @@ static int fut_gc(lua_State *L)
 {
     pa_fut *f = lua_touserdata(L, 1);
     if (f->f.state == JL_FUT_ERR && !f->observed && f->what)
-        pa_report_unobserved(f->what, f->f.code, f->f.detail ? f->f.detail : "");
+        jl_pub_report_unobserved(f->what, f->f.code, f->f.detail ? f->f.detail : "");
     free(f->what);
     f->what = NULL;
     if (f->e)
         f->e->fut = NULL;
     jl_future_free(&f->f);
     if (f->p) {
-        pa_release(f->p);
+        jl_pub_release(f->p);
         f->p = NULL;
     }
     return 0;
@@ -255,7 +255,7 @@ static int pa_new(lua_State *L)
     }
     /* the NUID between "_INBOX." and the final '.' */
     snprintf(p->idbase, sizeof p->idbase, "%.*s", (int)(p->prefix_len - 8), p->prefix + 7);
-    if (pa_start(p) != 0) {
+    if (jl_pub_start(p) != 0) {
         rt_map_free(&p->map);
         free(p);
         return jl_fail(L, "closed", "js:publish_async: cannot subscribe for acks");
@@ -362,9 +362,9 @@ static int pa_publish(lua_State *L)
         /* linked to a consumed message, which carries the outcome: no
          * future (one userdata and one collection less per message) */
         lua_pushboolean(L, 1);
-        pa_enter(p, e);
+        jl_pub_enter(p, e);
         if (p->q.pending == 0 && p->draining)
-            pa_settle(p);
+            jl_pub_settle(p);
         return 1;
     }
     f = lua_newuserdata(L, sizeof *f);
@@ -376,9 +376,9 @@ static int pa_publish(lua_State *L)
     luaL_getmetatable(L, FUT_MT);
     lua_setmetatable(L, -2);
     e->fut = f;
-    pa_enter(p, e);            /* may fail at once: the future then says so */
+    jl_pub_enter(p, e);            /* may fail at once: the future then says so */
     if (f->f.state != JL_FUT_PENDING && p->q.pending == 0 && p->draining)
-        pa_settle(p);
+        jl_pub_settle(p);
     return 1;
 }
 
@@ -448,7 +448,7 @@ static int pa_gc(lua_State *L)
 {
     pa_ud *u = lua_touserdata(L, 1);
     if (u->p) {
-        pa_release(u->p);
+        jl_pub_release(u->p);
         u->p = NULL;
     }
     return 0;

@@ -97,18 +97,18 @@ struct pa {
 
 /* ---- ljs_publish_acks.c ---- */
 /* Subscribe for PubAcks, register with the connection: 0, or -1. */
-int  pa_start(pa *p);
+int  jl_pub_start(pa *p);
 /* A new entry (already in the map and the window) goes out or is held. */
-void pa_enter(pa *p, pa_entry *e);
+void jl_pub_enter(pa *p, pa_entry *e);
 /* Let waiters go after acks, failures or sends; finish a drain. */
-void pa_settle(pa *p);
-void pa_release(pa *p);
-const char *pa_intern(pa *p, const char *s, size_t n);
+void jl_pub_settle(pa *p);
+void jl_pub_release(pa *p);
+const char *jl_pub_intern(pa *p, const char *s, size_t n);
 /* A failure nobody looked at: say so, and let the exit status say so. */
-void pa_report_unobserved(const char *what, const char *code, const char *detail);
+void jl_pub_report_unobserved(const char *what, const char *code, const char *detail);
 
 /* ---- ljs_publish.c ---- */
 /* Wake the waiters of a kind while their condition holds. */
-void pa_wake(pa *p, int kind);
+void jl_pub_wake(pa *p, int kind);
 
 #endif

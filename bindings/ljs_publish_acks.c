@@ -51,7 +51,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
 
 /* ---- small helpers ---- */
 
-const char *pa_intern(pa *p, const char *s, size_t n)
+const char *jl_pub_intern(pa *p, const char *s, size_t n)
 {
     pa_str *x;
     for (x = p->strs; x; x = x->next)
@@ -73,7 +73,7 @@ static const char *msg_id_of(pa_entry *e)
     return id;
 }
 
-void pa_report_unobserved(const char *what, const char *code, const char *detail)
+void jl_pub_report_unobserved(const char *what, const char *code, const char *detail)
 {
     rt_warn("publish_async to %s failed: %s (%s), and the script never looked: no f:wait, f:on or "
             "js:on_publish_error saw it", what, code, detail);
@@ -115,11 +115,11 @@ static void pending_ended(pa *p)
 }
 
 /* After acks, failures or sends: let waiters go, finish a drain. */
-void pa_settle(pa *p)
+void jl_pub_settle(pa *p)
 {
-    pa_wake(p, W_SLOT);
+    jl_pub_wake(p, W_SLOT);
     if (p->q.pending == 0) {
-        pa_wake(p, W_COMPLETE);
+        jl_pub_wake(p, W_COMPLETE);
         if (p->draining)
             pa_finish(p);
     }
@@ -162,8 +162,8 @@ static void entry_ok(pa *p, pa_entry *e, const rt_puback *a)
         f->e = NULL;
         f->seq = a->seq;
         f->duplicate = a->duplicate;
-        f->stream = pa_intern(p, a->stream, strlen(a->stream));
-        f->domain = a->domain[0] ? pa_intern(p, a->domain, strlen(a->domain)) : NULL;
+        f->stream = jl_pub_intern(p, a->stream, strlen(a->stream));
+        f->domain = a->domain[0] ? jl_pub_intern(p, a->domain, strlen(a->domain)) : NULL;
         jl_future_ok(&f->f);
     }
     entry_free(e);
@@ -262,7 +262,7 @@ static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail,
         if (f)
             f->what = rt_xstrdup(what);  /* the script may still wait on it: judge at collection */
         else
-            pa_report_unobserved(what, code, detail);
+            jl_pub_report_unobserved(what, code, detail);
     }
     entry_free(e);
 }
@@ -301,7 +301,7 @@ static void send_entry(pa *p, pa_entry *e)
     jl_conn_write_some(p->c, e->q.size);
 }
 
-void pa_enter(pa *p, pa_entry *e)
+void jl_pub_enter(pa *p, pa_entry *e)
 {
     p->published++;
     rt_metric_add(m_published, 1);
@@ -339,7 +339,7 @@ static void sweep(uv_timer_t *t)
     }
     send_held(p, now);
     if (p->q.pending < before || p->q.pending == 0)
-        pa_settle(p);
+        jl_pub_settle(p);
 }
 
 /* ---- the ack path ---- */
@@ -373,7 +373,7 @@ static void handle_ack(pa *p, natsMsg *m)
             snprintf(code, sizeof code, "%s", lua_tostring(RT->L, -1));
         lua_pop(RT->L, 2);
         /* the future's code must outlive this call: intern it */
-        entry_fail(p, e, pa_intern(p, code, strlen(code)), text, a.err_code, 0);
+        entry_fail(p, e, jl_pub_intern(p, code, strlen(code)), text, a.err_code, 0);
         return;
     }
     case RT_PUBACK_BAD:
@@ -395,7 +395,7 @@ static void pa_deliver(void *a, void *b)
         handle_ack(p, m);
     natsMsg_Destroy(m);
     if (p->q.pending < before)
-        pa_settle(p);
+        jl_pub_settle(p);
 }
 
 static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -409,7 +409,7 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 static void leave(pa *p)
 {
     jl_conn_client_remove(p->c, &p->client);
-    pa_release(p);
+    jl_pub_release(p);
 }
 
 /* Loop thread: cnats will deliver nothing more on the ack subscription. */
@@ -462,7 +462,7 @@ static void pa_event(jl_client *k, int ev)
     } else {
         return;
     }
-    pa_settle(p);
+    jl_pub_settle(p);
 }
 
 /* The server refused a publish (lperm.c): fail what it names at once,
@@ -494,7 +494,7 @@ static void pa_denied(jl_client *k, const rt_perm *perm, const char *text)
         free(v);
     }
     if (p->q.pending < before)
-        pa_settle(p);
+        jl_pub_settle(p);
 }
 
 /* The connection drains: wait for every pending ack, then let it close. */
@@ -523,8 +523,8 @@ static void pa_finish(pa *p)
     }
     if (p->unacked_at_exit)
         rt_error("%llu async publish(es) were never acknowledged", (unsigned long long)p->unacked_at_exit);
-    pa_wake(p, W_SLOT);
-    pa_wake(p, W_COMPLETE);
+    jl_pub_wake(p, W_SLOT);
+    jl_pub_wake(p, W_COMPLETE);
     rt_timer_free(&p->sweep);
     p->finished = 1;
     if (p->sub_done)
@@ -533,7 +533,7 @@ static void pa_finish(pa *p)
         rt_debug("publish_async: the ack subscription was already closed");
 }
 
-int pa_start(pa *p)
+int jl_pub_start(pa *p)
 {
     char subj[96];
     metrics_init();
@@ -553,7 +553,7 @@ int pa_start(pa *p)
     return 0;
 }
 
-void pa_release(pa *p)
+void jl_pub_release(pa *p)
 {
     lua_State *L = RT->L;
     if (--p->refs > 0)
