@@ -3,7 +3,7 @@
  * js:publish_async_pending, js:publish_async_complete and
  * js:on_publish_error (the Lua side is in jetlua/js.lua). This file holds
  * the publisher object, publish, the waits and the futures; what happens
- * to each publish afterwards is ljs_publish_acks.c (see ljs_publish.h).
+ * to each publish afterwards is ljs_publish_acks.c (see ljs_publisher.h).
  *
  * One ack path for every message (PROTOCOL.md §4, DESIGN.md "Async publish"):
  *  - each publisher owns one subscription on "_INBOX.<nuid>.*"; every
@@ -43,81 +43,13 @@
  * registration as a connection client exists. A draining connection waits
  * for every pending ack (bounded by the ack timeouts and the shutdown bound).
  */
-#include "ljs_publish.h"
+#include "ljs_publisher.h"
 #include "rt_mem.h"
 #include "rt_timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- waits for room in the window, or for every ack ---- */
-
-static void wait_end(pa_wait *w)
-{
-    pa *p = w->p;
-    rt_timer_free(&w->timer);
-    RT_DLIST_UNLINK(p->waits, p->waits_tail, w);
-    free(w);
-}
-
-static void wait_cancel(rt_co *co, void *op) { wait_end(op); }
-
-static void wait_timeout(uv_timer_t *t)
-{
-    pa_wait *w = t->data;
-    rt_co *co = w->co;
-    int left = w->p->q.pending;
-    lua_State *T;
-
-    wait_end(w);
-    if ((T = rt_co_prepare(co)) == NULL)
-        return;
-    lua_pushinteger(T, left);
-    rt_co_resume(co, 1);
-}
-
-static pa_wait *wait_add(pa *p, rt_co *co, int kind, double timeout)
-{
-    pa_wait *w = rt_xcalloc(1, sizeof *w);
-    w->p = p;
-    w->co = co;
-    w->kind = kind;
-    RT_DLIST_APPEND(p->waits, p->waits_tail, w);      /* FIFO */
-    if (timeout >= 0)
-        w->timer = rt_timer_new(wait_timeout, w, (uint64_t)(timeout * 1000.0), 0);
-    return w;
-}
-
-/* Wake the waiters of a kind while their condition holds, FIFO: slot
- * waiters while the window has room, complete waiters when nothing is
- * pending (all of them once the publisher ended). A woken publisher that
- * fills the window again waits again, so this always ends. */
-void jl_pub_wake(pa *p, int kind)
-{
-    /* a blocked publisher resumes with a quarter of the window free (in
-     * messages and bytes), not one slot: it then publishes a batch instead
-     * of one message per ack */
-    for (;;) {
-        pa_wait *w;
-        rt_co *co;
-        lua_State *T;
-        int ok = kind == W_SLOT ? rt_pubwin_resume(&p->q.win) : p->q.pending == 0;
-        if (!ok && p->registered)
-            return;
-        for (w = p->waits; w && w->kind != kind; w = w->next)
-            ;
-        if (!w)
-            return;
-        co = w->co;
-        wait_end(w);
-        if ((T = rt_co_prepare(co)) != NULL) {
-            if (kind == W_COMPLETE)
-                lua_pushinteger(T, p->q.pending);
-            rt_co_resume(co, kind == W_COMPLETE ? 1 : 0);
-        }
-    }
-}
 
 /* ---- futures ---- */
 
@@ -389,7 +321,7 @@ static int pa_wait_slot(lua_State *L)
     rt_co *co = rt_co_current(L, "js:publish_async");
     if (!rt_pubwin_full(&p->q.win) || !p->registered)
         return 0;
-    return rt_co_wait(co, wait_cancel, wait_add(p, co, W_SLOT, -1));
+    return jl_pub_wait(p, co, W_SLOT, -1);
 }
 
 /* p:complete([timeout]) -> number still pending */
@@ -408,7 +340,7 @@ static int pa_complete(lua_State *L)
         return 1;
     }
     co = rt_co_current(L, "js:publish_async_complete");
-    return rt_co_wait(co, wait_cancel, wait_add(p, co, W_COMPLETE, timeout));
+    return jl_pub_wait(p, co, W_COMPLETE, timeout);
 }
 
 static int pa_pending(lua_State *L)
@@ -454,7 +386,7 @@ static int pa_gc(lua_State *L)
     return 0;
 }
 
-void jl_inject_pubasync(lua_State *L)
+void jl_inject_js_publish(lua_State *L)
 {
     static const luaL_Reg pa_methods[] = {
         {"publish", pa_publish}, {"wait_slot", pa_wait_slot}, {"complete", pa_complete},

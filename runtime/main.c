@@ -3,11 +3,14 @@
  * `jetlua --help`, and the tools written in Lua (scripts/tools).
  */
 #include "rt.h"
+#include "rt_auth.h"
 #include "rt_http.h"
+#include "rt_mem.h"
 #include "rt_paths.h"
 #include "rt_notify.h"
+#include "rt_server_cli.h"
 #include "rt_sched.h"
-#include "jl.h"
+#include "jl_open.h"
 
 #include <nats/nats.h>
 #include <luajit.h>
@@ -22,27 +25,37 @@ static const char usage[] =
 "Usage:\n"
 "  jetlua run [options] SCRIPT [args...]   run a Lua script\n"
 "  jetlua version                         print the versions of jetlua and its parts\n"
-"  jetlua stream ls|info|view|purge|rm    inspect and manage streams\n"
-"  jetlua consumer ls|info|next           inspect consumers, take messages\n"
+"  jetlua stream ls|info|add|edit|view|purge|rm\n"
+"                                         inspect and manage streams\n"
+"  jetlua consumer ls|info|add|next|rm    inspect and manage consumers, take messages\n"
 "  jetlua pub SUBJECT [DATA]              publish (JetStream when a stream listens)\n"
 "  jetlua sub SUBJECT                     print messages as they arrive\n"
-"  jetlua kv ls|get|put                   key-value buckets\n"
+"  jetlua req SUBJECT [DATA]              send a request, print the reply\n"
+"  jetlua kv ls|get|put|del|history|watch key-value buckets\n"
 "  jetlua micro ls|info|stats             NATS services ($SRV): find them, their endpoints and stats\n"
 "  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
+"  jetlua server url|status|stop          the embedded server of the state dir\n"
 "  jetlua --help                          this text\n"
 "\n"
 "Options for run (before SCRIPT; --opt VALUE or --opt=VALUE):\n"
-"  --server URL          NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
-"                        list; if neither is given, jetlua starts a private\n"
-"                        `nats-server -js` on 127.0.0.1 when the script first calls\n"
-"                        jet.connect() and stops it at exit)\n"
-"  --user USER           user name for the default server\n"
-"  --password PASSWORD   password for the default server\n"
-"  --token TOKEN         auth token for the default server\n"
-"  --creds FILE          NATS credentials file (JWT + NKey seed)\n"
+"  -s, --server URL      NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
+"                        list). With neither, jetlua uses the embedded server of the\n"
+"                        state dir: a private `nats-server -js` on 127.0.0.1 that needs\n"
+"                        a generated token (DIR/token), started by the first\n"
+"                        jet.connect(), shared by every jetlua of that dir and stopped\n"
+"                        when the last one exits (see `jetlua server --help`)\n"
+"Credentials for --server/NATS_URL (the safe forms are the files and the environment:\n"
+"--password and --token are visible to every local user in the process list):\n"
+"  --user USER           user name ($NATS_USER)\n"
+"  --password-file FILE  password read from FILE ($NATS_PASSWORD); --password PASSWORD\n"
+"  --token-file FILE     token read from FILE ($NATS_TOKEN); --token TOKEN\n"
+"  --creds FILE          credentials file: user JWT + NKey seed ($NATS_CREDS)\n"
+"  --nkey FILE           NKey user seed file ($NATS_NKEY)\n"
 "  --tls-ca FILE         CA certificate to verify the server\n"
 "  --tls-cert FILE       client certificate (with --tls-key)\n"
 "  --tls-key FILE        client private key\n"
+"  (a URL's user:password@ or token@ works too; jetlua never prints secrets)\n"
+"Other options:\n"
 "  --name NAME           connection name shown by the server\n"
 "  --log-level LEVEL     debug, info, warn, error or off (default info)\n"
 "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
@@ -52,7 +65,8 @@ static const char usage[] =
 "                        readiness on /readyz (= /healthz); HOST: an address, a name\n"
 "                        (localhost), [::1] for IPv6, or empty (:9464) for every\n"
 "                        interface; port 0 picks a free one\n"
-"  --state-dir DIR       where the embedded server keeps its data (default ./.jetlua)\n"
+"  --state-dir DIR       the embedded server's state dir: token, store, log (default\n"
+"                        $JETLUA_STATE_DIR, else ./.jetlua)\n"
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "  --slow-handler S      warn when one handler run holds the event loop longer than\n"
 "                        S seconds without yielding (default 1; 0 turns it off)\n"
@@ -86,9 +100,52 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 static void add_server(rt_cfg *cfg, const char *url)
 {
-    cfg->servers = realloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
+    cfg->servers = rt_xrealloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
     cfg->servers[cfg->nservers++] = url;
     cfg->servers[cfg->nservers] = NULL;
+}
+
+/* Secrets given on the command line (--password, --token, a --server URL's
+ * password or token): keep a copy and blank the original, so
+ * /proc/PID/cmdline shows "****" from now on (other users could read it
+ * until here: the file and environment forms are the safe ones, as --help
+ * says). */
+static char *keep(const char *s)
+{
+    static char **kept;            /* for the life of the process */
+    static int nkept;
+    kept = rt_xrealloc(kept, (size_t)(nkept + 1) * sizeof *kept);
+    return kept[nkept++] = rt_xstrdup(s);
+}
+
+static void hide_secrets(int argc, char **argv, rt_cfg *cfg)
+{
+    for (int i = 0; i < argc; i++) {
+        const char **field = NULL;
+        char *a = argv[i];
+        if (cfg->password && cfg->password >= a && cfg->password < a + strlen(a))
+            field = &cfg->password;
+        else if (cfg->token && cfg->token >= a && cfg->token < a + strlen(a))
+            field = &cfg->token;
+        if (field && **field) {
+            char *copy = keep(*field);
+            memset((char *)*field, '*', strlen(*field));
+            *field = copy;
+        }
+        for (int k = 0; k < cfg->nservers; k++) {
+            const char *u = cfg->servers[k];
+            char *p, *at;
+            if (u < a || u >= a + strlen(a))
+                continue;
+            cfg->servers[k] = keep(u);
+            p = strstr((char *)u, "://");
+            p = p ? p + 3 : (char *)u;
+            if ((at = strrchr(p, '@'))) {
+                char *colon = memchr(p, ':', (size_t)(at - p));
+                memset(colon ? colon + 1 : p, '*', (size_t)(at - (colon ? colon + 1 : p)));
+            }
+        }
+    }
 }
 
 static int cmd_version(void)
@@ -135,12 +192,20 @@ static int cmd_run(int argc, char **argv, int first)
     int code;
     const char *metrics = NULL;
 
-    for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        if (opt_value(argc, argv, &i, "--server", &v))            add_server(cfg, v);
+    for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (opt_value(argc, argv, &i, "--server", &v) || opt_value(argc, argv, &i, "-s", &v))
+            add_server(cfg, v);
         else if (opt_value(argc, argv, &i, "--user", &v))         cfg->user = v;
         else if (opt_value(argc, argv, &i, "--password", &v))     cfg->password = v;
         else if (opt_value(argc, argv, &i, "--token", &v))        cfg->token = v;
         else if (opt_value(argc, argv, &i, "--creds", &v))        cfg->creds = v;
+        else if (opt_value(argc, argv, &i, "--password-file", &v)) cfg->password_file = v;
+        else if (opt_value(argc, argv, &i, "--token-file", &v))   cfg->token_file = v;
+        else if (opt_value(argc, argv, &i, "--nkey", &v))         cfg->nkey = v;
         else if (opt_value(argc, argv, &i, "--tls-ca", &v))       cfg->tls_ca = v;
         else if (opt_value(argc, argv, &i, "--tls-cert", &v))     cfg->tls_cert = v;
         else if (opt_value(argc, argv, &i, "--tls-key", &v))      cfg->tls_key = v;
@@ -191,7 +256,7 @@ static int cmd_run(int argc, char **argv, int first)
         return 2;
     }
     if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
-        char *copy = strdup(env), *save = NULL;
+        char *copy = rt_xstrdup(env), *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (*tok)
                 add_server(cfg, tok);
@@ -199,6 +264,14 @@ static int cmd_run(int argc, char **argv, int first)
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         fprintf(stderr, "jetlua: --tls-cert and --tls-key go together\n");
         return 2;
+    }
+    hide_secrets(argc, argv, cfg);
+    {
+        char why[1024];
+        if (rt_auth_resolve(cfg, why, sizeof why) != 0) {
+            fprintf(stderr, "jetlua: %s\n", why);
+            return 2;
+        }
     }
     if (!cfg->state_dir)
         cfg->state_dir = getenv("JETLUA_STATE_DIR") ? getenv("JETLUA_STATE_DIR") : "./.jetlua";
@@ -316,11 +389,12 @@ static int cmd_run(int argc, char **argv, int first)
 /* The tools are Lua scripts (bindings/lua/jetlua/tools/<tool>.lua) run like
  * `jetlua run`: the run options may appear anywhere on the line, the rest
  * goes to the tool. They log warnings only, unless --log-level says else. */
-static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", "micro", NULL};
+static const char *const tools[] = {"stream", "consumer", "pub", "sub", "req", "kv", "micro", NULL};
 
 static int cmd_tool(int argc, char **argv)
 {
     static const char *const valued[] = {"--server", "--user", "--password", "--token", "--creds",
+        "--password-file", "--token-file", "--nkey",
         "--tls-ca", "--tls-cert", "--tls-key", "--name", "--log-level", "--state-dir",
         "--shutdown-timeout", "--metrics", "--log-format", "--slow-handler", NULL};
     const char *why, *dir = rt_lua_dir(&why);
@@ -332,15 +406,21 @@ static int cmd_tool(int argc, char **argv)
         fprintf(stderr, "jetlua: %s\n", why);
         return 1;
     }
-    nv = calloc((size_t)argc + 8, sizeof *nv);
-    used = calloc((size_t)argc, 1);
-    path = malloc(strlen(dir) + 64);
+    nv = rt_xcalloc((size_t)argc + 8, sizeof *nv);
+    used = rt_xcalloc((size_t)argc, 1);
+    path = rt_xmalloc(strlen(dir) + 64);
 
     nv[n++] = argv[0];
     nv[n++] = "run";
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;                        /* the rest is the tool's, even if it looks like an option */
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {    /* -s URL, as in the nats CLI */
+            used[i] = used[i + 1] = 1;
+            nv[n++] = "--server";
+            nv[n++] = argv[++i];
+            continue;
+        }
         for (int k = 0; valued[k]; k++) {
             size_t l = strlen(valued[k]);
             if (strncmp(argv[i], valued[k], l) != 0 || (argv[i][l] != '=' && argv[i][l] != '\0'))
@@ -387,6 +467,8 @@ int main(int argc, char **argv)
         return cmd_version();
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc, argv, 2);
+    if (strcmp(argv[1], "server") == 0)
+        return rt_server_cli(argc, argv);
     for (int t = 0; tools[t]; t++)
         if (strcmp(argv[1], tools[t]) == 0)
             return cmd_tool(argc, argv);

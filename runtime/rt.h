@@ -1,5 +1,7 @@
 /*
  * rt.h - the jetlua runtime: one libuv loop that owns one lua_State.
+ * RT, rt_post, liveness refs and clocks are in rt_state.c; hooks, the
+ * shutdown and the lifecycle in rt_core.c.
  *
  * Threading rule: every function declared here runs on the loop thread,
  * except rt_post(), which any thread may call (it is the only bridge from
@@ -21,6 +23,9 @@ typedef struct rt_cfg {
     const char **servers;      /* NULL-terminated; NULL = embedded default */
     int          nservers;
     const char  *user, *password, *token, *creds;
+    const char  *password_file, *token_file; /* read into password/token by rt_auth_resolve */
+    const char  *nkey;         /* NKey user seed file */
+    char         nkey_pub[64]; /* its public key (rt_auth_resolve) */
     const char  *tls_ca, *tls_cert, *tls_key;
     const char  *name;
     const char  *state_dir;    /* embedded server's state, default ./.jetlua */
@@ -62,7 +67,9 @@ typedef struct rt {
     rt_cfg      cfg;
     const char *script;
     int         live;       /* refs that keep the process alive (node-like) */
-    int         exiting;    /* 0 running, 1 draining handlers, 2 closing, 3 closed */
+    int         exiting;    /* the shutdown state (rt_core.c): 0 running, 1 draining
+                               (stop hooks, handlers finish), 2 close hooks, 3 the
+                               embedded server stops, 4 closing handles, 5 closed */
     int         exit_code;
     int         unclean;    /* something was left undone at shutdown */
     int         main_done;
@@ -88,8 +95,6 @@ const char *rt_default_server(void);
 double rt_now(void);
 /* monotonic ms */
 uint64_t rt_mono_ms(void);
-
-
 
 /* Lifecycle, used by main.c. */
 int  rt_init(void);

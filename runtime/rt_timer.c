@@ -18,6 +18,7 @@ uv_timer_t *rt_timer_alloc(void *data)
 uv_timer_t *rt_timer_new(uv_timer_cb cb, void *data, uint64_t timeout_ms, uint64_t repeat_ms)
 {
     uv_timer_t *t = rt_timer_alloc(data);
+    uv_update_time(RT->loop);
     uv_timer_start(t, cb, timeout_ms, repeat_ms);
     return t;
 }

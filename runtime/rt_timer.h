@@ -7,6 +7,12 @@
  *     ...
  *     rt_timer_free(&w->timer);    // stops it; freed after uv_close; NULLs w->timer
  *
+ * libuv counts a timeout from the loop's cached time, taken when the
+ * current loop iteration began; a job that ran long (or the main chunk at
+ * start-up, before the loop ever ran) would see its timer fire early by
+ * that much. Timers started for scripts therefore update the cached time
+ * first (one clock read); the engines' own timers do not need it.
+ *
  * A timer that fires calls cb(timer) with timer->data == data. Freeing
  * from inside its own callback is fine. Timers embedded in a struct (not
  * from rt_timer_new) keep using uv_timer_init/uv_close directly, because

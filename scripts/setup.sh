@@ -8,6 +8,7 @@ PKGS=(
   libnats-dev                        # cnats 3.4.1 (the NATS C client)
   libluajit2-5.1-dev                 # OpenResty's maintained LuaJIT 2.1 branch
   libuv1-dev                         # the event loop
+  libssl-dev                         # libcrypto: NKey seeds (Ed25519 public keys)
   lua-cjson                          # jet.json
   libmicrohttpd-dev                  # --metrics: the embedded HTTP server (limits, timeouts built in)
   nats-server                        # embedded default server and the tests' servers
@@ -19,6 +20,7 @@ PKGS=(
   golang-github-nats-io-go-nats-dev  # tests: nats.go 1.22 and its micro package, for that peer
   dpkg-dev                           # scripts/package.sh: dpkg-shlibdeps computes the .deb's Depends
   python3-yaml man-db systemd        # tests: contrib/ manifests parsed, man page rendered, unit verified
+  bsdutils                           # tests: script(1) gives a tool a terminal (its confirmation prompt)
 )
 
 missing=()

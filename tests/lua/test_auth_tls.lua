@@ -85,19 +85,49 @@ T.test("TLS with client certificates", function()
     tls = { ca = certs.ca, cert = certs.client_cert, key = certs.client_key } })
   roundtrip(nc, peer)
   nc:close(); peer:close()
-  -- without a client certificate the server hangs up during the handshake. Today that comes back
-  -- as "nats_error" ("Expected 'PONG', got ''"), not as a TLS error: assert only that it fails
-  -- at once and says why in some form.
-  local bad, c2, d2 = jet.connect{ servers = srv.tls_url, tls = { ca = certs.ca }, reconnect = { max = 0 } }
-  T.eq(bad, nil, "connected without a client certificate")
-  T.ok(type(c2) == "string" and type(d2) == "string" and d2:find(srv.tls_url, 1, true), tostring(c2) .. " " .. tostring(d2))
+  -- without a client certificate the server hangs up after the TLS handshake (cnats: "Expected
+  -- 'PONG', got ''"); the server's INFO said it verifies client certificates: a tls_error that
+  -- says so, at once, with or without reconnect.max
+  for _, opts in ipairs{ { servers = srv.tls_url, tls = { ca = certs.ca }, reconnect = { max = 0 } },
+                         { servers = srv.tls_url, tls = { ca = certs.ca } } } do
+    local bad, c2, d2 = jet.connect(opts)
+    T.eq(bad, nil, "connected without a client certificate")
+    T.eq(c2, "tls_error", d2)
+    T.ok(d2:find(srv.tls_url, 1, true), d2)
+    T.ok(d2:find("the server requires a client certificate", 1, true), d2)
+  end
+  -- a trust anchor that did not sign the server's certificate: a verification error, not a
+  -- client certificate one
+  local _, c3, d3 = jet.connect{ servers = srv.tls_url, tls = { ca = certs.client_cert } }
+  T.eq(c3, "tls_error", d3)
+  T.ok(not d3:find("client certificate", 1, true) and d3:find("certificate", 1, true), d3)
 end)
 
-T.test("bad TLS files are clear errors naming the option", function()
+T.test("bad TLS files are clear errors naming the option, the file and the reason", function()
   T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1", tls = { ca = "/nonexistent/ca.pem" } } end,
-    "jet.connect: bad argument 'tls.ca'")
-  T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1", tls = { ca = certs.server_key } } end,
-    "jet.connect: bad argument 'tls.ca'")
+    "jet.connect: bad argument 'tls.ca': cannot read /nonexistent/ca.pem: No such file or directory")
+  local err = T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1", tls = { ca = certs.server_key } } end,
+    "jet.connect: bad argument 'tls.ca': cannot load CA certificates")
+  T.ok(err:find(certs.server_key, 1, true) and err:find("no certificate", 1, true), err)
+  T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1",
+    tls = { cert = certs.client_cert, key = "/nonexistent/k.pem" } } end,
+    "bad argument 'tls.key': cannot read /nonexistent/k.pem: No such file or directory")
+  err = T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1",
+    tls = { cert = certs.client_cert, key = certs.server_key } } end, "bad argument 'tls.cert'")
+  T.ok(err:find(certs.server_key, 1, true) and err:find("key values mismatch", 1, true), err)
+  -- on the command line: exit status 2 before anything runs
+  local dir = T.tmpdir()
+  T.write_file(dir .. "/app.lua", "print('ran')")
+  for _, opt in ipairs{ "--tls-ca", "--tls-cert" } do
+    local argv = { "run", "--server", "tls://127.0.0.1:1", opt, "/nonexistent/x.pem" }
+    if opt == "--tls-cert" then argv[#argv + 1] = "--tls-key"; argv[#argv + 1] = certs.client_key end
+    argv[#argv + 1] = dir .. "/app.lua"
+    local p = T.jetlua(argv, { stdout = dir .. "/out", stderr = dir .. "/err", env = { NATS_URL = false } })
+    T.eq(p:wait(30), 2)
+    local e = T.read_file(dir .. "/err") or ""
+    T.ok(e:find(opt .. ": cannot read /nonexistent/x.pem: No such file or directory", 1, true), e)
+    T.eq(T.read_file(dir .. "/out"), "")
+  end
   T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1", tls = { cert = certs.client_cert } } end,
     "jet.connect: bad argument 'tls': cert and key go together")
   T.raises(function() jet.connect{ servers = "tls://127.0.0.1:1", tls = { key = certs.client_key } } end,

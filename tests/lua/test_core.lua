@@ -15,6 +15,24 @@ T.test("jet.json, jet.now, jet.monotonic, jet.version", function()
   T.ok(v.jetlua and v.luajit:find("LuaJIT") and v.libuv and v.cnats == "3.4.1", jet.json.encode(v))
 end)
 
+T.test("jet.sleep and jet.timer never end early after work that held the loop", function()
+  -- libuv counts timeouts from the time the loop iteration began; a job
+  -- that ran 0.3 s first used to see a 0.1 s sleep end at once
+  local function hold() local t0 = os.clock(); while os.clock() - t0 < 0.3 do end end
+  jet.sleep(0)
+  hold()
+  local m0 = jet.monotonic()
+  jet.sleep(0.1)
+  T.ok(jet.monotonic() - m0 >= 0.099, ("jet.sleep(0.1) ended after %.3f s"):format(jet.monotonic() - m0))
+  jet.sleep(0)
+  hold()
+  m0 = jet.monotonic()
+  local fired_after
+  jet.timer(0.1, function() fired_after = jet.monotonic() - m0 end)
+  T.wait_until(function() return fired_after end, 10)
+  T.ok(fired_after >= 0.099, ("jet.timer(0.1) fired after %.3f s"):format(fired_after))
+end)
+
 T.test("timers: one-shot, every, stop, active, args to spawn", function()
   local fired = 0
   local t = jet.timer(0.02, function(self) fired = fired + 1; T.eq(self:active(), false) end)

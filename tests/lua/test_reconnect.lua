@@ -163,7 +163,7 @@ T.test("reconnect.max bounds the first connect", function()
   T.ok(jet.monotonic() - t0 < 3, "took too long")
   T.ok(jet.monotonic() - t0 >= 0.15, "did not wait between attempts")
   nc, code = jet.connect{ servers = "nats://127.0.0.1:" .. port, timeout = 0.5 }
-  T.eq(code, "timeout")
+  T.eq(code, "connect_failed")
 end)
 
 T.run()

@@ -37,7 +37,7 @@ local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true en
 
 local keys_ok = A.opts
 
--- the NATS subject rules of bindings/jl.c, for a message worded for this API
+-- the NATS subject rules of bindings/jl_check.c, for a message worded for this API
 function S.subject_problem(s, wildcards_ok)
   if s == "" then return "empty subject" end
   if s:find("[%z\1-\32\127]") then return "whitespace or control character" end

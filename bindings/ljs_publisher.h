@@ -1,12 +1,14 @@
 /*
- * ljs_publish.h - the async publisher behind js:publish_async, shared by
+ * ljs_publisher.h - the async publisher behind js:publish_async, shared by
  * its two files (private to them):
  *   ljs_publish.c       the Lua side: the publisher object, publish,
  *                       wait_slot, complete, stats, and the futures;
  *   ljs_publish_acks.c  what happens to each publish after it: sending and
  *                       holding, the PubAck path, the sweep of ack
- *                       timeouts, retries and failures, and the
- *                       connection's events (disconnect, drain, close).
+ *                       timeouts, retries and failures, the connection's
+ *                       events (disconnect, drain, close), and the
+ *                       coroutines waiting for room or for every ack.
+ * ljs_publish.c calls down into ljs_publish_acks.c, never the other way.
  * The pure bookkeeping (window, lists, retry decisions) is rt_pubwin.h;
  * PubAck parsing is rt_jsack.h; the futures are jl_future (lfuture.h).
  *
@@ -15,13 +17,17 @@
  * from publish until its PubAck or final failure; its future (a Lua
  * userdata) may outlive it and is NULLed in the entry when collected.
  */
-#ifndef JETLUA_LJS_PUBLISH_H
-#define JETLUA_LJS_PUBLISH_H
+#ifndef JETLUA_LJS_PUBLISHER_H
+#define JETLUA_LJS_PUBLISHER_H
 
 #include "jl.h"
 #include "lconn.h"
 #include "lfuture.h"
+#include "lmsg.h"
+#include "lpublish.h"
+#include "lwire.h"
 #include "rt_list.h"
+#include "rt_map.h"
 #include "rt_pubwin.h"
 
 #define PA_MT  "jetlua.js_publisher"
@@ -107,7 +113,10 @@ const char *jl_pub_intern(pa *p, const char *s, size_t n);
 /* A failure nobody looked at: say so, and let the exit status say so. */
 void jl_pub_report_unobserved(const char *what, const char *code, const char *detail);
 
-/* ---- ljs_publish.c ---- */
+/* Yield co until the window has room (W_SLOT) or nothing is pending
+ * (W_COMPLETE), or timeout (>= 0 s) passes: then it gets the count still
+ * pending. */
+int  jl_pub_wait(pa *p, rt_co *co, int kind, double timeout);
 /* Wake the waiters of a kind while their condition holds. */
 void jl_pub_wake(pa *p, int kind);
 
