@@ -6,16 +6,23 @@
  * to each publish afterwards is ljs_publish_acks.c (see ljs_publisher.h).
  *
  * One ack path for every message (PROTOCOL.md §4, DESIGN.md "Async publish"):
- *  - each publisher owns one subscription on "_INBOX.<nuid>.*"; every
- *    message gets the reply "<prefix><token>";
- *  - cnats' delivery thread hands each PubAck to the loop through the inbox
- *    (one mutex push; the loop is woken once per batch); on the loop we find
- *    the entry by token in one hash map and resolve its future. No coroutine,
- *    thread or timer per message.
- *    Why not a synchronous subscription pumped after each read, like core
- *    subscriptions (lsub.c)? cnats' NextMsg swallows a "503 no responders"
- *    status and returns only NATS_NO_RESPONDERS, without the message, so we
- *    could not tell which publish it answers;
+ *  - each publisher owns two subscriptions under one "_INBOX.<nuid>."
+ *    prefix, and every message gets a reply with a token; on the loop we
+ *    find the entry by token in one hash map and resolve its future. No
+ *    coroutine, thread or timer per message;
+ *  - the fast path: a message to a subject that already had a PubAck gets
+ *    the reply "<prefix><token>", on a synchronous subscription that the
+ *    loop reads right after each read event (as core subscriptions and pull
+ *    consumers are read): no thread hop;
+ *  - the slow path: any other message gets "<prefix>s.<token>", on a cnats
+ *    async subscription whose delivery thread hands each reply to the loop
+ *    through the inbox. cnats' NextMsg swallows a "503 no responders" status
+ *    and returns only NATS_NO_RESPONDERS, without the message: the slow path
+ *    tells which publish a 503 answers (a subject no stream listens on
+ *    fails at once). A 503 on the fast path (the stream went away, or has
+ *    no leader) is counted: the subjects are forgotten, so what follows
+ *    takes the slow path, and the fast entries that then reach their ack
+ *    timeout fail as no_responders, oldest first, as many as were counted;
  *  - one sweep timer per publisher expires entries past their ack timeout
  *    (they sit in a list ordered by deadline, rt_pubq in rt_pubwin.h) and
  *    resends held ones;
@@ -180,7 +187,7 @@ static int pa_new(lua_State *L)
         free(p);
         return luaL_error(L, "js:publish_async: out of memory");
     }
-    if ((p->prefix_len = jl_inbox_prefix(p->prefix, sizeof p->prefix)) == 0) {
+    if ((p->prefix_len = jl_inbox_prefix(p->prefix, sizeof p->prefix)) == 0 || rt_map_init(&p->known, 16) != 0) {
         rt_map_free(&p->map);
         free(p);
         return luaL_error(L, "js:publish_async: out of memory");
@@ -189,6 +196,7 @@ static int pa_new(lua_State *L)
     snprintf(p->idbase, sizeof p->idbase, "%.*s", (int)(p->prefix_len - 8), p->prefix + 7);
     if (jl_pub_start(p) != 0) {
         rt_map_free(&p->map);
+        rt_map_free(&p->known);
         free(p);
         return jl_fail(L, "closed", "js:publish_async: cannot subscribe for acks");
     }
@@ -205,7 +213,7 @@ static int pa_new(lua_State *L)
 /* Its bytes in the window: what cnats will buffer for it, near enough. */
 static uint64_t publish_size(lua_State *L, pa *p, size_t slen, size_t len, const char *id, int tries, int hidx)
 {
-    uint64_t size = slen + p->prefix_len + 20 + len + (id ? strlen(id) + 16 : 0) + (tries > 0 ? 64 : 0);
+    uint64_t size = slen + p->prefix_len + 22 + len + (id ? strlen(id) + 16 : 0) + (tries > 0 ? 64 : 0);
     if (hidx) {
         lua_pushnil(L);
         while (lua_next(L, hidx) != 0) {
@@ -250,7 +258,7 @@ static int pa_publish(lua_State *L)
     /* {ack = msg}: checked before anything is built or counted */
     if (!lua_isnoneornil(L, 8) && (up = jl_msg_test_ud(L, 8)) == NULL)
         jl_argerror(L, fname, "ack", "a received JetStream message expected, got %s", jl_typename(L, 8));
-    jl_check_pub_line(L, fname, "subject", slen, p->prefix_len + 20, hidx || id || tries > 0, len);
+    jl_check_pub_line(L, fname, "subject", slen, p->prefix_len + 22, hidx || id || tries > 0, len);
     if (jl_conn_is_closed(p->c))
         return jl_conn_closed_result(L, fname);
     jl_conn_check_open(L, p->c, fname);
@@ -261,7 +269,8 @@ static int pa_publish(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
-    snprintf(reply, sizeof reply, "%s%llu", p->prefix, (unsigned long long)(p->next_token + 1));
+    snprintf(reply, sizeof reply, jl_pub_fast(p, subj, slen) ? "%s%llu" : "%ss.%llu", p->prefix,
+             (unsigned long long)(p->next_token + 1));
     s = jl_msg_build(L, &m, subj, reply, data, len, hidx, fname);
     if (s != NATS_OK)
         return jl_push_status(L, s, fname);

@@ -7,7 +7,8 @@
  * (disconnect, reconnect, close, drain, a refused permission) fail, hold
  * or resend it. Every entry ends in entry_ok or entry_fail, which resolve
  * its future or tell the script otherwise; the coroutines waiting for room
- * in the window or for every ack are let go here as acks arrive.
+ * in the window or for every ack (ljs_publish_wait.c) are let go as acks
+ * arrive.
  */
 #include "ljs_publisher.h"
 #include "rt_jsack.h"
@@ -48,6 +49,7 @@ static void count_failure(const char *code)
 }
 
 static void pa_finish(pa *p);
+static int entry_is_fast(const pa *p, pa_entry *e);
 static void entry_fail(pa *p, pa_entry *e, const char *code, const char *detail, int err_code, int can_retry);
 
 /* ---- small helpers ---- */
@@ -80,74 +82,6 @@ void jl_pub_report_unobserved(const char *what, const char *code, const char *de
             "js:on_publish_error saw it", what, code, detail);
     if (RT->exit_code == 0)
         RT->exit_code = 1;
-}
-
-/* ---- waits for room in the window, or for every ack ---- */
-
-static void wait_end(pa_wait *w)
-{
-    pa *p = w->p;
-    rt_timer_free(&w->timer);
-    RT_DLIST_UNLINK(p->waits, p->waits_tail, w);
-    free(w);
-}
-
-static void wait_cancel(rt_co *co, void *op) { wait_end(op); }
-
-static void wait_timeout(uv_timer_t *t)
-{
-    pa_wait *w = t->data;
-    rt_co *co = w->co;
-    int left = w->p->q.pending;
-    lua_State *T;
-
-    wait_end(w);
-    if ((T = rt_co_prepare(co)) == NULL)
-        return;
-    lua_pushinteger(T, left);
-    rt_co_resume(co, 1);
-}
-
-int jl_pub_wait(pa *p, rt_co *co, int kind, double timeout)
-{
-    pa_wait *w = rt_xcalloc(1, sizeof *w);
-    w->p = p;
-    w->co = co;
-    w->kind = kind;
-    RT_DLIST_APPEND(p->waits, p->waits_tail, w);      /* FIFO */
-    if (timeout >= 0)
-        w->timer = rt_timer_new(wait_timeout, w, (uint64_t)(timeout * 1000.0), 0);
-    return rt_co_wait(co, wait_cancel, w);
-}
-
-/* Wake the waiters of a kind while their condition holds, FIFO: slot
- * waiters while the window has room, complete waiters when nothing is
- * pending (all of them once the publisher ended). A woken publisher that
- * fills the window again waits again, so this always ends. */
-void jl_pub_wake(pa *p, int kind)
-{
-    /* a blocked publisher resumes with a quarter of the window free (in
-     * messages and bytes), not one slot: it then publishes a batch instead
-     * of one message per ack */
-    for (;;) {
-        pa_wait *w;
-        rt_co *co;
-        lua_State *T;
-        int ok = kind == W_SLOT ? rt_pubwin_resume(&p->q.win) : p->q.pending == 0;
-        if (!ok && p->registered)
-            return;
-        for (w = p->waits; w && w->kind != kind; w = w->next)
-            ;
-        if (!w)
-            return;
-        co = w->co;
-        wait_end(w);
-        if ((T = rt_co_prepare(co)) != NULL) {
-            if (kind == W_COMPLETE)
-                lua_pushinteger(T, p->q.pending);
-            rt_co_resume(co, kind == W_COMPLETE ? 1 : 0);
-        }
-    }
 }
 
 /* ---- liveness and the sweep timer ---- */
@@ -398,8 +332,16 @@ static void sweep(uv_timer_t *t)
 
     while ((q = rt_pubq_expired(&p->q, now)) != NULL) {
         int in_buffer = q->wepoch && jl_conn_wbuffered(p->c, q->wepoch, q->wend);
+        if (p->anon_503 > 0 && !in_buffer && entry_is_fast(p, (pa_entry *)q)) {
+            p->anon_503--;
+            entry_fail(p, (pa_entry *)q, "no_responders",
+                       "no stream answered (a 503 status came back; the stream is gone or has no leader)", 0, 1);
+            continue;
+        }
         entry_fail(p, (pa_entry *)q, "timeout", rt_pubq_timeout_text(q, in_buffer), 0, 1);
     }
+    if (p->q.pending == 0)
+        p->anon_503 = 0;           /* 503s of entries that ended otherwise */
     for (q = p->q.held; q;) {
         rt_pubent *next = q->next;
         if (rt_pubq_held_expired(q, now))
@@ -413,17 +355,61 @@ static void sweep(uv_timer_t *t)
 
 /* ---- the ack path ---- */
 
+/* The token of a reply subject of p ("<prefix><token>" or
+ * "<prefix>s.<token>"), or 0. */
+static uint64_t reply_token(const pa *p, const char *subj)
+{
+    const char *t;
+    if (!subj || strncmp(subj, p->prefix, p->prefix_len) != 0)
+        return 0;
+    t = subj + p->prefix_len;
+    if (t[0] == 's' && t[1] == '.')
+        t += 2;
+    return strtoull(t, NULL, 10);
+}
+
+static int entry_is_fast(const pa *p, pa_entry *e)
+{
+    return natsMsg_GetReply(e->msg)[p->prefix_len] != 's';
+}
+
+/* FNV-1a; never 0 (the map's empty key). */
+static uint64_t subject_key(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* A subject is known once a PubAck came back for it. The set is bounded:
+ * a publisher of ever new subjects (ids in them) keeps the slow path. */
+enum { KNOWN_MAX = 4096 };
+
+int jl_pub_fast(pa *p, const char *subj, size_t len)
+{
+    return p->known.n > 0 && rt_map_get(&p->known, subject_key(subj, len)) != NULL;
+}
+
+static void learn_subject(pa *p, pa_entry *e)
+{
+    const char *subj = natsMsg_GetSubject(e->msg);
+    if (p->known.n >= KNOWN_MAX) {
+        rt_map_free(&p->known);
+        rt_map_init(&p->known, 16);
+    }
+    rt_map_put(&p->known, subject_key(subj, strlen(subj)), p);
+}
+
 static void handle_ack(pa *p, natsMsg *m)
 {
-    const char *subj = natsMsg_GetSubject(m);
     const char *d;
-    uint64_t tok;
+    uint64_t tok = reply_token(p, natsMsg_GetSubject(m));
     pa_entry *e;
     rt_puback a;
 
-    if (strncmp(subj, p->prefix, p->prefix_len) != 0)
+    if (!tok)
         return;
-    tok = strtoull(subj + p->prefix_len, NULL, 10);
     e = rt_map_get(&p->map, tok);
     if (!e)
         return;                /* a late ack: the entry timed out or failed */
@@ -450,6 +436,8 @@ static void handle_ack(pa *p, natsMsg *m)
         return;
     default:
         rt_map_del(&p->map, tok);
+        if (!entry_is_fast(p, e))
+            learn_subject(p, e);
         entry_ok(p, e, &a);
     }
 }
@@ -471,6 +459,42 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 {
     if (rt_post_try(pa_deliver, closure, m) != 0)
         natsMsg_Destroy(m);
+}
+
+/* 503s on the fast path: cnats hid which publishes they answer. Forget
+ * every subject (what follows takes the slow path, where a 503 names its
+ * message); the sweep fails that many fast entries as no_responders. */
+static void fast_503(pa *p, int n)
+{
+    p->anon_503 += (uint64_t)n;
+    rt_map_free(&p->known);
+    rt_map_init(&p->known, 16);
+}
+
+/* Loop thread, after each read event: the PubAcks of the fast path. */
+static void pa_after_read(jl_client *k)
+{
+    pa *p = (pa *)k;
+    int before = p->q.pending, n503 = 0;
+
+    p->refs++;                     /* a resumed coroutine may drop the others */
+    while (p->fast && !p->finished) {
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, p->fast, 0);
+        if (s == NATS_OK) {
+            handle_ack(p, m);
+            natsMsg_Destroy(m);
+        } else if (s == NATS_NO_RESPONDERS) {
+            n503++;
+        } else if (s != NATS_SLOW_CONSUMER) {
+            break;                 /* NATS_TIMEOUT: empty; anything else: closed */
+        }
+    }
+    if (n503)
+        fast_503(p, n503);
+    if (p->q.pending < before)
+        jl_pub_settle(p);
+    jl_pub_release(p);
 }
 
 /* ---- the connection's client ---- */
@@ -521,6 +545,7 @@ static void pa_event(jl_client *k, int ev)
     if (ev == JL_EV_DISCONNECTED) {
         /* acks of what is in flight are lost with the connection (as nats.go) */
         fail_all(p, p->q.sent, "disconnected", "the connection was lost before the PubAck", 1);
+        p->anon_503 = 0;
     } else if (ev == JL_EV_RECONNECTED) {
         send_held(p, rt_mono_ms());
     } else if (ev == JL_EV_CLOSED) {
@@ -542,9 +567,10 @@ static void pa_denied(jl_client *k, const rt_perm *perm, const char *text)
     int before = p->q.pending;
     if (perm->op == RT_PERM_REPLY) {
         pa_entry *e;
-        if (strncmp(perm->subject, p->prefix, p->prefix_len) != 0)
+        uint64_t tok = reply_token(p, perm->subject);
+        if (!tok)
             return;
-        e = rt_map_get(&p->map, strtoull(perm->subject + p->prefix_len, NULL, 10));
+        e = rt_map_get(&p->map, tok);
         if (e && e->q.where != RT_PUBENT_HELD)
             entry_fail(p, e, "permission_denied", text, 0, 0);
     } else {
@@ -579,6 +605,17 @@ static void pa_drain(jl_client *k)
         rt_info("waiting for %d pending async publish ack(s)", p->q.pending);
 }
 
+/* The fast subscription is synchronous: nothing arrives once it is
+ * unsubscribed, so it ends at once. */
+static void end_fast(pa *p)
+{
+    if (!p->fast)
+        return;
+    natsSubscription_Unsubscribe(p->fast);
+    natsSubscription_Destroy(p->fast);
+    p->fast = NULL;
+}
+
 /* Stop: fail what is left, end the ack subscription; the connection is
  * left once cnats completed it (no late delivery can then find us gone). */
 static void pa_finish(pa *p)
@@ -596,6 +633,7 @@ static void pa_finish(pa *p)
     jl_pub_wake(p, W_COMPLETE);
     rt_timer_free(&p->sweep);
     p->finished = 1;
+    end_fast(p);
     if (p->sub_done)
         leave(p);
     else if (natsSubscription_Unsubscribe(p->sub) != NATS_OK)
@@ -607,12 +645,19 @@ int jl_pub_start(pa *p)
     char subj[96];
     metrics_init();
     snprintf(subj, sizeof subj, "%s*", p->prefix);
-    if (natsConnection_Subscribe(&p->sub, p->c->nc, subj, on_ack, p) != NATS_OK)
+    if (natsConnection_SubscribeSync(&p->fast, p->c->nc, subj) != NATS_OK)
         return -1;
+    natsSubscription_SetPendingLimits(p->fast, -1, -1);
+    snprintf(subj, sizeof subj, "%ss.*", p->prefix);
+    if (natsConnection_Subscribe(&p->sub, p->c->nc, subj, on_ack, p) != NATS_OK) {
+        end_fast(p);
+        return -1;
+    }
     natsSubscription_SetPendingLimits(p->sub, -1, -1);
     natsSubscription_SetOnCompleteCB(p->sub, on_sub_complete, p);
     p->sweep = rt_timer_alloc(p);
     uv_unref((uv_handle_t *)p->sweep);
+    p->client.after_read = pa_after_read;
     p->client.event = pa_event;
     p->client.drain = pa_drain;
     p->client.denied = pa_denied;
@@ -637,7 +682,9 @@ void jl_pub_release(pa *p)
         free(x);
     }
     rt_timer_free(&p->sweep);
+    end_fast(p);
     rt_map_free(&p->map);
+    rt_map_free(&p->known);
     jl_conn_release(p->c);
     free(p);
 }

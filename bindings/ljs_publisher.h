@@ -6,9 +6,10 @@
  *   ljs_publish_acks.c  what happens to each publish after it: sending and
  *                       holding, the PubAck path, the sweep of ack
  *                       timeouts, retries and failures, the connection's
- *                       events (disconnect, drain, close), and the
- *                       coroutines waiting for room or for every ack.
- * ljs_publish.c calls down into ljs_publish_acks.c, never the other way.
+ *                       events (disconnect, drain, close);
+ *   ljs_publish_wait.c  the coroutines waiting for room or for every ack.
+ * ljs_publish.c calls down into the other two, ljs_publish_acks.c into
+ * ljs_publish_wait.c, never the other way.
  * The pure bookkeeping (window, lists, retry decisions) is rt_pubwin.h;
  * PubAck parsing is rt_jsack.h; the futures are jl_future (lfuture.h).
  *
@@ -74,9 +75,12 @@ typedef struct pa_str { struct pa_str *next; char s[]; } pa_str;
 struct pa {
     jl_client   client;     /* first: the connection calls us through it */
     jl_conn    *c;
-    natsSubscription *sub;
+    natsSubscription *fast; /* sync, "<prefix>*": read on the loop after each read */
+    natsSubscription *sub;  /* async, "<prefix>s.*": through the inbox, sees 503s */
     char        prefix[64];
     size_t      prefix_len;
+    rt_map      known;      /* subjects a PubAck came back for (hashed): fast replies */
+    uint64_t    anon_503;   /* 503s on the fast sub, not yet matched to an entry */
     uint64_t    next_token;
     rt_map      map;        /* token -> entry */
     rt_pubq     q;          /* window, sent and held lists, pending count */
@@ -112,7 +116,11 @@ void jl_pub_release(pa *p);
 const char *jl_pub_intern(pa *p, const char *s, size_t n);
 /* A failure nobody looked at: say so, and let the exit status say so. */
 void jl_pub_report_unobserved(const char *what, const char *code, const char *detail);
+/* 1: publishes to subj take the fast reply "<prefix><token>", 0: the slow
+ * one "<prefix>s.<token>" (see ljs_publish_acks.c, "the ack path"). */
+int  jl_pub_fast(pa *p, const char *subj, size_t len);
 
+/* ---- ljs_publish_wait.c ---- */
 /* Yield co until the window has room (W_SLOT) or nothing is pending
  * (W_COMPLETE), or timeout (>= 0 s) passes: then it gets the count still
  * pending. */
