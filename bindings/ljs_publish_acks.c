@@ -143,7 +143,7 @@ static void upstream_done(pa_entry *e, int ok)
 static void entry_free(pa_entry *e)
 {
     upstream_done(e, 0);
-    natsMsg_Destroy(e->msg);
+    jl_msg_free(e->msg);           /* cnats copied it out when it was sent */
     free(e);
 }
 
@@ -450,7 +450,7 @@ static void pa_deliver(void *a, void *b)
     int before = p->q.pending;
     if (!p->finished)
         handle_ack(p, m);
-    natsMsg_Destroy(m);
+    jl_msg_free(m);
     if (p->q.pending < before)
         jl_pub_settle(p);
 }
@@ -483,7 +483,7 @@ static void pa_after_read(jl_client *k)
         natsStatus s = natsSubscription_NextMsg(&m, p->fast, 0);
         if (s == NATS_OK) {
             handle_ack(p, m);
-            natsMsg_Destroy(m);
+            jl_msg_free(m);
         } else if (s == NATS_NO_RESPONDERS) {
             n503++;
         } else if (s != NATS_SLOW_CONSUMER) {

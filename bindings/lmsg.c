@@ -481,7 +481,7 @@ static int msg_gc(lua_State *L)
 {
     lmsg *u = lua_touserdata(L, 1);
     if (u->m) {
-        natsMsg_Destroy(u->m);
+        jl_msg_free(u->m);          /* here: not through cnats' GC thread */
         u->m = NULL;
     }
     if (u->c) {

@@ -19,6 +19,20 @@ lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
 
+/* Free a message this thread owns, here and now. natsMsg_Destroy hands
+ * every message to cnats' garbage-collector thread instead: a global lock,
+ * often a wake-up, and a free() on another thread (the malloc arena's lock
+ * then bounces between the two threads) per message. natsMsg_free is what
+ * that thread calls; cnats 3.4.1 exports it without declaring it. Only for
+ * messages that cnats keeps no pointer to: ones it handed over
+ * (NextMsg, a callback) or that we created and it has copied out. */
+void natsMsg_free(void *object);
+static inline void jl_msg_free(natsMsg *m)
+{
+    if (m)
+        natsMsg_free(m);
+}
+
 /* JetStream: was an ack/nak/term sent? Send one (payload "+ACK", "-NAK",
  * "+WPI", "+TERM"): 0 sent, -1 not possible, -2 already acked. */
 int jl_msg_acked(lmsg *u);
