@@ -2,11 +2,11 @@
  * jl_conn.h - the connection struct, shared by the files that work on a
  * connection: lconn.c (its life: events, clients, drain, close), lwire.c
  * (its write buffer), lconnect.c (jet.connect), and the bindings that use
- * one (lpublish.c, lsub.c, lmsg.c, the JetStream engines). Data only: the
- * functions are declared in lconn.h and lwire.h.
+ * one (lpublish.c, lsub.c, lmux.c, lrequest.c, lmsg.c, the JetStream
+ * engines). Data only: the functions are declared in lconn.h and lwire.h.
  *
  * Lifetime: a jl_conn is reference counted. The Lua userdata, every client
- * (subscription, publisher, consumer), every message userdata, every
+ * (subscription, the mux, publisher, consumer), every message userdata, every
  * pending request and the cnats connection itself (until its closed event
  * is processed) each hold one ref. The struct, the natsConnection and the
  * natsOptions are freed at zero (jl_conn_release).
@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "rt.h"
-#include "rt_map.h"
 #include "rt_proto.h"
 #include "rt_pubwin.h"
 #include "rt_sched.h"
@@ -26,13 +25,15 @@
 enum { JL_CONN_CONNECTING = 0, JL_CONN_CONNECTED, JL_CONN_RECONNECTING, JL_CONN_DRAINING, JL_CONN_CLOSED };
 enum { JL_EV_DISCONNECTED = 0, JL_EV_RECONNECTED, JL_EV_CLOSED, JL_EV_ERROR, JL_EV_COUNT };
 
-/* A client of the connection: something that owns (synchronous)
- * subscriptions on it. Core subscriptions (lsub.c), the JetStream async
- * publisher, pull consumers. The connection calls it on the loop thread
- * and knows nothing else about it; every callback may be NULL. A client
- * counts as a live subscription: a draining or closing connection waits
- * for it to call jl_conn_client_remove. Embed it first in the client's
- * struct. */
+/* A client of the connection: something that owns subscriptions on it.
+ * Core subscriptions (lsub.c), the request mux (lrequest.c), the
+ * JetStream async publisher, pull consumers. The connection calls it on
+ * the loop thread and knows nothing else about it; every callback may be
+ * NULL. A client counts as a live subscription: a draining or closing
+ * connection waits for it to call jl_conn_client_remove -- except a
+ * passive one (the request mux: requests made while the others drain
+ * need it until cnats drains it last), which only keeps the shutdown hook
+ * until it is removed. Embed it first in the client's struct. */
 typedef struct jl_client jl_client;
 struct jl_client {
     void (*after_read)(jl_client *k);        /* messages may be queued (also once at close) */
@@ -45,6 +46,8 @@ struct jl_client {
     /* the server refused a subscription: p->op is RT_PERM_SUBSCRIBE, p
      * names the subject and the queue group ("" for none) */
     void (*sub_denied)(jl_client *k, const rt_perm *p, const char *text);
+    int passive;       /* set before jl_conn_client_add */
+    unsigned ev_round; /* the connection's: last event it heard */
     jl_client *next, *prev;
 };
 
@@ -58,20 +61,16 @@ typedef struct jl_conn {
     char            name[128];             /* for logs: connection name or url */
     rt_hook         hook;                  /* closes the connection at shutdown */
     rt_co          *drain_co;              /* nc:drain() waiting for closed */
-    int             nsubs;                 /* live clients */
+    int nsubs;                             /* live clients that hold a drain */
+    int npassive;                          /* live passive clients (the request mux) */
+    unsigned ev_round;                     /* events told to the clients (clients_event) */
     unsigned        list_gen;              /* bumped when clients are linked/unlinked: loops
                                               that run handlers restart when it moves */
-    jl_client      *clients;               /* subscriptions, async publishers, pull consumers */
-    /* request/reply mux: one wildcard subscription, one map lookup per reply */
-    natsSubscription *mux;
-    char            mux_prefix[64];        /* "_INBOX.<nuid>." */
-    size_t          mux_prefix_len;
-    uint64_t        next_token;
-    rt_map          replies;
+    jl_client *clients;                    /* subscriptions, the mux, publishers, consumers */
+    struct jl_mux *mux;                    /* the request mux (lrequest.c), once started */
     uint64_t        reconnects;
     uint32_t        pubs;                  /* publishes since the last write check */
-    size_t          pub_bytes;             /* ... and their bytes */
-    int             mux_live;              /* mux not yet completed by cnats */
+    size_t pub_bytes;                      /* ... and their bytes */
     int             closing;               /* close or drain was asked for */
     int             dropping;              /* nc:close: queued messages are dropped */
     int             drain_closing;         /* subscriptions drained, cnats closes */

@@ -18,9 +18,10 @@ void jl_inject_msg(lua_State *L);       /* lmsg.c: message objects */
 void jl_inject_conn(lua_State *L);      /* lconn.c: the connection class */
 void jl_inject_publish(lua_State *L);   /* lpublish.c: nc:publish (needs the class) */
 void jl_inject_sub(lua_State *L);       /* lsub.c: nc:subscribe (needs the class) */
+void jl_inject_request(lua_State *L);   /* lrequest.c: nc:request (needs the class) */
 void jl_inject_connect(lua_State *L);   /* lconnect.c: jet.connect */
 void jl_inject_process(lua_State *L);   /* lprocess.c: jet.process, for tools and tests */
-void jl_inject_pubasync(lua_State *L);  /* lpubasync.c: the engine of js:publish_async */
+void jl_inject_js_publish(lua_State *L); /* ljs_publish.c: the engine of js:publish_async */
 void jl_inject_pull(lua_State *L);      /* ljs_consume.c: jet._js_pull, js:consume/messages/fetch */
 void jl_inject_metrics(lua_State *L);   /* lmetrics.c: jet.metrics */
 void jl_inject_reload(lua_State *L);    /* lreload.c: --watch and SIGHUP for jetlua/reload.lua */
@@ -71,9 +72,10 @@ void jl_open(lua_State *L)
     jl_inject_conn(L);                 /* the connection class, then its methods from: */
     jl_inject_publish(L);
     jl_inject_sub(L);
+    jl_inject_request(L);
     jl_inject_connect(L);
     jl_inject_process(L);
-    jl_inject_pubasync(L);
+    jl_inject_js_publish(L);
     jl_inject_pull(L);
     jl_inject_metrics(L);
     jl_inject_reload(L);

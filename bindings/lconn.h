@@ -1,8 +1,8 @@
 /*
  * lconn.h - the connection's life (lconn.c): references, state checks, its
- * clients, events, drain and close; and the request mux every request
- * (nc:request, msg:ack_sync, JetStream API calls) waits on. The struct is
- * in jl_conn.h; the write buffer in lwire.h; jet.connect in lconnect.c.
+ * clients, events, drain and close. The struct is in jl_conn.h; the write
+ * buffer in lwire.h; jet.connect in lconnect.c; the request mux every
+ * request waits on (a client like any other) in lmux.h.
  */
 #ifndef JETLUA_LCONN_H
 #define JETLUA_LCONN_H
@@ -11,26 +11,14 @@
 
 #include "jl_conn.h"
 
-/* A reply waiter on the connection's mux subscription. */
-typedef struct jl_reply jl_reply;
-typedef void (*jl_reply_fn)(jl_reply *r, natsMsg *m, const char *err);
-struct jl_reply {
-    struct jl_conn *conn;
-    uint64_t     token;
-    jl_reply_fn  fn;      /* m is owned by fn; err: "timeout", "closed", ... */
-    void        *data;
-    uv_timer_t  *timer;   /* NULL: no timeout */
-    const char  *subj;    /* the request's subject (permission errors name it), or NULL */
-    const char  *detail;  /* set only while fn runs for an error: a sentence, or NULL */
-};
-
 /* Count c among the open connections (and /readyz) until closed. */
 void jl_conn_track(jl_conn *c);
 
 void jl_conn_retain(jl_conn *c);
 /* After the closed event, the shutdown hook is done only once every
- * client and the mux have been completed by cnats (so no late event can
- * arrive after the inbox closes). Call when one of those changes. */
+ * client (the request mux too) has been completed by cnats and removed
+ * itself (so no late event can arrive after the inbox closes). Call when
+ * one of those changes. */
 void jl_conn_maybe_done(jl_conn *c);
 void jl_conn_release(jl_conn *c);
 
@@ -40,16 +28,6 @@ void jl_conn_client_remove(jl_conn *c, jl_client *k);
 /* Loop thread, after each read event of c (rt_natsuv's hook: arg is c)
  * and when it closes: every client hands its queued messages on. */
 void jl_conn_after_read(void *c);
-
-/* Register a reply waiter; fills r->token and writes the reply subject to
- * buf. timeout_ms 0 = none. Returns 0, or -1 (connection closed / no mux). */
-int  jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, size_t bufsz);
-/* Forget a waiter without calling it (its coroutine was abandoned). */
-void jl_conn_reply_cancel(jl_conn *c, jl_reply *r);
-/* Fail every waiting request whose subject (RT_PERM_PUBLISH) or reply
- * (RT_PERM_REPLY) p names with err/detail. */
-void jl_conn_fail_replies(jl_conn *c, const rt_perm *p, const char *err, const char *detail);
-int  jl_conn_mux_start(jl_conn *c);
 
 /* Run the script's nc:on(event) callback, if any, in its own coroutine:
  * fn(nc, info) -- or for "error", fn(nc, code, detail, subject). */

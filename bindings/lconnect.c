@@ -20,6 +20,7 @@
 #include "jl.h"
 #include "lconn.h"
 #include "lconnect_auth.h"
+#include "lmux.h"
 #include "lperm.h"
 #include "rt_mem.h"
 #include "rt_natsuv.h"
@@ -524,7 +525,6 @@ static int jet_connect(lua_State *L)
     c->self_ref = LUA_NOREF;
     for (int i = 0; i < JL_EV_COUNT; i++)
         c->ev_ref[i] = LUA_NOREF;
-    rt_map_init(&c->replies, 64);
     c->hook.begin = jl_conn_hook_begin;
     c->hook.force = jl_conn_hook_force;
     c->hook.data = c;

@@ -17,6 +17,7 @@
 #define JETLUA_LJS_CONSUMER_WATCH_H
 
 #include "lconn.h"
+#include "lmux.h"
 #include "rt_pull.h"
 
 typedef struct jl_cwatch jl_cwatch;

@@ -11,9 +11,13 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lfuture.h"
 #include "lmsg.h"
+#include "lmux.h"
 #include "lpublish.h"
 #include "lwire.h"
+#include "rt_jsack.h"
+#include "rt_mem.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>
@@ -168,50 +172,56 @@ static int msg_nak(lua_State *L)
     return ack_common(L, "msg:nak", payload);
 }
 
+/* An ack_sync: the mux's waiter and the future its coroutine waits on. */
 typedef struct acksync_op {
+    jl_future f;
     jl_reply r;
-    rt_co   *co;
-    lmsg    *u;
+    lmsg *u;
 } acksync_op;
+
+static int acksync_push(lua_State *L, jl_future *f)
+{
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void acksync_abandoned(jl_future *f)
+{
+    acksync_op *op = (acksync_op *)f;
+    jl_conn_reply_cancel(op->r.conn, &op->r);
+    jl_conn_release(op->r.conn);
+    jl_future_free(&op->f);
+    free(op);
+}
+
+static const jl_future_ops acksync_ops = {"msg:ack_sync", "msg:ack_sync", acksync_push, acksync_abandoned};
 
 static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
 {
     acksync_op *op = r->data;
-    rt_co *co = op->co;
     jl_conn *c = r->conn;
-    lua_State *T = rt_co_prepare(co);
-    const char *detail = r->detail;
-    int n = 1;
 
     if (m && natsMsg_IsNoResponders(m))
         err = "no_responders";
     if (m)
         natsMsg_Destroy(m);
-    if (T) {
-        if (err) {
-            op->u->acked = 0;          /* not confirmed: the script may try again */
-            lua_pushnil(T);
-            lua_pushstring(T, err);
-            lua_pushfstring(T, "msg:ack_sync: %s", strcmp(err, "no_responders") == 0
-                            ? "nobody answered (the consumer is gone?)" : detail ? detail : err);
-            n = 3;
-        } else {
-            count_ack(op->u, "+ACK");
-            lua_pushboolean(T, 1);
-        }
+    if (err) {
+        const char *why = strcmp(err, "no_responders") == 0 ? "nobody answered (the consumer is gone?)"
+                          : r->detail                       ? r->detail
+                                                            : err;
+        size_t n = strlen(why) + 32;
+        char *text = rt_xmalloc(n);
+        op->u->acked = 0; /* not confirmed: the script may try again */
+        snprintf(text, n, "msg:ack_sync: %s", why);
+        jl_future_fail(&op->f, err, text, 0);
+        free(text);
+    } else {
+        count_ack(op->u, "+ACK");
+        jl_future_ok(&op->f);
     }
+    jl_future_free(&op->f);
     free(op);
     jl_conn_release(c);
-    if (T)
-        rt_co_resume(co, n);
-}
-
-static void acksync_cancel(rt_co *co, void *p)
-{
-    acksync_op *op = p;
-    jl_conn_reply_cancel(op->r.conn, &op->r);
-    jl_conn_release(op->r.conn);
-    free(op);
 }
 
 /* msg:ack_sync([timeout]): ack and wait until the server confirms it */
@@ -236,8 +246,8 @@ static int msg_ack_sync(lua_State *L)
     if (jl_conn_is_closed(u->c))
         return jl_conn_closed_result(L, "msg:ack_sync");
     jl_conn_check_open(L, u->c, "msg:ack_sync");
-    op = calloc(1, sizeof *op);
-    op->co = co;
+    op = rt_xcalloc(1, sizeof *op);
+    jl_future_init(&op->f, &acksync_ops);
     op->u = u;
     op->r.fn = acksync_done;
     op->r.data = op;
@@ -253,7 +263,7 @@ static int msg_ack_sync(lua_State *L)
     jl_conn_write_some(u->c, 0);
     u->acked = 1;
     jl_conn_retain(u->c);
-    return rt_co_wait(co, acksync_cancel, op);
+    return jl_future_wait(L, &op->f, co, 0, -1, NULL);
 }
 
 /* msg:metadata() -> {stream=, consumer=, num_delivered=, stream_seq=, consumer_seq=,
@@ -263,18 +273,18 @@ static int msg_metadata(lua_State *L)
     static const char *const nums[] = {NULL, NULL, "num_delivered", "stream_seq", "consumer_seq",
                                        "timestamp", "num_pending"};
     lmsg *u = check(L, 1, "msg:metadata");
-    jl_ack_meta m;
+    rt_ack_meta m;
 
-    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
+    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:metadata: not a JetStream message");
     lua_createtable(L, 0, 8);
-    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
     lua_setfield(L, -2, "stream");
-    lua_pushlstring(L, m.f[JL_ACK_CONSUMER], m.len[JL_ACK_CONSUMER]);
+    lua_pushlstring(L, m.f[RT_ACK_CONSUMER], m.len[RT_ACK_CONSUMER]);
     lua_setfield(L, -2, "consumer");
-    for (int i = JL_ACK_DELIVERED; i <= JL_ACK_PENDING; i++) {
+    for (int i = RT_ACK_DELIVERED; i <= RT_ACK_PENDING; i++) {
         double v = (double)strtoll(m.f[i], NULL, 10);      /* stops at the '.' */
-        lua_pushnumber(L, i == JL_ACK_TIMESTAMP ? v / 1e9 : v);
+        lua_pushnumber(L, i == RT_ACK_TIMESTAMP ? v / 1e9 : v);
         lua_setfield(L, -2, nums[i]);
     }
     if (m.domain) {
@@ -284,45 +294,16 @@ static int msg_metadata(lua_State *L)
     return 1;
 }
 
-int jl_ack_parse(const char *reply, jl_ack_meta *m)
-{
-    const char *t[16];
-    int n = 0, o;
-    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
-        return -1;
-    t[n++] = reply;
-    for (const char *c = reply; *c && n < 16; c++)
-        if (*c == '.')
-            t[n++] = c + 1;
-    if (n == 9)
-        o = 2;                 /* $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> */
-    else if (n >= 11)
-        o = 4;                 /* $JS.ACK.<domain>.<hash>.<stream>.<consumer>.... */
-    else
-        return -1;
-    for (int i = 0; i < 7; i++) {
-        m->f[i] = t[o + i];
-        m->len[i] = o + i + 1 < n ? (size_t)(t[o + i + 1] - t[o + i] - 1) : strlen(t[o + i]);
-    }
-    m->domain = NULL;
-    m->domain_len = 0;
-    if (o == 4 && !(t[3] - t[2] - 1 == 1 && t[2][0] == '_')) {
-        m->domain = t[2];
-        m->domain_len = (size_t)(t[3] - t[2] - 1);
-    }
-    return 0;
-}
-
 /* msg:_stream_seq() -> stream, stream sequence (as a string): the cheap
  * part of metadata() a pipeline needs for each message's Nats-Msg-Id */
 static int msg_stream_seq(lua_State *L)
 {
     lmsg *u = check(L, 1, "msg:_stream_seq");
-    jl_ack_meta m;
-    if (jl_ack_parse(natsMsg_GetReply(u->m), &m) != 0)
+    rt_ack_meta m;
+    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
         return jl_fail(L, "not_jetstream", "msg:_stream_seq: not a JetStream message");
-    lua_pushlstring(L, m.f[JL_ACK_STREAM], m.len[JL_ACK_STREAM]);
-    lua_pushlstring(L, m.f[JL_ACK_STREAM_SEQ], m.len[JL_ACK_STREAM_SEQ]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM_SEQ], m.len[RT_ACK_STREAM_SEQ]);
     return 2;
 }
 
@@ -339,6 +320,11 @@ static lmsg *check(lua_State *L, int idx, const char *fname)
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname)
 {
     return check(L, idx, fname);
+}
+
+lmsg *jl_msg_test_ud(lua_State *L, int idx)
+{
+    return luaL_testudata(L, idx, MSG_MT);
 }
 
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname)
@@ -496,7 +482,7 @@ static int msg_gc(lua_State *L)
 {
     lmsg *u = lua_touserdata(L, 1);
     if (u->m) {
-        natsMsg_Destroy(u->m);
+        jl_msg_free(u->m); /* here: not through cnats' GC thread */
         u->m = NULL;
     }
     if (u->c) {

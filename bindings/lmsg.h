@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "jl_conn.h"
+#include "rt_jsack.h"
 
 /* Push a message userdata; it takes ownership of m. c (may be NULL) is the
  * connection it came from: msg:respond and the acks publish on it. */
@@ -17,6 +18,20 @@ void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c);
 lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
+
+/* Free a message this thread owns, here and now. natsMsg_Destroy hands
+ * every message to cnats' garbage-collector thread instead: a global lock,
+ * often a wake-up, and a free() on another thread (the malloc arena's lock
+ * then bounces between the two threads) per message. natsMsg_free is what
+ * that thread calls; cnats 3.4.1 exports it without declaring it. Only for
+ * messages that cnats keeps no pointer to: ones it handed over
+ * (NextMsg, a callback) or that we created and it has copied out. */
+void natsMsg_free(void *object);
+static inline void jl_msg_free(natsMsg *m)
+{
+    if (m)
+        natsMsg_free(m);
+}
 
 /* JetStream: was an ack/nak/term sent? Send one (payload "+ACK", "-NAK",
  * "+WPI", "+TERM"): 0 sent, -1 not possible, -2 already acked. */
@@ -38,17 +53,22 @@ void jl_ackstats_release(jl_ackstats *st);
 void jl_msg_output_add(lmsg *u);
 void jl_msg_output_done(lmsg *u, int ok);
 
-/* The fields of a JetStream "$JS.ACK..." reply subject (v1: 9 tokens, v2:
- * 11 or more, with a domain): f[i] points into the subject, len[i] long. */
-enum { JL_ACK_STREAM = 0, JL_ACK_CONSUMER, JL_ACK_DELIVERED, JL_ACK_STREAM_SEQ, JL_ACK_CONSUMER_SEQ,
-       JL_ACK_TIMESTAMP, JL_ACK_PENDING };
-typedef struct jl_ack_meta {
-    const char *f[7];
-    size_t      len[7];
-    const char *domain;        /* NULL: none (v1, or "_") */
-    size_t      domain_len;
-} jl_ack_meta;
-/* 0, or -1 when reply is not an ack subject */
-int jl_ack_parse(const char *reply, jl_ack_meta *m);
+/* The message userdata at idx, or NULL when it is not one. */
+lmsg *jl_msg_test_ud(lua_State *L, int idx);
+
+/* The fields of a JetStream "$JS.ACK..." reply subject: rt_jsack.h. These
+ * names stay for ljs_pull.c and ljs_consume.c until they call
+ * rt_ack_subject themselves. */
+typedef rt_ack_meta jl_ack_meta;
+enum {
+    JL_ACK_STREAM = RT_ACK_STREAM,
+    JL_ACK_CONSUMER = RT_ACK_CONSUMER,
+    JL_ACK_DELIVERED = RT_ACK_DELIVERED,
+    JL_ACK_STREAM_SEQ = RT_ACK_STREAM_SEQ,
+    JL_ACK_CONSUMER_SEQ = RT_ACK_CONSUMER_SEQ,
+    JL_ACK_TIMESTAMP = RT_ACK_TIMESTAMP,
+    JL_ACK_PENDING = RT_ACK_PENDING
+};
+#define jl_ack_parse rt_ack_subject
 
 #endif

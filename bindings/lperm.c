@@ -9,10 +9,10 @@
  * as that thread's last error text; it is carried to the loop here. The
  * publish itself had returned true long before; what waits on its outcome
  * hears it now instead of timing out:
- *  - requests (nc:request, js:publish) to that subject, or whose reply
- *    subject was refused: nil, "permission_denied", detail;
- *  - async publishes (the connection's clients, `denied`): their futures
- *    fail alike;
+ *  - the connection's clients hear it (`denied`): the request mux fails
+ *    the requests (nc:request, js:publish) to that subject, or whose reply
+ *    subject was refused, with nil, "permission_denied", detail; the async
+ *    publisher fails its futures alike;
  *  - a refused subscription (the clients' `sub_denied`) is stopped: it
  *    would never get a message, yet keep the process alive; cnats would
  *    re-send it at every reconnect;
@@ -58,8 +58,6 @@ static void server_error(jl_conn *c, natsStatus s, const char *text)
     }
     if (s == NATS_NOT_PERMITTED && rt_proto_perm(text, &p) != RT_PERM_NONE) {
         rt_warn("connection %s: %s", c->name, text);
-        if (p.op != RT_PERM_SUBSCRIBE)
-            jl_conn_fail_replies(c, &p, "permission_denied", text);
         clients_denied(c, &p, text);
         if (c->state != JL_CONN_CLOSED)
             jl_conn_fire_error(c, "permission_denied", text, p.subject);

@@ -39,6 +39,29 @@ T.test("nc:drain handles everything that arrived, then closes", function()
   T.eq(nc:drain(), true, "draining a closed connection")
 end)
 
+-- The request mux is a passive client of its connection: the subscriptions drain first and
+-- their handlers may still make requests; the mux goes last, with the connection. Were it
+-- waited for like a subscription, nc:drain would wait for a client that never drains.
+T.test("handlers finishing during nc:drain still get replies to their requests", function()
+  local svc = assert(jet.connect{ servers = srv.url })
+  svc:subscribe("d.svc", function(m) m:respond("re:" .. m.data) end)
+  svc:flush()
+  local nc = assert(jet.connect{ servers = srv.url })
+  local replies = {}
+  nc:subscribe("d.work", function(m)
+    jet.sleep(0.01)
+    local r, err = nc:request("d.svc", m.data, { timeout = 5 })
+    replies[#replies + 1] = r and r.data or err
+  end)
+  nc:flush()
+  for i = 1, 20 do nc:publish("d.work", tostring(i)) end
+  nc:flush()
+  T.eq(nc:drain(10), true)
+  T.eq(#replies, 20)
+  for i = 1, 20 do T.eq(replies[i], "re:" .. i) end
+  svc:close()
+end)
+
 T.test("nc:drain flushes what was published before it", function()
   local rx = assert(jet.connect{ servers = srv.url })
   local got = 0

@@ -105,6 +105,25 @@ T.test("no responders: reported, or retried until the stream exists", function()
   T.ok(m.headers["Nats-Msg-Id"], "a generated Nats-Msg-Id makes a retry safe")
 end)
 
+-- PubAcks of subjects that had one come on a synchronous subscription read on the loop, where
+-- cnats hides which publish a 503 answers. A stream deleted after its subject was learned:
+-- the 503 still ends as no_responders (at the ack timeout), and what follows takes the path
+-- that names the message of a 503 (at once).
+T.test("no responders after the stream went away: still no_responders", function()
+  local js = nc:jetstream{ ack_timeout = 0.5 }
+  assert(js:stream{ name = "GONE", subjects = { "gone.>" }, storage = "memory" })
+  for i = 1, 3 do assert(js:publish_async("gone.x", tostring(i)):wait(5)) end
+  assert(js:delete_stream("GONE"))
+  local _, code, detail = js:publish_async("gone.x", "4"):wait(5)
+  T.eq(code, "no_responders", detail)
+  _, code, detail = js:publish_async("gone.x", "5"):wait(5)
+  T.eq(code, "no_responders", detail)
+  T.eq(detail, "no stream is listening on this subject")
+  assert(js:stream{ name = "GONE", subjects = { "gone.>" }, storage = "memory" })
+  T.eq(assert(js:publish_async("gone.x", "6"):wait(5)).seq, 1)
+  T.eq(assert(js:publish_async("gone.x", "7"):wait(5)).seq, 2)
+end)
+
 T.test("ack timeout while the server is paused; on_publish_error hears it", function()
   local js = nc:jetstream{ ack_timeout = 0.3 }
   assert(js:stream{ name = "TO", subjects = { "to.>" }, storage = "memory" })
@@ -132,6 +151,10 @@ T.test("bad input raises naming the function and argument", function()
   T.raises(function() js:publish_async("a.b", "x", { timeout = 0 }) end, "bad argument 'timeout'")
   T.raises(function() js:publish_async("a.b", "x", { headers = { ["a b"] = "1" } }) end, "invalid header name")
   T.raises(function() js:publish_async("a.b", "x", "opts") end, "bad argument 'opts'")
+  -- a userdata that is not a received message: raised before anything is built or counted
+  -- (the check ran after the entry entered the window, whose bytes then stayed there for good)
+  T.raises(function() js:publish_async("a.b", "x", { ack = nc }) end, "js:publish_async: bad argument 'ack'")
+  T.eq(js:publish_async_stats().pending_bytes, 0)
   T.raises(function() nc:jetstream{ max_pending = 0 } end, "bad argument 'max_pending'")
   T.raises(function() nc:jetstream{ max_pending = 3e9 } end, "must be between 1 and 1,000,000")
   T.raises(function() nc:jetstream{ ack_timeout = -1 } end, "bad argument 'ack_timeout'")

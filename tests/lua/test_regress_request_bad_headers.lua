@@ -9,8 +9,8 @@
 -- Expected: the request raises "bad argument 'headers'" and nothing else happens: the sleep lasts
 --   1 s, the process exits 0.
 --
--- Why: nc_request (lconn.c) registers the reply (jl_conn_reply_add: map entry + uv timer holding
--- the coroutine pointer) before jl_conn_publish checks the headers and raises. The raise skips the
+-- Why: nc_request (then in lconn.c, now lrequest.c) registers the reply (jl_conn_reply_add: map entry
+-- + uv timer holding the coroutine pointer) before jl_conn_publish checks the headers and raises. The raise skips the
 -- cleanup, so: the reply timer fires later and req_done calls rt_co_prepare/rt_co_resume on that
 -- rt_co, which by then is back in the pool and running (waiting in) someone else's job; and
 -- req_done calls jl_conn_release for a reference that was never taken (jl_conn_retain only

@@ -453,7 +453,7 @@ function JS:publish(subject, data, opts)
   return { stream = ack.stream, seq = ack.seq, duplicate = ack.duplicate == true, domain = ack.domain }
 end
 
--- ---- async publish (the engine is C: bindings/lpubasync.c) ----
+-- ---- async publish (the engine is C: bindings/ljs_publish.c) ----
 
 -- the context's async publisher, or nil, "closed", detail
 function JS:_publisher()
