@@ -565,7 +565,7 @@ int rt_workers_master(const char *argv0, char **script_argv, const rt_cfg *cfg, 
     M.args = rt_workers_args(argv0, script_argv, count, &M.index_at, &password, &token);
     M.env = rt_workers_env(cfg, password, token, notify, metrics != NULL);
     if (metrics) {
-        if (rt_workers_http_start(metrics, err, sizeof err) != 0) {
+        if (rt_workers_http_start(metrics, rt_workers_views, err, sizeof err) != 0) {
             fprintf(stderr, "jetlua: --metrics: %s\n", err);
             return 2;
         }

@@ -30,8 +30,8 @@
 #define JETLUA_RT_WORKERS_H
 
 #include "rt.h"
+#include "rt_workers_http.h" /* RT_WORKERS_MAX, rt_worker_view */
 
-#define RT_WORKERS_MAX 256
 #define RT_WORKERS_BACKOFF_MIN 0.1  /* s, first restart delay */
 #define RT_WORKERS_BACKOFF_MAX 30.0 /* s, doubling up to this */
 #define RT_WORKERS_STABLE 10.0      /* s: a worker that ran this long restarts at the minimum */
@@ -73,30 +73,9 @@ char **rt_workers_args(const char *argv0, char **script_argv, int count, int *in
 /* The workers' environment: the master's, with the entries described above. */
 char **rt_workers_env(const rt_cfg *cfg, int password, int token, const char *notify, int metrics);
 
-/* ---- shared with rt_workers_http.c ---- */
-
-/* A worker slot as the HTTP threads see it (a copy, taken under a lock). */
-typedef struct rt_worker_view {
-    int index;
-    int running; /* a process runs in this slot */
-    int pid;
-    unsigned incarnation; /* starts so far */
-    unsigned restarts;
-    int ready;      /* said READY=1 since it started or last reloaded */
-    char why[96];   /* when not running: "is restarting (exit status 1)" ... */
-    char addr[108]; /* its metrics socket (abstract: addr[0] == '\0') */
-    unsigned addrlen;
-} rt_worker_view;
-
 /* Fill views (cap entries) under the lock; returns the worker count, and
- * *stopping = 1 once the master shuts down. */
+ * *stopping = 1 once the master shuts down (the rt_workers_views_fn that
+ * rt_workers_http_start is given). */
 int rt_workers_views(rt_worker_view *views, int cap, int *stopping);
-
-/* The metrics state (rt_workers_http.c): a worker's incarnation ended, so
- * its last scraped counters join the dead workers' sums. Loop thread. */
-void rt_workers_http_retire(int index);
-/* Serve --metrics for the master (rt_http with a router). */
-int rt_workers_http_start(const char *hostport, char *err, size_t errlen);
-void rt_workers_http_stop(void);
 
 #endif

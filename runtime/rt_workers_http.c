@@ -30,7 +30,9 @@
  * Scrapes of /metrics are serialized (one mutex), so the last answer kept
  * per worker is always the newest.
  */
-#include "rt_workers.h"
+#include "rt_workers_http.h"
+#include "rt.h"
+#include "rt_log.h"
 #include "rt_http.h"
 #include "rt_promtext.h"
 
@@ -51,6 +53,7 @@
 static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER; /* one /metrics at a time */
 static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;  /* retired, last[] */
 static rt_prom *retired;              /* counters of worker processes that have ended */
+static rt_workers_views_fn views_fn;  /* set before the HTTP threads start */
 static rt_prom *last[RT_WORKERS_MAX]; /* each worker's last answer */
 
 typedef struct ask {
@@ -223,7 +226,7 @@ static int health(int ready, unsigned *code, char **body, size_t *len)
     rt_worker_view v[RT_WORKERS_MAX];
     ask a[RT_WORKERS_MAX];
     text t = {NULL, 0, 0};
-    int stopping, n = rt_workers_views(v, RT_WORKERS_MAX, &stopping), bad = 0, running = 0;
+    int stopping, n = views_fn(v, RT_WORKERS_MAX, &stopping), bad = 0, running = 0;
     char why[420];
 
     ask_all(v, n, ready ? "/readyz" : "/livez", a);
@@ -284,13 +287,13 @@ static int metrics(unsigned *code, char **body, size_t *len)
     int stopping, n;
 
     pthread_mutex_lock(&scrape_mu);
-    n = rt_workers_views(v, RT_WORKERS_MAX, &stopping);
+    n = views_fn(v, RT_WORKERS_MAX, &stopping);
     ask_all(v, n, "/metrics", a);
     pthread_mutex_lock(&state_mu);
     /* the loop marks a process gone (pid 0) before it retires its last
      * answer, under state_mu: an answer from a process that has ended since
      * it was asked was either retired already or is dropped here */
-    rt_workers_views(now, RT_WORKERS_MAX, &st);
+    views_fn(now, RT_WORKERS_MAX, &st);
     for (int i = 0; i < n; i++) {
         rt_prom *fresh = NULL;
         char err[200], label[16];
@@ -374,8 +377,9 @@ void rt_workers_http_retire(int index)
     pthread_mutex_unlock(&state_mu);
 }
 
-int rt_workers_http_start(const char *hostport, char *err, size_t errlen)
+int rt_workers_http_start(const char *hostport, rt_workers_views_fn views, char *err, size_t errlen)
 {
+    views_fn = views;
     rt_http_set_router(route);
     return rt_http_start(hostport, err, errlen);
 }
