@@ -252,5 +252,7 @@ lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
  * u is acked when the last one succeeds, nak'd when one fails. */
 void jl_msg_output_add(lmsg *u);
 void jl_msg_output_done(lmsg *u, int ok);
+/* Outputs linked to u are still waiting for their PubAck: they own its ack. */
+int jl_msg_handed_off(lmsg *u);
 
 #endif

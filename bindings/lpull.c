@@ -893,7 +893,9 @@ static int pull_done(lua_State *L)
     }
     if (p->ramp < p->max_msgs)
         p->ramp++;
-    if (ok && s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
+    /* auto-ack, unless the handler handed the ack to publishes (publish_async{ack = msg}) */
+    if (ok && s->u && p->auto_ack && !jl_msg_acked(s->u) && !jl_msg_handed_off(s->u) &&
+        p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, "+ACK");
     s->u = NULL;
     if (p->qlen <= 1) {
