@@ -1,8 +1,8 @@
 /*
- * jl.h - shared helpers for the Lua bindings (one Lua-facing area per file).
+ * jl.h - the helpers every bindings file uses (jl_check.c, jl_result.c).
  *
- * Every binding file exports one jl_inject_<area>(L) that adds its functions
- * to the `jet` table on top of the stack.
+ * One Lua-facing area per bindings file; each exports one injector that
+ * jl_open.c, the module's registry, calls.
  *
  * Error split (see README "Errors"): misuse raises a Lua error naming the
  * function and the argument; I/O outcomes return nil, "code", "detail".
@@ -12,21 +12,23 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include <nats/nats.h>
 #include <stddef.h>
 
 #include "rt.h"
 #include "rt_sched.h"
 
-/* Raise "<fname>: bad argument '<arg>': <message>". Never returns. */
+/* Raise "<fname>: bad argument '<arg>': <message>". Never returns (the
+ * int return type lets a C function end with `return jl_argerror(...)`). */
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((noreturn, format(printf, 4, 5)));
 
 /* Raise a misuse error, prefixed with the script's "file:line: ": the first
  * Lua frame that is not one of jetlua's own Lua files (bindings/lua/jetlua,
  * the scheduler's trampolines), so an error raised through a jetlua wrapper
  * (reload.lua's nc:subscribe, js.lua's calls) still points at the caller.
  * Never returns. jl_argerror and jl_check_keys use it. */
-int jl_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int jl_error(lua_State *L, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
 /* Remember where jetlua's own Lua files live ("<dir>/jetlua/"), for jl_error. */
 void jl_set_lua_dir(const char *dir);
@@ -61,24 +63,29 @@ const char *jl_subject_invalid(const char *s, size_t len, int wildcards_ok);
 /* Raise "<fname>: bad argument 'subject': invalid subject 'x' (reason)". */
 const char *jl_check_subject(lua_State *L, int idx, const char *fname, int wildcards_ok, size_t *len);
 
-/* Push nil, code, detail; returns 3 (for `return jl_fail(...)`). */
-int jl_fail(lua_State *L, const char *code, const char *detail);
+/* Control-line limits: raise "<fname>: bad argument '<arg>': ..." when a
+ * PUB/HPUB line of these parts (hdr: 1 if headers are sent) or a SUB line
+ * would pass the server's max_control_line (the server would close the
+ * connection for good: -ERR 'Maximum Control Line Exceeded'). */
+void jl_check_pub_line(lua_State *L, const char *fname, const char *arg, size_t subj, size_t reply,
+                       int hdr, size_t data_len);
+void jl_check_sub_line(lua_State *L, const char *fname, size_t subj, size_t queue);
 
 /* Metatable helpers: create (or fetch) the metatable `name` with methods. */
 void jl_newclass(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
 
-/* Area injectors: each adds its functions to the table at the top of the stack. */
-void jl_inject_core(lua_State *L);     /* ljet.c: log, now, exit, spawn, json */
-void jl_inject_timer(lua_State *L);    /* ltimer.c: sleep, timer, every */
-void jl_inject_conn(lua_State *L);     /* lconn.c: connect, pub/sub, request */
-void jl_inject_msg(lua_State *L);      /* lmsg.c: message objects */
-void jl_inject_process(lua_State *L);
-void jl_inject_pubasync(lua_State *L);
-void jl_inject_pull(lua_State *L);      /* lpull.c: the engine of js:consume/messages/fetch */
-void jl_inject_metrics(lua_State *L);
-void jl_inject_reload(lua_State *L);   /* lreload.c: --watch and SIGHUP for jetlua/reload.lua */  /* lmetrics.c: jet.metrics */ /* lpubasync.c: the engine of js:publish_async */  /* lprocess.c: jet.process for tools and tests */
+/* ---- results (jl_result.c) ---- */
 
-/* Open the `jetlua` module into L (package.preload + paths). */
-void jl_open(lua_State *L);
+/* Push nil, code, detail; returns 3 (for `return jl_fail(...)`). */
+int jl_fail(lua_State *L, const char *code, const char *detail);
+
+/* The stable code of a cnats status: "timeout", "closed", "no_responders",
+ * "permission_denied", ... ("nats_error" for the rest). */
+const char *jl_status_code(natsStatus s);
+/* cnats' last error text on this thread, without its "(file.c:N): "
+ * prefix; "" when none. */
+const char *jl_last_error(void);
+/* Push a status as (nil, code, "<what>: detail"); returns 3. */
+int jl_push_status(lua_State *L, natsStatus s, const char *what);
 
 #endif

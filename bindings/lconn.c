@@ -1,6 +1,14 @@
 /*
- * lconn.c - the connection object: publish, request, flush, drain, close,
- * on(event), status. jet.connect itself is in lconnect.c.
+ * lconn.c - the connection's life: references, state checks, its clients,
+ * the events cnats reports, nc:flush, nc:drain, nc:close, nc:on,
+ * nc:status, nc:stats, and the shutdown hook. jet.connect is in
+ * lconnect.c, the write buffer in lwire.c, nc:publish in lpublish.c,
+ * nc:subscribe in lsub.c, server errors in lperm.c.
+ *
+ * The connection knows its users only as clients (jl_client, jl_conn.h):
+ * core subscriptions, the async publisher and pull consumers. It calls
+ * them through that interface (after a read, on an event, to drain, when
+ * the server refused something) and none of them is called by name.
  *
  * I/O: cnats' libuv adapter moves the socket reads and writes into our loop.
  * cnats still calls message and event callbacks on its own threads; those
@@ -12,66 +20,30 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
+#include "lpublish.h"
+#include "lwire.h"
 #include "rt_health.h"
+#include "rt_list.h"
+#include "rt_mem.h"
 #include "rt_metrics.h"
 #include "rt_secret.h"
-#include "rt_server.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-
-
 static const char *const ev_names[JL_EV_COUNT] = {"disconnected", "reconnected", "closed", "error"};
 
-/* ---- every open connection: readiness (rt_health.h) and the write hook ---- */
-
-static jl_conn *all_conns;
-
-/* Before the loop waits for I/O, write out what every connection buffered
- * during this iteration (acks, pull requests, requests, publishes). cnats
- * alone would leave it to its flusher thread, which waits 1 ms first: a
- * request/reply round trip (a sync JetStream publish, an API call) then
- * cost 1 ms instead of ~80 us. One write per iteration also batches the
- * acks of many handlers. */
-static uv_prepare_t flush_prep;
-static int flush_prep_on;
-
-static void flush_before_poll(uv_prepare_t *h)
-{
-    (void)h;
-    for (jl_conn *c = all_conns, *next; c; c = next) {
-        next = c->all_next;
-        if (c->state == JL_CONN_CONNECTED)
-            jl_conn_write(c);
-        if (c->bp_waits)
-            jl_conn_bp_check(c);     /* may run Lua: next was read first */
-    }
-}
+/* ---- readiness (rt_health.h) and the write before each poll (lwire.c) ---- */
 
 void jl_conn_track(jl_conn *c)
 {
     char what[160];
     snprintf(what, sizeof what, "connection %s", c->name);
     c->health = rt_health_add(RT_HEALTH_CONNECTION, what);
-    if (!flush_prep_on) {
-        flush_prep_on = 1;
-        uv_prepare_init(RT->loop, &flush_prep);
-        uv_prepare_start(&flush_prep, flush_before_poll);
-        uv_unref((uv_handle_t *)&flush_prep);
-    }
     c->tracked = 1;
-    if (c->max_buffered <= 0)
-        c->max_buffered = JL_MAX_BUFFERED;
-    if (c->wt.epoch == 0)
-        c->wt.epoch = 1;          /* 0 marks "never sent" in the publisher */
-    c->all_prev = NULL;
-    c->all_next = all_conns;
-    if (all_conns)
-        all_conns->all_prev = c;
-    all_conns = c;
+    jl_wire_add(c);
 }
 
 static void untrack(jl_conn *c)
@@ -83,8 +55,7 @@ static void untrack(jl_conn *c)
         rt_health_fail(c->health, "is closed (the client gave up reconnecting)");
     rt_health_release(c->health);
     c->health = NULL;
-    if (c->all_prev) c->all_prev->all_next = c->all_next; else all_conns = c->all_next;
-    if (c->all_next) c->all_next->all_prev = c->all_prev;
+    jl_wire_remove(c);
 }
 
 /* ---- refcount ---- */
@@ -103,18 +74,10 @@ void jl_conn_release(jl_conn *c)
     free(c);
 }
 
-jl_conn *jl_conn_check(lua_State *L, int idx, const char *fname)
+int jl_conn_bad_self(lua_State *L, int idx, const char *fname)
 {
-    conn_ud *u = luaL_testudata(L, idx, CONN_MT);
-    if (!u)
-        jl_argerror(L, fname, "self", "connection expected, got %s (call it as nc:%s)",
-                    jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
-    return u->c;
-}
-
-int jl_conn_is_closed(jl_conn *c)
-{
-    return c->state == JL_CONN_CLOSED || c->dropping || !c->nc;
+    jl_argerror(L, fname, "self", "connection expected, got %s (call it as nc:%s)",
+                jl_typename(L, idx), strchr(fname, ':') ? strchr(fname, ':') + 1 : fname);
 }
 
 int jl_conn_closed_result(lua_State *L, const char *fname)
@@ -125,81 +88,10 @@ int jl_conn_closed_result(lua_State *L, const char *fname)
     return 3;
 }
 
-void jl_conn_check_open(lua_State *L, jl_conn *c, const char *fname)
+int jl_conn_not_open(lua_State *L, jl_conn *c, const char *fname)
 {
-    /* dropping: nc:close() was called; the closed event may not have come
-     * back yet, but the connection is closed for the script from then on */
-    if (c->state == JL_CONN_CLOSED || c->dropping || c->state == JL_CONN_CONNECTING || !c->nc)
-        luaL_error(L, "%s: the connection is %s", fname,
-                   c->state == JL_CONN_CONNECTING ? "not connected yet" : "closed");
-}
-
-const char *jl_status_code(natsStatus s)
-{
-    const char *code;
-    switch (s) {
-    case NATS_TIMEOUT:              code = "timeout"; break;
-    case NATS_CONNECTION_CLOSED:    code = "closed"; break;
-    case NATS_NO_RESPONDERS:        code = "no_responders"; break;
-    case NATS_INSUFFICIENT_BUFFER:  code = "buffer_full"; break;
-    case NATS_MAX_PAYLOAD:          code = "max_payload"; break;
-    case NATS_CONNECTION_AUTH_FAILED: code = "auth_failed"; break;
-    case NATS_NOT_PERMITTED:        code = "permission_denied"; break;
-    case NATS_SSL_ERROR:            code = "tls_error"; break;
-    case NATS_DRAINING:             code = "draining"; break;
-    case NATS_NO_SERVER:            code = "no_server"; break;
-    default:                        code = "nats_error"; break;
-    }
-    return code;
-}
-
-const char *jl_last_error(void)
-{
-    const char *t = nats_GetLastError(NULL), *e;
-    if (!t)
-        return "";
-    /* "(pub.c:130): Payload ..." -> "Payload ..." */
-    if (*t == '(' && (e = strstr(t, "): ")) != NULL && strchr(t, ')') == e)
-        t = e + 3;
-    return t;
-}
-
-int jl_push_status(lua_State *L, natsStatus s, const char *what)
-{
-    const char *code = jl_status_code(s);
-    const char *last = jl_last_error();
-    lua_pushnil(L);
-    lua_pushstring(L, code);
-    if (s == NATS_MAX_PAYLOAD && last && *last)
-        /* cnats' own sentence carries the sizes: "Payload 1048586 greater
-         * than maximum allowed: 1048576" (headers included) */
-        lua_pushfstring(L, "%s: the message is too large for the server: %s", what, last);
-    else if (s == NATS_INSUFFICIENT_BUFFER)
-        lua_pushfstring(L, "%s: the reconnect buffer is full (the connection is down)", what);
-    else
-        lua_pushfstring(L, "%s: %s", what, natsStatus_GetText(s));
-    return 3;
-}
-
-/* ---- publish ---- */
-
-/* (jl_conn_write_some, lwire.c: with the libuv adapter, cnats writes only
- * when the loop sees the socket writable. A script publishing in a tight
- * loop never returns to the loop, so cnats' buffer would grow (realloc +
- * page faults: measured 5x slower than raw cnats). Every 64 publishes we
- * write what is buffered ourselves, non-blocking, as the adapter's writable
- * callback would.) */
-/* natsConnection_Close flushes a non-empty write buffer with a PING and
- * waits up to 500 ms for the PONG, on the calling thread. Called on the loop
- * thread, the only one that reads the socket, it always waited the full
- * 500 ms (blocking the loop) and the buffered publishes were lost. So write
- * the buffer out first (non-blocking; a few tries while the socket takes it),
- * then close. Found by a helper's repro (tests/lua/repro_close_stall.lua). */
-void jl_conn_close_now(jl_conn *c)
-{
-    for (int i = 0; i < 64 && natsConnection_Buffered(c->nc) > 0; i++)
-        jl_conn_write(c);
-    natsConnection_Close(c->nc);
+    luaL_error(L, "%s: the connection is %s", fname, c->state == JL_CONN_CONNECTING ? "not connected yet" : "closed");
+    abort();    /* luaL_error never returns */
 }
 
 size_t jl_inbox_prefix(char *buf, size_t size)
@@ -211,18 +103,6 @@ size_t jl_inbox_prefix(char *buf, size_t size)
     n = snprintf(buf, size, "%s.", inbox);
     natsInbox_Destroy((natsInbox *)inbox);
     return n > 0 && (size_t)n < size ? (size_t)n : 0;
-}
-
-/* Adds the value at vidx; on a wrong type destroys m first, then raises
- * (a raise must not leak the message). */
-static void add_header_value(lua_State *L, natsMsg *m, const char *key, int vidx, const char *fname)
-{
-    if (lua_type(L, vidx) != LUA_TSTRING) {
-        const char *t = luaL_typename(L, vidx);
-        natsMsg_Destroy(m);
-        jl_argerror(L, fname, "headers", "value of '%s' must be a string or a list of strings, got %s", key, t);
-    }
-    natsMsgHeader_Add(m, key, lua_tostring(L, vidx));
 }
 
 /* Raise on a headers table jl_conn_publish would refuse, before anything
@@ -256,81 +136,12 @@ static void check_headers(lua_State *L, int hidx, const char *fname)
     }
 }
 
-natsStatus jl_msg_build(lua_State *L, natsMsg **out, const char *subj, const char *reply,
-                        const char *data, size_t len, int hidx, const char *fname)
-{
-    natsMsg *m = NULL;
-    natsStatus s;
-
-    *out = NULL;
-    if (hidx && lua_type(L, hidx) != LUA_TTABLE)
-        jl_argerror(L, fname, "headers", "table expected, got %s", luaL_typename(L, hidx));
-    s = natsMsg_Create(&m, subj, reply, data, (int)len);
-    if (s != NATS_OK || !hidx) {
-        *out = m;
-        return s;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, hidx) != 0) {
-        const char *key;
-        if (lua_type(L, -2) != LUA_TSTRING) {
-            natsMsg_Destroy(m);
-            jl_argerror(L, fname, "headers", "header names must be strings");
-        }
-        key = lua_tostring(L, -2);
-        if (!*key || strpbrk(key, " \t\r\n:")) {
-            natsMsg_Destroy(m);
-            jl_argerror(L, fname, "headers", "invalid header name '%s'", key);
-        }
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            int n = (int)lua_objlen(L, -1);
-            for (int i = 1; i <= n; i++) {
-                lua_rawgeti(L, -1, i);
-                add_header_value(L, m, key, lua_gettop(L), fname);
-                lua_pop(L, 1);
-            }
-        } else {
-            add_header_value(L, m, key, lua_gettop(L), fname);
-        }
-        lua_pop(L, 1);
-    }
-    *out = m;
-    return NATS_OK;
-}
-
-natsStatus jl_conn_publish(lua_State *L, jl_conn *c, const char *subj, const char *reply,
-                           const char *data, size_t len, int hidx, const char *fname)
-{
-    natsMsg *m = NULL;
-    natsStatus s;
-
-    if (!hidx) {
-        if (reply)
-            s = natsConnection_PublishRequest(c->nc, subj, reply, data, (int)len);
-        else
-            s = natsConnection_Publish(c->nc, subj, data, (int)len);
-        jl_conn_write_some(c, len);
-        return s;
-    }
-    s = jl_msg_build(L, &m, subj, reply, data, len, hidx, fname);
-    if (s != NATS_OK)
-        return s;
-    s = natsConnection_PublishMsg(c->nc, m);
-    natsMsg_Destroy(m);
-    jl_conn_write_some(c, len);
-    return s;
-}
-
-/* ---- clients (async publishers, pull consumers) ---- */
+/* ---- clients: subscriptions, async publishers, pull consumers ---- */
 
 void jl_conn_client_add(jl_conn *c, jl_client *k)
 {
     c->list_gen++;
-    k->prev = NULL;
-    k->next = c->clients;
-    if (c->clients)
-        c->clients->prev = k;
-    c->clients = k;
+    RT_LIST_PUSH(c->clients, k);
     c->nsubs++;
     jl_conn_retain(c);
 }
@@ -338,16 +149,46 @@ void jl_conn_client_add(jl_conn *c, jl_client *k)
 void jl_conn_client_remove(jl_conn *c, jl_client *k)
 {
     c->list_gen++;
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        c->clients = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
-    k->next = k->prev = NULL;
+    RT_LIST_UNLINK(c->clients, k);
     c->nsubs--;
     jl_conn_maybe_done(c);
     jl_conn_release(c);
+}
+
+/* The loops below run handlers, and a handler may unsubscribe (free) the
+ * next subscription or stop another consumer: when the connection's list
+ * changed, start over (pumping twice is harmless). Found with a test: a
+ * handler unsubscribing the next subscription was a use-after-free
+ * (test_regress_unsubscribe_next.lua). */
+void jl_conn_after_read(void *conn)
+{
+    jl_conn *c = conn;
+    unsigned gen;
+again:
+    gen = c->list_gen;
+    for (jl_client *k = c->clients, *next; k; k = next) {
+        next = k->next;
+        if (k->after_read)
+            k->after_read(k);
+        if (c->list_gen != gen)
+            goto again;
+    }
+}
+
+/* Drain every client; jl_conn_maybe_done closes the connection when the
+ * last one is done and c is draining. */
+static void drain_clients(jl_conn *c)
+{
+    unsigned gen;
+again:
+    gen = c->list_gen;
+    for (jl_client *k = c->clients, *next; k; k = next) {
+        next = k->next;      /* drain may remove k */
+        if (k->drain)
+            k->drain(k);     /* idempotent */
+        if (c->list_gen != gen)
+            goto again;
+    }
 }
 
 static void clients_event(jl_conn *c, int ev)
@@ -359,51 +200,12 @@ static void clients_event(jl_conn *c, int ev)
     }
 }
 
-/* nc:publish(subject, data, {headers=, reply=}) */
-static int nc_publish(lua_State *L)
+void jl_conn_add_methods(lua_State *L, const luaL_Reg *methods)
 {
-    static const char *const keys[] = {"headers", "reply", NULL};
-    jl_conn *c = jl_conn_check(L, 1, "nc:publish");
-    size_t len = 0, slen = 0;
-    const char *subj = jl_check_subject(L, 2, "nc:publish", 0, &slen);
-    const char *data = "";
-    const char *reply = NULL;
-    int hidx = 0;
-    natsStatus s;
-
-    if (!lua_isnoneornil(L, 3))
-        data = jl_check_string(L, 3, "nc:publish", "data", &len);
-    if (jl_opt_table(L, 4, "nc:publish", "opts")) {
-        jl_check_keys(L, 4, "nc:publish", keys);
-        reply = jl_field_string(L, 4, "reply", "nc:publish", NULL);
-        if (reply && jl_subject_invalid(reply, strlen(reply), 0))
-            jl_argerror(L, "nc:publish", "reply", "invalid reply subject '%s' (%s)", reply,
-                        jl_subject_invalid(reply, strlen(reply), 0));
-        lua_getfield(L, 4, "headers");
-        if (!lua_isnil(L, -1))
-            hidx = lua_gettop(L);
-    }
-    jl_check_pub_line(L, "nc:publish", reply && strlen(reply) > slen ? "reply" : "subject", slen,
-                      reply ? strlen(reply) : 0, hidx != 0, len);
-    if (jl_conn_is_closed(c))
-        return jl_conn_closed_result(L, "nc:publish");
-    jl_conn_check_open(L, c, "nc:publish");
-    if (c->over_buffered && !rt_co_lookup(L))
-        return jl_fail(L, "buffer_full", "nc:publish: the connection's write buffer is full (the server "
-                                         "is not reading) and this coroutine cannot wait");
-    s = jl_conn_publish(L, c, subj, reply, data, len, hidx, "nc:publish");
-    if (s != NATS_OK)
-        return jl_push_status(L, s, "nc:publish");
-    if (c->over_buffered && c->state == JL_CONN_CONNECTED) {
-        /* backpressure: this message is in the buffer; wait until it drained */
-        rt_co *co;
-        jl_conn_write(c);
-        c->over_buffered = natsConnection_Buffered(c->nc) > c->max_buffered;
-        if (c->over_buffered && (co = rt_co_lookup(L)) != NULL)
-            return jl_conn_bp_wait(c, co);
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    luaL_getmetatable(L, CONN_MT);
+    lua_getfield(L, -1, "__index");
+    luaL_register(L, NULL, methods);
+    lua_pop(L, 2);
 }
 
 /* ---- reply mux ---- */
@@ -759,7 +561,7 @@ static int nc_flush(lua_State *L)
     if (jl_conn_is_closed(c))
         return jl_conn_closed_result(L, "nc:flush");
     jl_conn_check_open(L, c, "nc:flush");
-    op = calloc(1, sizeof *op);
+    op = rt_xcalloc(1, sizeof *op);
     op->w.data = op;
     op->c = c;
     op->co = co;
@@ -804,7 +606,7 @@ static int nc_drain(lua_State *L)
     rt_health_fail(c->health, "is draining");
     c->drain_co = co;
     c->drain_timeout = timeout;
-    jl_conn_drain_subs(c);
+    drain_clients(c);
     jl_conn_maybe_done(c);      /* no subscriptions: flush and close now */
     return rt_co_wait(co, drain_cancel, c);
 }
@@ -890,6 +692,34 @@ static int nc_service(lua_State *L)
     lua_pushvalue(L, 2);
     lua_call(L, 2, LUA_MULTRET);
     return lua_gettop(L) - 3;
+}
+
+/* nc:stats() -> {in_msgs=, out_msgs=, in_bytes=, out_bytes=, reconnects=,
+ * buffered=, max_buffered=}: cnats' counters, and what waits in the write
+ * buffer (bytes not yet taken by the socket) */
+static int nc_stats(lua_State *L)
+{
+    jl_conn *c = jl_conn_check(L, 1, "nc:stats");
+    uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0, reconnects = 0;
+    natsStatistics *st = NULL;
+    int buffered = 0;
+
+    if (c->nc && natsStatistics_Create(&st) == NATS_OK) {
+        if (natsConnection_GetStats(c->nc, st) == NATS_OK)
+            natsStatistics_GetCounts(st, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnects);
+        natsStatistics_Destroy(st);
+    }
+    if (c->nc && !jl_conn_is_closed(c))
+        buffered = natsConnection_Buffered(c->nc);
+    lua_createtable(L, 0, 7);
+    lua_pushnumber(L, (lua_Number)in_msgs);    lua_setfield(L, -2, "in_msgs");
+    lua_pushnumber(L, (lua_Number)out_msgs);   lua_setfield(L, -2, "out_msgs");
+    lua_pushnumber(L, (lua_Number)in_bytes);   lua_setfield(L, -2, "in_bytes");
+    lua_pushnumber(L, (lua_Number)out_bytes);  lua_setfield(L, -2, "out_bytes");
+    lua_pushnumber(L, (lua_Number)c->reconnects); lua_setfield(L, -2, "reconnects");
+    lua_pushinteger(L, buffered > 0 ? buffered : 0); lua_setfield(L, -2, "buffered");
+    lua_pushinteger(L, c->max_buffered);       lua_setfield(L, -2, "max_buffered");
+    return 1;
 }
 
 static int nc_tostring(lua_State *L)
@@ -1000,38 +830,9 @@ static void conn_event(void *a, void *b)
     }
 }
 
-/* An asynchronous error from cnats, with the server's sentence when there
- * is one (cnats hands it to the error handler's thread as its last error). */
-typedef struct srv_err {
-    natsStatus s;
-    char       text[];
-} srv_err;
-
-static void conn_error(void *a, void *b)
-{
-    jl_conn *c = a;
-    srv_err *e = b;
-    if (c->state != JL_CONN_CLOSED)
-        jl_conn_server_error(c, e->s, e->text);
-    free(e);
-}
-
 void jl_conn_on_disconnected(natsConnection *nc, void *cl) { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_DISCONNECTED); }
 void jl_conn_on_reconnected(natsConnection *nc, void *cl)  { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_RECONNECTED); }
 void jl_conn_on_closed(natsConnection *nc, void *cl)       { rt_post(conn_event, cl, (void *)(intptr_t)JL_EV_CLOSED); }
-void jl_conn_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *cl)
-{
-    const char *t = err == NATS_SLOW_CONSUMER ? NULL : jl_last_error();
-    size_t n = t ? strlen(t) : 0;
-    srv_err *e = malloc(sizeof *e + n + 1);
-    if (!e)
-        return;
-    e->s = err;
-    memcpy(e->text, t ? t : "", n);
-    e->text[n] = '\0';
-    if (rt_post_try(conn_error, cl, e) != 0)
-        free(e);
-}
 
 /* ---- shutdown hook ---- */
 
@@ -1064,7 +865,7 @@ void jl_conn_hook_begin(rt_hook *h)
     }
     c->state = JL_CONN_DRAINING;
     c->drain_timeout = RT->cfg.shutdown_timeout * 0.8;
-    jl_conn_drain_subs(c);
+    drain_clients(c);
     jl_conn_maybe_done(c);
 }
 
@@ -1083,16 +884,12 @@ static int conn_gc(lua_State *L)
 void jl_inject_conn(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"publish", nc_publish},     {"subscribe", jl_conn_subscribe},
         {"request", nc_request},     {"flush", nc_flush},
         {"drain", nc_drain},         {"close", nc_close},
         {"status", nc_status},       {"on", nc_on},
         {"connected_url", nc_connected_url}, {"jetstream", nc_jetstream},
-        {"service", nc_service}, {NULL, NULL}};
+        {"service", nc_service},     {"stats", nc_stats}, {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", conn_gc}, {"__tostring", nc_tostring}, {NULL, NULL}};
 
     jl_newclass(L, CONN_MT, methods, meta);
-    jl_inject_sub(L);
-    jl_inject_wire(L);
-    jl_inject_connect(L);
 }

@@ -20,10 +20,12 @@
 #include "jl.h"
 #include "lconn.h"
 #include "lconnect_auth.h"
+#include "lperm.h"
+#include "rt_mem.h"
+#include "rt_natsuv.h"
 #include "rt_secret.h"
 #include "rt_server.h"
 
-#include "rt_natsuv.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -186,7 +188,7 @@ static void do_connect(connect_op *op)
 {
     jl_conn *c = op->c;
     const char *url = op->urls[op->next % op->nurls];
-    const char **order = malloc((size_t)op->nurls * sizeof *order);
+    const char **order = rt_xmalloc((size_t)op->nurls * sizeof *order);
     natsStatus s;
 
     /* The server that answered goes first; cnats keeps the rest for reconnects. */
@@ -196,8 +198,8 @@ static void do_connect(connect_op *op)
             order[k++] = op->urls[i];
     natsOptions_SetServers(c->opts, order, op->nurls);
     free(order);
-    /* messages of this connection's subscriptions are taken on the loop
-     * right after each read event (rt_natsuv.c, lsub.c) */
+    /* messages of this connection's clients (subscriptions, consumers) are
+     * taken on the loop right after each read event (rt_natsuv.c) */
     rt_natsuv_next_hook(jl_conn_after_read, c);
     s = natsConnection_Connect(&c->nc, c->opts);
     rt_natsuv_next_hook(NULL, NULL);
@@ -430,8 +432,8 @@ static void embedded_ready(const char *url, const char *token, const char *err, 
         return;
     }
     natsOptions_SetToken(op->c->opts, token);
-    op->urls = calloc(1, sizeof *op->urls);
-    op->urls[0] = strdup(url);
+    op->urls = rt_xcalloc(1, sizeof *op->urls);
+    op->urls[0] = rt_xstrdup(url);
     op->nurls = 1;
     op->pending--;
     start_attempt(op);
@@ -441,8 +443,8 @@ static void embedded_ready(const char *url, const char *token, const char *err, 
 static int read_servers(lua_State *L, int idx, connect_op *op)
 {
     if (lua_type(L, idx) == LUA_TSTRING) {
-        op->urls = calloc(1, sizeof *op->urls);
-        op->urls[0] = strdup(lua_tostring(L, idx));
+        op->urls = rt_xcalloc(1, sizeof *op->urls);
+        op->urls[0] = rt_xstrdup(lua_tostring(L, idx));
         op->nurls = 1;
         return 1;
     }
@@ -451,12 +453,12 @@ static int read_servers(lua_State *L, int idx, connect_op *op)
     int n = (int)lua_objlen(L, idx);
     if (n == 0)
         jl_argerror(L, "jet.connect", "servers", "the list is empty");
-    op->urls = calloc((size_t)n, sizeof *op->urls);
+    op->urls = rt_xcalloc((size_t)n, sizeof *op->urls);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
         if (lua_type(L, -1) != LUA_TSTRING)
             jl_argerror(L, "jet.connect", "servers", "entry %d: string expected, got %s", i, luaL_typename(L, -1));
-        op->urls[op->nurls++] = strdup(lua_tostring(L, -1));
+        op->urls[op->nurls++] = rt_xstrdup(lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     return 1;
@@ -518,7 +520,7 @@ static int jet_connect(lua_State *L)
     if (!explicit_servers && !name)
         name = cfg->name;
 
-    c = calloc(1, sizeof *c);
+    c = rt_xcalloc(1, sizeof *c);
     c->self_ref = LUA_NOREF;
     for (int i = 0; i < JL_EV_COUNT; i++)
         c->ev_ref[i] = LUA_NOREF;
@@ -549,7 +551,7 @@ static int jet_connect(lua_State *L)
     natsOptions_SetErrorHandler(c->opts, jl_conn_on_error, c);
     jl_connect_auth_apply(L, c->opts, &auth);
 
-    op = calloc(1, sizeof *op);
+    op = rt_xcalloc(1, sizeof *op);
     if (explicit_servers) {
         lua_getfield(L, 1, "servers");
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TTABLE) {
@@ -597,9 +599,9 @@ static int jet_connect(lua_State *L)
         read_servers(L, lua_gettop(L), op);
         lua_pop(L, 1);
     } else if (cfg->nservers > 0) {
-        op->urls = calloc((size_t)cfg->nservers, sizeof *op->urls);
+        op->urls = rt_xcalloc((size_t)cfg->nservers, sizeof *op->urls);
         for (int i = 0; i < cfg->nservers; i++)
-            op->urls[op->nurls++] = strdup(cfg->servers[i]);
+            op->urls[op->nurls++] = rt_xstrdup(cfg->servers[i]);
     }
     if (op->nurls > 0) {
         start_attempt(op);

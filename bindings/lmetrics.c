@@ -11,6 +11,7 @@
  * The same name and labels always give the same series.
  */
 #include "jl.h"
+#include "rt_mem.h"
 #include "rt_metrics.h"
 
 #include <math.h>
@@ -48,7 +49,7 @@ static char *render_labels(lua_State *L, int idx, const char *fname, int type)
     char *out;
     int n = 0;
     if (lua_isnoneornil(L, idx))
-        return strdup("");
+        return rt_xstrdup("");
     if (lua_type(L, idx) != LUA_TTABLE)
         jl_argerror(L, fname, "labels", "table expected, got %s", jl_typename(L, idx));
     lua_pushnil(L);

@@ -1,13 +1,19 @@
 /*
- * lmsg.c - message objects: msg.subject, msg.reply, msg.data, msg.headers,
- * msg:header(name), msg:header_values(name), msg:respond(data, opts).
+ * lmsg.c - message objects: msg.subject, msg.reply, msg.data, msg.size,
+ * msg.headers, msg:header(name), msg:header_values(name),
+ * msg:respond(data, opts); for JetStream messages msg:ack(), msg:nak(delay),
+ * msg:in_progress(), msg:term(), msg:ack_sync(timeout), msg:metadata().
  *
  * The userdata owns the natsMsg until it is collected. Fields are read
  * lazily from the natsMsg, so a handler that only counts messages never
- * copies a payload into a Lua string.
+ * copies a payload into a Lua string. Acks are plain publishes to the
+ * message's $JS.ACK reply subject, counted in the consumer's jl_ackstats.
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
+#include "lpublish.h"
+#include "lwire.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>

@@ -10,6 +10,9 @@
  * and reaped (a close-phase hook).
  */
 #include "jl.h"
+#include "rt_list.h"
+#include "rt_mem.h"
+#include "rt_timer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,9 +32,9 @@
 
 typedef struct pwait {
     rt_co        *co;
-    uv_timer_t   *timer;
+    uv_timer_t   *timer;       /* NULL: no timeout */
     struct child *ch;
-    struct pwait *next;
+    struct pwait *next, *prev; /* the child's waiters */
 } pwait;
 
 typedef struct child {
@@ -59,26 +62,17 @@ static void maybe_free(child *ch)
 
 static void unlink_running(child *ch)
 {
-    if (ch->prev)
-        ch->prev->next = ch->next;
-    else if (running_list == ch)
-        running_list = ch->next;
-    if (ch->next)
-        ch->next->prev = ch->prev;
-    ch->next = ch->prev = NULL;
+    if (ch->prev || running_list == ch)
+        RT_LIST_UNLINK(running_list, ch);
 }
 
-static void timer_closed(uv_handle_t *h) { free(h); }
-
+/* w is no longer in its child's list */
 static void wake(pwait *w, int timed_out)
 {
     child *ch = w->ch;
     lua_State *T = rt_co_prepare(w->co);
     rt_co *co = w->co;
-    if (w->timer) {
-        uv_timer_stop(w->timer);
-        uv_close((uv_handle_t *)w->timer, timer_closed);
-    }
+    rt_timer_free(&w->timer);
     free(w);
     if (!T)
         return;
@@ -103,17 +97,15 @@ static void handle_closed(uv_handle_t *h)
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     child *ch = p->data;
-    pwait *w = ch->waiters;
     ch->running = 0;
     ch->status = status;
     ch->sig = sig;
     unlink_running(ch);
-    ch->waiters = NULL;
     uv_close((uv_handle_t *)p, handle_closed);
-    while (w) {
-        pwait *next = w->next;
+    while (ch->waiters) {
+        pwait *w = ch->waiters;
+        RT_LIST_UNLINK(ch->waiters, w);
         wake(w, 0);
-        w = next;
     }
     if (RT->exiting && !running_list && hook_added)
         rt_hook_done(&proc_hook);
@@ -195,7 +187,7 @@ static int p_spawn(lua_State *L)
         jl_check_keys(L, 2, "jet.process.spawn", keys);
         pdeath = jl_field_bool(L, 2, "pdeathsig", "jet.process.spawn", 1);
     }
-    args = calloc((size_t)n + 5, sizeof *args);
+    args = rt_xcalloc((size_t)n + 5, sizeof *args);
     if (pdeath && access("/usr/bin/setpriv", X_OK) == 0) {
         args[nargs++] = "/usr/bin/setpriv";
         args[nargs++] = "--pdeathsig";
@@ -221,7 +213,7 @@ static int p_spawn(lua_State *L)
                 cap++;
             lua_pushnil(L);
             while (lua_next(L, -2)) { cap++; lua_pop(L, 1); }
-            env = calloc((size_t)cap + 1, sizeof *env);
+            env = rt_xcalloc((size_t)cap + 1, sizeof *env);
             for (char **e = environ; *e; e++) {
                 size_t kl = strcspn(*e, "=");
                 lua_pushlstring(L, *e, kl);
@@ -229,7 +221,7 @@ static int p_spawn(lua_State *L)
                 int over = !lua_isnil(L, -1);
                 lua_pop(L, 1);
                 if (!over)
-                    env[envn++] = strdup(*e);
+                    env[envn++] = rt_xstrdup(*e);
             }
             lua_pushnil(L);
             while (lua_next(L, -2)) {
@@ -238,7 +230,7 @@ static int p_spawn(lua_State *L)
                     lua_pushliteral(L, "=");
                     lua_pushvalue(L, -3);
                     lua_concat(L, 3);
-                    env[envn++] = strdup(lua_tostring(L, -1));
+                    env[envn++] = rt_xstrdup(lua_tostring(L, -1));
                     lua_pop(L, 1);
                 }
                 lua_pop(L, 1);
@@ -257,7 +249,7 @@ static int p_spawn(lua_State *L)
     o.stdio_count = 3;
     o.exit_cb = on_exit_cb;
 
-    ch = calloc(1, sizeof *ch);
+    ch = rt_xcalloc(1, sizeof *ch);
     r = uv_spawn(RT->loop, &ch->p, &o);
     for (int i = 0; i < 2; i++)
         if (fds[i] >= 0)
@@ -278,10 +270,7 @@ static int p_spawn(lua_State *L)
     ch->p.data = ch;
     ch->running = 1;
     uv_unref((uv_handle_t *)&ch->p);
-    ch->next = running_list;
-    if (running_list)
-        running_list->prev = ch;
-    running_list = ch;
+    RT_LIST_PUSH(running_list, ch);
     if (!hook_added) {
         proc_hook.begin = hook_begin;
         proc_hook.force = hook_begin;
@@ -342,27 +331,16 @@ static int proc_running(lua_State *L)
 
 static void wait_timeout(uv_timer_t *t)
 {
-    pwait *w = t->data, **pp;
-    for (pp = &w->ch->waiters; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
+    pwait *w = t->data;
+    RT_LIST_UNLINK(w->ch->waiters, w);
     wake(w, 1);
 }
 
 static void wait_cancel(rt_co *co, void *p)
 {
-    pwait *w = p, **pp;
-    for (pp = &w->ch->waiters; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    if (w->timer) {
-        uv_timer_stop(w->timer);
-        uv_close((uv_handle_t *)w->timer, timer_closed);
-    }
+    pwait *w = p;
+    RT_LIST_UNLINK(w->ch->waiters, w);
+    rt_timer_free(&w->timer);
     free(w);
 }
 
@@ -382,17 +360,12 @@ static int proc_wait(lua_State *L)
         return 2;
     }
     co = rt_co_current(L, "proc:wait");
-    w = calloc(1, sizeof *w);
+    w = rt_xcalloc(1, sizeof *w);
     w->co = co;
     w->ch = ch;
-    w->next = ch->waiters;
-    ch->waiters = w;
-    if (timeout >= 0) {
-        w->timer = malloc(sizeof *w->timer);
-        uv_timer_init(RT->loop, w->timer);
-        w->timer->data = w;
-        uv_timer_start(w->timer, wait_timeout, (uint64_t)(timeout * 1000.0), 0);
-    }
+    RT_LIST_PUSH(ch->waiters, w);
+    if (timeout >= 0)
+        w->timer = rt_timer_new(wait_timeout, w, (uint64_t)(timeout * 1000.0), 0);
     return rt_co_wait(co, wait_cancel, w);
 }
 
@@ -586,7 +559,7 @@ static int p_wait_port(lua_State *L)
     int port = (int)jl_check_number(L, 2, "jet.process.wait_port", "port");
     double timeout = lua_isnoneornil(L, 3) ? 10 : jl_check_number(L, 3, "jet.process.wait_port", "timeout");
     rt_co *co = rt_co_current(L, "jet.process.wait_port");
-    port_op *op = calloc(1, sizeof *op);
+    port_op *op = rt_xcalloc(1, sizeof *op);
 
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&op->addr) != 0 &&
         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&op->addr) != 0) {

@@ -42,6 +42,9 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
+#include "lpublish.h"
+#include "lwire.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>

@@ -19,7 +19,10 @@
  * trigger nothing.
  */
 #include "jl.h"
+#include "rt_list.h"
+#include "rt_mem.h"
 #include "rt_notify.h"
+#include "rt_timer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -32,7 +35,7 @@
 typedef struct wdir {
     uv_fs_event_t ev;
     char          path[PATH_MAX];
-    struct wdir  *next;
+    struct wdir  *next, *prev;
 } wdir;
 
 typedef struct fsig {            /* what a watched path resolves to */
@@ -139,17 +142,16 @@ static int reload_watch(lua_State *L)
     free(files);
     free(sigs);
     nfiles = (int)lua_objlen(L, 1);
-    files = calloc((size_t)nfiles + 1, sizeof *files);
-    sigs = calloc((size_t)nfiles + 1, sizeof *sigs);
+    files = rt_xcalloc((size_t)nfiles + 1, sizeof *files);
+    sigs = rt_xcalloc((size_t)nfiles + 1, sizeof *sigs);
     for (int i = 0; i < nfiles; i++) {
         lua_rawgeti(L, 1, i + 1);
-        files[i] = strdup(luaL_checkstring(L, -1));
+        files[i] = rt_xstrdup(luaL_checkstring(L, -1));
         sigs[i] = sig_of(files[i]);
         lua_pop(L, 1);
     }
     if (!debounce) {
-        debounce = malloc(sizeof *debounce);
-        uv_timer_init(RT->loop, debounce);
+        debounce = rt_timer_alloc(NULL);
         uv_unref((uv_handle_t *)debounce);
     }
     for (int i = 0; i < nfiles; i++) {
@@ -163,7 +165,7 @@ static int reload_watch(lua_State *L)
             ;
         if (d)
             continue;
-        d = calloc(1, sizeof *d);
+        d = rt_xcalloc(1, sizeof *d);
         snprintf(d->path, sizeof d->path, "%s", dir);
         uv_fs_event_init(RT->loop, &d->ev);
         d->ev.data = d;
@@ -173,8 +175,7 @@ static int reload_watch(lua_State *L)
             continue;
         }
         uv_unref((uv_handle_t *)&d->ev);
-        d->next = dirs;
-        dirs = d;
+        RT_LIST_PUSH(dirs, d);
     }
     return 0;
 }
@@ -187,7 +188,7 @@ static int reload_on_request(lua_State *L)
     lua_pushvalue(L, 1);
     trigger_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (!hup) {
-        hup = malloc(sizeof *hup);
+        hup = rt_xmalloc(sizeof *hup);
         uv_signal_init(RT->loop, hup);
         uv_signal_start(hup, on_hup, SIGHUP);
         uv_unref((uv_handle_t *)hup);

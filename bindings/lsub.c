@@ -12,13 +12,20 @@
  * rest stay in cnats' queue, bounded by `pending_limit` (cnats' pending
  * limits: beyond it cnats drops and reports a slow consumer).
  *
+ * Each subscription is a client of its connection (jl_client): the
+ * connection calls it after every read (pump), to drain, and when the
+ * server refused it; it knows nothing else about subscriptions.
+ *
  * Lifetime: the jl_sub struct lives until cnats reports the subscription
  * closed (unsubscribe, drain done or connection closed) and no handler of it
- * still runs. Until then it holds: a registry ref on the Lua userdata, the
- * handler ref, a connection ref and a liveness ref.
+ * still runs, and no drain flush of it is in flight. Until it is finalized
+ * it holds: a registry ref on the Lua userdata, the handler ref, its place
+ * among the connection's clients (a connection ref) and a liveness ref.
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmsg.h"
+#include "rt_mem.h"
 #include "rt_metrics.h"
 
 #include <stdio.h>
@@ -29,7 +36,8 @@
 
 enum { SUB_ACTIVE = 0, SUB_DRAINING, SUB_UNSUBSCRIBED };
 
-struct jl_sub {
+typedef struct jl_sub {
+    jl_client         client;        /* first: the connection calls us through it */
     jl_conn          *conn;
     natsSubscription *sub;
     int               handler_ref;
@@ -45,13 +53,14 @@ struct jl_sub {
     rt_co            *drain_co;
     int               drain_flushed; /* the UNSUB reached the server: what it
                                         sent before is queued here */
+    int               flushing;      /* a drain flush is in flight: it frees a
+                                        finalized s */
     struct sub_ud    *ud;
     char             *queue;         /* queue group, or NULL */
     const char       *error;         /* "permission_denied" once the server refused it */
     rt_hook           hook;          /* drains the subscription at shutdown */
-    jl_sub           *next, *prev;   /* the connection's list */
     char              what[160];     /* "handler for 'subject'" */
-};
+} jl_sub;
 
 typedef struct sub_ud {
     jl_sub  *s;            /* NULL once the subscription is finalized */
@@ -123,32 +132,7 @@ static void handler_done(rt_co *co, int ok, void *data)
     pump(s);
 }
 
-/* The loops below run handlers, and a handler may unsubscribe (free) the
- * next subscription or stop another consumer: when the connection's lists
- * changed, start over (pumping twice is harmless). Found with a test: a
- * handler unsubscribing the next subscription was a use-after-free. */
-void jl_conn_after_read(void *conn)
-{
-    jl_conn *c = conn;
-    unsigned gen;
-subs:
-    gen = c->list_gen;
-    for (jl_sub *s = c->subs, *next; s; s = next) {
-        next = s->next;
-        pump(s);
-        if (c->list_gen != gen)
-            goto subs;
-    }
-clients:
-    gen = c->list_gen;
-    for (jl_client *k = c->clients, *next; k; k = next) {
-        next = k->next;
-        if (k->after_read)
-            k->after_read(k);
-        if (c->list_gen != gen)
-            goto clients;
-    }
-}
+static void sub_after_read(jl_client *k) { pump((jl_sub *)k); }
 
 /* Drain (ours: cnats never ends the drain of a synchronous subscription
  * whose queue is already empty): cnats sends the UNSUB at once; a flush
@@ -156,7 +140,8 @@ clients:
  * in our queue; when that queue is empty and no handler runs, it is done. */
 typedef struct drain_flush {
     uv_work_t  w;
-    jl_conn   *c;
+    jl_sub    *s;
+    jl_conn   *c;        /* retained: the worker uses c->nc */
     natsStatus st;
 } drain_flush;
 
@@ -169,21 +154,18 @@ static void drain_flush_work(uv_work_t *w)
 static void drain_flush_after(uv_work_t *w, int status)
 {
     drain_flush *f = w->data;
-    jl_conn *c = f->c;
-    unsigned gen;
-again:
-    gen = c->list_gen;
-    for (jl_sub *s = c->subs, *next; s; s = next) {
-        next = s->next;
-        if (s->state == SUB_DRAINING && !s->drain_flushed) {
-            s->drain_flushed = 1;
-            pump(s);
-            if (c->list_gen != gen)
-                goto again;
-        }
-    }
+    jl_sub *s = f->s;
+    jl_conn_release(f->c);
     free(f);
-    jl_conn_release(c);
+    s->flushing = 0;
+    if (s->finalized) {          /* ended while the flush was out: ours to free */
+        free(s);
+        return;
+    }
+    if (s->state == SUB_DRAINING && !s->drain_flushed) {
+        s->drain_flushed = 1;
+        pump(s);
+    }
 }
 
 /* Returns 1 if s is now draining. Returns 0 if it was stopped instead (no
@@ -206,37 +188,31 @@ static int start_drain(jl_sub *s)
     return 0;
 }
 
-static void flush_drains(jl_conn *c)
+/* A flush after the UNSUB, on a worker thread (it waits for the PONG). One
+ * per subscription at a time: a flush still out was sent after its UNSUB. */
+static void flush_drain(jl_sub *s)
 {
-    drain_flush *f = calloc(1, sizeof *f);
+    drain_flush *f;
+    if (s->flushing || s->drain_flushed)
+        return;
+    f = rt_xcalloc(1, sizeof *f);
     f->w.data = f;
-    f->c = c;
-    jl_conn_retain(c);
+    f->s = s;
+    f->c = s->conn;
+    jl_conn_retain(f->c);
+    s->flushing = 1;
     uv_queue_work(RT->loop, &f->w, drain_flush_work, drain_flush_after);
 }
 
-void jl_conn_drain_subs(jl_conn *c)
+/* Stop receiving, handle what already arrived: the connection drains, or
+ * the shutdown's first phase (sub_hook_begin). */
+static void drain(jl_sub *s)
 {
-    unsigned gen;
-subs:
-    gen = c->list_gen;
-    for (jl_sub *s = c->subs, *next; s; s = next) {
-        next = s->next;      /* read first: start_drain may free s */
-        start_drain(s);      /* idempotent */
-        if (c->list_gen != gen)
-            goto subs;
-    }
-clients:
-    gen = c->list_gen;
-    for (jl_client *k = c->clients, *next; k; k = next) {
-        next = k->next;      /* drain may remove k */
-        if (k->drain)
-            k->drain(k);     /* idempotent */
-        if (c->list_gen != gen)
-            goto clients;
-    }
-    flush_drains(c);
+    if (start_drain(s))
+        flush_drain(s);
 }
+
+static void sub_drain_cb(jl_client *k) { drain((jl_sub *)k); }
 
 static void finalize(jl_sub *s)
 {
@@ -248,27 +224,23 @@ static void finalize(jl_sub *s)
     s->drain_co = NULL;
     rt_hook_done(&s->hook);
     rt_hook_remove(&s->hook);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->subs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    c->list_gen++;
     if (s->ud) {
         s->ud->delivered = s->delivered;
         s->ud->error = s->error;
         s->ud->s = NULL;
     }
     free(s->queue);
+    s->queue = NULL;
     luaL_unref(L, LUA_REGISTRYINDEX, s->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, s->self_ref);
     natsSubscription_Destroy(s->sub);
-    free(s);
+    s->sub = NULL;
     rt_unref();
-    c->nsubs--;
-    jl_conn_maybe_done(c);
-    jl_conn_release(c);
+    /* may close the connection (a drain's last client) and run Lua (nc:drain
+     * returns): s is unlinked, and nothing reaches it from Lua any more */
+    jl_conn_client_remove(c, &s->client);
+    if (!s->flushing)
+        free(s);              /* else drain_flush_after frees it */
     if (dco && rt_co_prepare(dco)) {
         lua_pushboolean(dco->L, 1);
         rt_co_resume(dco, 1);
@@ -278,15 +250,28 @@ static void finalize(jl_sub *s)
 /* Shutdown, first phase: stop receiving, handle what already arrived. */
 static void sub_hook_begin(rt_hook *h)
 {
-    jl_sub *s = h->data;
-    jl_conn *c = s->conn;
-    if (start_drain(s))
-        flush_drains(c);
+    drain(h->data);
+}
+
+/* The server refused the subscription(s) p names (lperm.c): stop them. */
+static void sub_denied(jl_client *k, const rt_perm *p, const char *text)
+{
+    jl_sub *s = (jl_sub *)k;
+    if (s->state == SUB_UNSUBSCRIBED || s->error || !rt_perm_matches(p, natsSubscription_GetSubject(s->sub)) ||
+        strcmp(s->queue ? s->queue : "", p->queue) != 0)
+        return;
+    rt_warn("subscription to '%s'%s%s stopped: the server refused it (%s)", natsSubscription_GetSubject(s->sub),
+            s->queue ? " in queue " : "", s->queue ? s->queue : "", text);
+    s->error = "permission_denied";
+    s->state = SUB_UNSUBSCRIBED;
+    natsSubscription_Unsubscribe(s->sub);
+    pump(s);          /* finalizes now unless a handler still runs */
 }
 
 /* ---- Lua API ---- */
 
-int jl_conn_subscribe(lua_State *L)
+/* nc:subscribe(subject, fn, {queue=, concurrency=, pending_limit=}) */
+static int nc_subscribe(lua_State *L)
 {
     static const char *const keys[] = {"queue", "concurrency", "pending_limit", NULL};
     jl_conn *c = jl_conn_check(L, 1, "nc:subscribe");
@@ -314,7 +299,7 @@ int jl_conn_subscribe(lua_State *L)
         return jl_conn_closed_result(L, "nc:subscribe");
     jl_conn_check_open(L, c, "nc:subscribe");
 
-    s = calloc(1, sizeof *s);
+    s = rt_xcalloc(1, sizeof *s);
     s->conn = c;
     s->concurrency = (int)conc;
     s->limit = (int64_t)limit;
@@ -328,13 +313,12 @@ int jl_conn_subscribe(lua_State *L)
         free(s);
         return jl_push_status(L, st, "nc:subscribe");
     }
-    s->queue = queue ? strdup(queue) : NULL;
+    s->queue = queue ? rt_xstrdup(queue) : NULL;
     natsSubscription_SetPendingLimits(s->sub, s->limit > 0 ? (int)s->limit : -1, -1);
-    c->list_gen++;
-    s->next = c->subs;
-    if (c->subs)
-        c->subs->prev = s;
-    c->subs = s;
+    s->client.after_read = sub_after_read;
+    s->client.drain = sub_drain_cb;
+    s->client.sub_denied = sub_denied;
+    jl_conn_client_add(c, &s->client);   /* retains c */
 
     lua_pushvalue(L, 3);
     s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -346,37 +330,12 @@ int jl_conn_subscribe(lua_State *L)
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    jl_conn_retain(c);
-    c->nsubs++;
     s->hook.begin = sub_hook_begin;
     s->hook.phase = RT_PHASE_STOP;
     s->hook.data = s;
     rt_hook_add(&s->hook);
     rt_ref();
     return 1;
-}
-
-/* The server refused the subscription(s) p names (lperm.c): stop them. */
-void jl_conn_subs_denied(jl_conn *c, const rt_perm *p, const char *text)
-{
-    unsigned gen;
-again:
-    gen = c->list_gen;
-    for (jl_sub *s = c->subs, *next; s; s = next) {
-        next = s->next;
-        if (s->state == SUB_UNSUBSCRIBED || s->error ||
-            !rt_perm_matches(p, natsSubscription_GetSubject(s->sub)) ||
-            strcmp(s->queue ? s->queue : "", p->queue) != 0)
-            continue;
-        rt_warn("subscription to '%s'%s%s stopped: the server refused it (%s)", natsSubscription_GetSubject(s->sub),
-                s->queue ? " in queue " : "", s->queue ? s->queue : "", text);
-        s->error = "permission_denied";
-        s->state = SUB_UNSUBSCRIBED;
-        natsSubscription_Unsubscribe(s->sub);
-        pump(s);          /* finalizes now unless a handler still runs */
-        if (c->list_gen != gen)
-            goto again;
-    }
 }
 
 static jl_sub *check_sub(lua_State *L, const char *fname)
@@ -423,10 +382,9 @@ static int sub_drain(lua_State *L)
     if (s->drain_co)
         return jl_fail(L, "draining", "sub:drain: another coroutine is already draining it");
     if (s->state == SUB_ACTIVE) {
-        jl_conn *c = s->conn;
         sub_ud *ud = lua_touserdata(L, 1);
         if (start_drain(s)) {
-            flush_drains(c);
+            flush_drain(s);
         } else if (!ud->s) {                 /* stopped and finalized at once */
             lua_pushboolean(L, 1);
             return 1;
@@ -513,5 +471,7 @@ void jl_inject_sub(lua_State *L)
         {"unsubscribe", sub_unsubscribe}, {"drain", sub_drain},
         {"stats", sub_stats}, {"subject", sub_subject}, {"_set_handler", sub_set_handler},
         {NULL, NULL}};
+    static const luaL_Reg conn_methods[] = {{"subscribe", nc_subscribe}, {NULL, NULL}};
     jl_newclass(L, SUB_MT, methods, NULL);
+    jl_conn_add_methods(L, conn_methods);
 }

@@ -7,6 +7,8 @@
  * the script dropped still fires and keeps the process alive, like node.
  */
 #include "jl.h"
+#include "rt_mem.h"
+#include "rt_timer.h"
 
 #include <stdlib.h>
 
@@ -14,27 +16,20 @@
 
 /* ---- jet.sleep ---- */
 
-typedef struct sleep_op {
-    uv_timer_t t;
-    rt_co     *co;
-} sleep_op;
-
-static void free_handle(uv_handle_t *h) { free(h->data); }
-
+/* The pending operation is the timer itself (rt_timer.h); its data is the
+ * sleeping coroutine. */
 static void sleep_fired(uv_timer_t *t)
 {
-    sleep_op *op = t->data;
-    rt_co *co = op->co;
-    uv_close((uv_handle_t *)t, free_handle);
+    rt_co *co = t->data;
+    rt_timer_free(&t);
     if (rt_co_prepare(co))
         rt_co_resume(co, 0);
 }
 
 static void sleep_cancel(rt_co *co, void *p)
 {
-    sleep_op *op = p;
-    uv_timer_stop(&op->t);
-    uv_close((uv_handle_t *)&op->t, free_handle);
+    uv_timer_t *t = p;
+    rt_timer_free(&t);
 }
 
 static uint64_t check_seconds(lua_State *L, int idx, const char *fname, const char *arg)
@@ -49,16 +44,9 @@ static int jl_sleep(lua_State *L)
 {
     uint64_t ms = check_seconds(L, 1, "jet.sleep", "seconds");
     rt_co *co = rt_co_current(L, "jet.sleep");
-    sleep_op *op = malloc(sizeof *op);
-    if (!op)
-        return luaL_error(L, "jet.sleep: out of memory");
-    uv_timer_init(RT->loop, &op->t);
-    op->t.data = op;
-    op->co = co;
-    uv_update_time(RT->loop);   /* the cached time may be old: see rt_timer.h */
-    uv_timer_start(&op->t, sleep_fired, ms, 0);
+    uv_timer_t *t = rt_timer_new(sleep_fired, co, ms, 0);
     co->sleeping = 1;
-    return rt_co_wait(co, sleep_cancel, op);
+    return rt_co_wait(co, sleep_cancel, t);
 }
 
 /* ---- jet.timer / jet.every ---- */
@@ -74,6 +62,8 @@ typedef struct ltimer {
 } ltimer;
 
 typedef struct { ltimer *t; } ltimer_ud;
+
+static void free_handle(uv_handle_t *h) { free(h->data); }
 
 static void timer_disarm(lua_State *L, ltimer *t)
 {
@@ -127,9 +117,7 @@ static int new_timer(lua_State *L, const char *fname, int repeat)
     jl_check_function(L, 2, fname, "fn");
     if (repeat && ms == 0)
         jl_argerror(L, fname, "seconds", "an interval must be > 0");
-    t = calloc(1, sizeof *t);
-    if (!t)
-        return luaL_error(L, "%s: out of memory", fname);
+    t = rt_xcalloc(1, sizeof *t);
     uv_timer_init(RT->loop, &t->t);
     t->t.data = t;
     t->repeat = repeat;
@@ -143,7 +131,6 @@ static int new_timer(lua_State *L, const char *fname, int repeat)
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->armed = 1;
     rt_ref();
-    uv_update_time(RT->loop);
     uv_timer_start(&t->t, timer_fired, ms, repeat ? ms : 0);
     return 1;
 }

@@ -5,11 +5,12 @@
 #include "rt.h"
 #include "rt_auth.h"
 #include "rt_http.h"
+#include "rt_mem.h"
 #include "rt_paths.h"
 #include "rt_notify.h"
 #include "rt_server_cli.h"
 #include "rt_sched.h"
-#include "jl.h"
+#include "jl_open.h"
 
 #include <nats/nats.h>
 #include <luajit.h>
@@ -24,18 +25,20 @@ static const char usage[] =
 "Usage:\n"
 "  jetlua run [options] SCRIPT [args...]   run a Lua script\n"
 "  jetlua version                         print the versions of jetlua and its parts\n"
-"  jetlua stream ls|info|view|purge|rm    inspect and manage streams\n"
-"  jetlua consumer ls|info|next           inspect consumers, take messages\n"
+"  jetlua stream ls|info|add|edit|view|purge|rm\n"
+"                                         inspect and manage streams\n"
+"  jetlua consumer ls|info|add|next|rm    inspect and manage consumers, take messages\n"
 "  jetlua pub SUBJECT [DATA]              publish (JetStream when a stream listens)\n"
 "  jetlua sub SUBJECT                     print messages as they arrive\n"
-"  jetlua kv ls|get|put                   key-value buckets\n"
+"  jetlua req SUBJECT [DATA]              send a request, print the reply\n"
+"  jetlua kv ls|get|put|del|history|watch key-value buckets\n"
 "  jetlua micro ls|info|stats             NATS services ($SRV): find them, their endpoints and stats\n"
 "  (each tool: `jetlua TOOL --help`; tools take the run options below, and --json)\n"
 "  jetlua server url|status|stop          the embedded server of the state dir\n"
 "  jetlua --help                          this text\n"
 "\n"
 "Options for run (before SCRIPT; --opt VALUE or --opt=VALUE):\n"
-"  --server URL          NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
+"  -s, --server URL      NATS server, repeatable (default: $NATS_URL, a comma-separated\n"
 "                        list). With neither, jetlua uses the embedded server of the\n"
 "                        state dir: a private `nats-server -js` on 127.0.0.1 that needs\n"
 "                        a generated token (DIR/token), started by the first\n"
@@ -97,7 +100,7 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 static void add_server(rt_cfg *cfg, const char *url)
 {
-    cfg->servers = realloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
+    cfg->servers = rt_xrealloc(cfg->servers, (size_t)(cfg->nservers + 2) * sizeof *cfg->servers);
     cfg->servers[cfg->nservers++] = url;
     cfg->servers[cfg->nservers] = NULL;
 }
@@ -111,11 +114,8 @@ static char *keep(const char *s)
 {
     static char **kept;            /* for the life of the process */
     static int nkept;
-    char **k = realloc(kept, (size_t)(nkept + 1) * sizeof *kept);
-    if (!k)
-        return (char *)s;
-    kept = k;
-    return kept[nkept++] = strdup(s);
+    kept = rt_xrealloc(kept, (size_t)(nkept + 1) * sizeof *kept);
+    return kept[nkept++] = rt_xstrdup(s);
 }
 
 static void hide_secrets(int argc, char **argv, rt_cfg *cfg)
@@ -192,8 +192,13 @@ static int cmd_run(int argc, char **argv, int first)
     int code;
     const char *metrics = NULL;
 
-    for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-        if (opt_value(argc, argv, &i, "--server", &v))            add_server(cfg, v);
+    for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (opt_value(argc, argv, &i, "--server", &v) || opt_value(argc, argv, &i, "-s", &v))
+            add_server(cfg, v);
         else if (opt_value(argc, argv, &i, "--user", &v))         cfg->user = v;
         else if (opt_value(argc, argv, &i, "--password", &v))     cfg->password = v;
         else if (opt_value(argc, argv, &i, "--token", &v))        cfg->token = v;
@@ -251,7 +256,7 @@ static int cmd_run(int argc, char **argv, int first)
         return 2;
     }
     if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
-        char *copy = strdup(env), *save = NULL;
+        char *copy = rt_xstrdup(env), *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (*tok)
                 add_server(cfg, tok);
@@ -384,7 +389,7 @@ static int cmd_run(int argc, char **argv, int first)
 /* The tools are Lua scripts (bindings/lua/jetlua/tools/<tool>.lua) run like
  * `jetlua run`: the run options may appear anywhere on the line, the rest
  * goes to the tool. They log warnings only, unless --log-level says else. */
-static const char *const tools[] = {"stream", "consumer", "pub", "sub", "kv", "micro", NULL};
+static const char *const tools[] = {"stream", "consumer", "pub", "sub", "req", "kv", "micro", NULL};
 
 static int cmd_tool(int argc, char **argv)
 {
@@ -401,15 +406,21 @@ static int cmd_tool(int argc, char **argv)
         fprintf(stderr, "jetlua: %s\n", why);
         return 1;
     }
-    nv = calloc((size_t)argc + 8, sizeof *nv);
-    used = calloc((size_t)argc, 1);
-    path = malloc(strlen(dir) + 64);
+    nv = rt_xcalloc((size_t)argc + 8, sizeof *nv);
+    used = rt_xcalloc((size_t)argc, 1);
+    path = rt_xmalloc(strlen(dir) + 64);
 
     nv[n++] = argv[0];
     nv[n++] = "run";
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;                        /* the rest is the tool's, even if it looks like an option */
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {    /* -s URL, as in the nats CLI */
+            used[i] = used[i + 1] = 1;
+            nv[n++] = "--server";
+            nv[n++] = argv[++i];
+            continue;
+        }
         for (int k = 0; valued[k]; k++) {
             size_t l = strlen(valued[k]);
             if (strncmp(argv[i], valued[k], l) != 0 || (argv[i][l] != '=' && argv[i][l] != '\0'))

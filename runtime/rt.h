@@ -1,5 +1,7 @@
 /*
  * rt.h - the jetlua runtime: one libuv loop that owns one lua_State.
+ * RT, rt_post, liveness refs and clocks are in rt_state.c; hooks, the
+ * shutdown and the lifecycle in rt_core.c.
  *
  * Threading rule: every function declared here runs on the loop thread,
  * except rt_post(), which any thread may call (it is the only bridge from
@@ -65,7 +67,9 @@ typedef struct rt {
     rt_cfg      cfg;
     const char *script;
     int         live;       /* refs that keep the process alive (node-like) */
-    int         exiting;    /* 0 running, 1 draining handlers, 2 closing, 3 closed */
+    int         exiting;    /* the shutdown state (rt_core.c): 0 running, 1 draining
+                               (stop hooks, handlers finish), 2 close hooks, 3 the
+                               embedded server stops, 4 closing handles, 5 closed */
     int         exit_code;
     int         unclean;    /* something was left undone at shutdown */
     int         main_done;
@@ -91,8 +95,6 @@ const char *rt_default_server(void);
 double rt_now(void);
 /* monotonic ms */
 uint64_t rt_mono_ms(void);
-
-
 
 /* Lifecycle, used by main.c. */
 int  rt_init(void);

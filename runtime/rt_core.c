@@ -17,66 +17,32 @@
  * whatever is left is abandoned, logged, and the exit code says so. When a
  * handler holds the loop so that the timer cannot fire, the watchdog thread
  * ends the process (rt_watchdog.c), as it does on a second signal.
+ *
+ * The state every part shares (RT, rt_post, liveness refs) is in
+ * rt_state.c, below this file and below what it drives (the scheduler, the
+ * watchdog), which therefore never call back up into it.
  */
 #include "rt.h"
-#include "rt_inbox.h"
-#include "rt_sched.h"
-#include "rt_server.h"
+#include "rt_list.h"
 #include "rt_natsuv.h"
 #include "rt_notify.h"
+#include "rt_sched.h"
+#include "rt_server.h"
+#include "rt_state.h"
 #include "rt_watchdog.h"
-#include "jl.h"
 
 #include <nats/nats.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { ST_RUNNING = 0, ST_DRAINING, ST_HOOKS, ST_SERVER, ST_CLOSING };
 
-static rt_t       rt_instance;
-rt_t             *RT = &rt_instance;
-static rt_inbox   inbox;
 static uv_prepare_t check;   /* runs before each poll: sees state changes at once */
 static uv_timer_t shutdown_timer;
 static rt_hook   *hooks;
-
-void rt_post(rt_event_fn fn, void *a, void *b)
-{
-    if (rt_inbox_push(&inbox, fn, a, b) != 0) {
-        /* Only after shutdown closed the inbox: the event is dropped, and
-         * the caller's data is leaked rather than touched off-thread. */
-        rt_debug("inbox closed: late event dropped");
-    }
-}
-
-int rt_post_try(rt_event_fn fn, void *a, void *b)
-{
-    return rt_inbox_push(&inbox, fn, a, b);
-}
-
-void rt_ref(void)   { RT->live++; }
-void rt_unref(void) { RT->live--; }
-
-double rt_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-uint64_t rt_mono_ms(void)
-{
-    return uv_hrtime() / 1000000u;
-}
-
-const char *rt_default_server(void)
-{
-    return RT->cfg.nservers > 0 ? RT->cfg.servers[0] : NULL;
-}
 
 /* ---- hooks ---- */
 
@@ -84,22 +50,15 @@ void rt_hook_add(rt_hook *h)
 {
     h->done = 0;
     h->begun = 0;
-    h->prev = NULL;
-    h->next = hooks;
-    if (hooks)
-        hooks->prev = h;
-    hooks = h;
+    RT_LIST_PUSH(hooks, h);
 }
 
+/* Removing a hook that is not linked (never added, or removed before) is
+ * allowed and does nothing. */
 void rt_hook_remove(rt_hook *h)
 {
-    if (h->prev)
-        h->prev->next = h->next;
-    else if (hooks == h)
-        hooks = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    h->next = h->prev = NULL;
+    if (h->prev || hooks == h)
+        RT_LIST_UNLINK(hooks, h);
 }
 
 void rt_hook_done(rt_hook *h)
@@ -229,7 +188,7 @@ static void advance(void)
         case ST_CLOSING:
             RT->exiting = ST_CLOSING + 1;
             uv_timer_stop(&shutdown_timer);
-            rt_inbox_close(&inbox);
+            rt_state_close_inbox();
             uv_walk(RT->loop, close_walk, NULL);
             /* After a timed-out shutdown, work may still sit in libuv's
              * threadpool (a flush waiting up to its own timeout): do not let
@@ -248,12 +207,18 @@ static void on_check(uv_prepare_t *h)
     advance();
 }
 
+/* The watchdog thread got a first SIGINT/SIGTERM (rt_post: loop thread). */
+static void on_signal(void *a, void *b)
+{
+    rt_shutdown(0);
+}
+
 /* ---- lifecycle ---- */
 
 int rt_init(void)
 {
     RT->loop = uv_default_loop();
-    if (rt_inbox_init(&inbox, RT->loop) != 0)
+    if (rt_state_open_inbox(RT->loop) != 0)
         return -1;
     uv_prepare_init(RT->loop, &check);
     uv_prepare_start(&check, on_check);
@@ -263,7 +228,7 @@ int rt_init(void)
         RT->cfg.shutdown_timeout = 10.0;
     /* SIGINT/SIGTERM: handled by the watchdog thread, so they work even
      * while a handler holds the loop (see rt_watchdog.h) */
-    return rt_watchdog_start();
+    return rt_watchdog_start(on_signal);
 }
 
 /* Runs until the shutdown state machine closed every handle. */
@@ -289,10 +254,5 @@ void rt_teardown(void)
     /* Wait for cnats' threads, so no late callback finds freed memory. */
     nats_CloseAndWait(2000);
     rt_watchdog_stop();
-    rt_inbox_free(&inbox);
-}
-
-unsigned long long rt_inbox_events(void)
-{
-    return inbox.events;
+    rt_state_free_inbox();
 }

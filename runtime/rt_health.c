@@ -4,6 +4,8 @@
  * changes state and when a probe asks, never per message.
  */
 #include "rt_health.h"
+#include "rt_list.h"
+#include "rt_mem.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -28,15 +30,12 @@ static _Atomic uint64_t last_beat;
 
 static void unlink_locked(rt_health *h)
 {
-    if (h->prev) h->prev->next = h->next; else head = h->next;
-    if (h->next) h->next->prev = h->prev; else tail = h->prev;
+    RT_DLIST_UNLINK(head, tail, h);
 }
 
 rt_health *rt_health_add(int kind, const char *what)
 {
-    rt_health *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
+    rt_health *h = rt_xcalloc(1, sizeof *h);
     h->kind = kind;
     h->owned = 1;
     snprintf(h->what, sizeof h->what, "%s", what);
@@ -55,9 +54,7 @@ rt_health *rt_health_add(int kind, const char *what)
             free(o);
         }
     }
-    h->prev = tail;
-    if (tail) tail->next = h; else head = h;
-    tail = h;
+    RT_DLIST_APPEND(head, tail, h);
     pthread_mutex_unlock(&mu);
     return h;
 }

@@ -3,6 +3,7 @@
  * rt_metrics.h and https://prometheus.io/docs/instrumenting/exposition_formats/).
  */
 #include "rt_metrics.h"
+#include "rt_mem.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -38,9 +39,7 @@ static void grow(buf *b, size_t more)
         return;
     while (b->n + more + 1 > b->cap)
         b->cap = b->cap ? b->cap * 2 : 256;
-    b->p = realloc(b->p, b->cap);
-    if (!b->p)
-        abort();   /* out of memory while rendering: nothing sensible to serve */
+    b->p = rt_xrealloc(b->p, b->cap);
 }
 
 static void put_mem(buf *b, const char *s, size_t n)
@@ -229,16 +228,16 @@ rt_series *rt_metric(const char *name, int type, const char *help, const char *l
     if (!f && (*err = collision(name, type)) != NULL)
         return NULL;
     if (!f) {
-        f = calloc(1, sizeof *f);
-        f->name = strdup(name);
-        f->help = strdup(help ? help : "");
+        f = rt_xcalloc(1, sizeof *f);
+        f->name = rt_xstrdup(name);
+        f->help = rt_xstrdup(help ? help : "");
         f->type = type;
         if (type == RT_HISTOGRAM) {
             if (!bounds || nbounds <= 0) {
                 bounds = default_bounds;
                 nbounds = (int)(sizeof default_bounds / sizeof *default_bounds);
             }
-            f->bounds = malloc((size_t)nbounds * sizeof *f->bounds);
+            f->bounds = rt_xmalloc((size_t)nbounds * sizeof *f->bounds);
             memcpy(f->bounds, bounds, (size_t)nbounds * sizeof *f->bounds);
             f->nbounds = nbounds;
         }
@@ -249,17 +248,17 @@ rt_series *rt_metric(const char *name, int type, const char *help, const char *l
         families_tail = f;
     } else if (help && *help && !*f->help) {
         free(f->help);
-        f->help = strdup(help);
+        f->help = rt_xstrdup(help);
     }
     for (s = f->series; s; s = s->next)
         if (strcmp(s->labels, labels ? labels : "") == 0)
             return s;
-    s = calloc(1, sizeof *s);
-    s->labels = strdup(labels ? labels : "");
+    s = rt_xcalloc(1, sizeof *s);
+    s->labels = rt_xstrdup(labels ? labels : "");
     if (type == RT_HISTOGRAM) {
         s->bounds = f->bounds;
         s->nbounds = f->nbounds;
-        s->buckets = calloc((size_t)f->nbounds, sizeof *s->buckets);
+        s->buckets = rt_xcalloc((size_t)f->nbounds, sizeof *s->buckets);
     }
     s->next = f->series;
     f->series = s;

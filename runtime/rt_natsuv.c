@@ -11,6 +11,7 @@
  */
 #include "rt_natsuv.h"
 #include "rt.h"
+#include "rt_mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -269,7 +270,7 @@ static natsStatus enqueue(uvnats *u, int type, int add)
  * directly. Queuing the loop's own ops instead (as cnats' adapter does once
  * anything is queued) deferred the stop of a socket's poll past
  * natsConnection_Close closing that socket, and libuv aborted on epoll_ctl
- * for the dead fd (found by a helper's repro, tests/lua/repro_close_abort.lua).
+ * for the dead fd (found by a helper's repro, tests/lua/test_regress_close_abort.lua).
  * Returns 1 if the caller must queue, 0 to apply now, -1 if u is gone. */
 static int must_queue(uvnats *u)
 {
@@ -284,7 +285,7 @@ natsStatus rt_natsuv_attach(void **userData, void *loop, natsConnection *nc, nat
     if (!u) {
         if (!on_loop())
             return NATS_ILLEGAL_STATE;   /* the first attach happens in jet.connect */
-        u = calloc(1, sizeof *u);
+        u = rt_xcalloc(1, sizeof *u);
         u->async = malloc(sizeof *u->async);
         if (!u->async || uv_mutex_init(&u->mu) != 0 ||
             uv_async_init(loop, u->async, on_async) != 0) {

@@ -8,6 +8,8 @@
  */
 #include "rt_sched.h"
 #include "rt.h"
+#include "rt_list.h"
+#include "rt_mem.h"
 #include "rt_repeat.h"
 #include "rt_traceback.h"
 #include "rt_watchdog.h"
@@ -165,15 +167,10 @@ rt_co *rt_co_current(lua_State *L, const char *fname)
     return c;
 }
 
+/* c is WAITING: it is in the waiting list */
 static void unlink_waiting(rt_co *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (waiting == c)
-        waiting = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->next = c->prev = NULL;
+    RT_LIST_UNLINK(waiting, c);
 }
 
 static void destroy_co(rt_co *c)
@@ -187,9 +184,7 @@ static void run(rt_co *c, int nargs);
 
 static rt_co *new_co(void)
 {
-    rt_co *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    rt_co *c = rt_xcalloc(1, sizeof *c);
     c->L = lua_newthread(ML);
     c->ref = luaL_ref(ML, LUA_REGISTRYINDEX);
     map_set(c->L, c);
@@ -217,9 +212,7 @@ static void release(rt_co *c)
     n_busy--;
     lua_settop(c->L, 0);
     if (pool_n < POOL_MAX) {
-        c->next = pool;
-        c->prev = NULL;
-        pool = c;
+        RT_LIST_PUSH(pool, c);
         pool_n++;
     } else {
         destroy_co(c);
@@ -299,9 +292,8 @@ rt_co *rt_co_spawn(lua_State *L, int nargs, const char *what, rt_done_fn done, v
 {
     rt_co *c = pool;
     if (c) {
-        pool = c->next;
+        RT_LIST_UNLINK(pool, c);
         pool_n--;
-        c->next = NULL;
     } else if (!(c = new_co())) {
         lua_pop(L, nargs + 1);
         rt_error("scheduler: cannot create a coroutine for %s", what);
@@ -321,11 +313,7 @@ int rt_co_wait(rt_co *c, rt_cancel_fn cancel, void *op)
     c->state = RT_CO_WAITING;
     c->cancel = cancel;
     c->op = op;
-    c->prev = NULL;
-    c->next = waiting;
-    if (waiting)
-        waiting->prev = c;
-    waiting = c;
+    RT_LIST_PUSH(waiting, c);
     if (c->sleeping)
         n_sleeping++;
     rt_ref();
@@ -401,7 +389,7 @@ void rt_sched_close(void)
     rt_sched_abandon_all();
     while (pool) {
         rt_co *c = pool;
-        pool = c->next;
+        RT_LIST_UNLINK(pool, c);
         destroy_co(c);
     }
     pool_n = 0;

@@ -11,6 +11,7 @@
  * file operations and a timer: the loop never waits.
  */
 #include "rt.h"
+#include "rt_mem.h"
 #include "rt_server.h"
 #include "rt_statedir.h"
 
@@ -312,7 +313,7 @@ void rt_server_ensure(rt_server_cb cb, void *data)
         cb(NULL, NULL, S.state == S_FAILED ? S.err : "jetlua is shutting down", data);
         return;
     }
-    w = malloc(sizeof *w);
+    w = rt_xmalloc(sizeof *w);
     w->cb = cb;
     w->data = data;
     w->next = S.waiters;

@@ -63,6 +63,7 @@ static pthread_t  loop_thread, thread;
 static int        running;
 static int        poke_sig;
 static double     slow_s, timeout_s;
+static rt_event_fn signal_fn;            /* posted to the loop on the first signal */
 
 static uint64_t now_ms(void)
 {
@@ -209,13 +210,6 @@ static void forced_exit(int code)
     _exit(code);
 }
 
-static void on_signal_event(void *a, void *b)
-{
-    (void)a;
-    (void)b;
-    rt_shutdown(0);
-}
-
 static void handle_signal(int sig, int *seen)
 {
     const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
@@ -228,7 +222,7 @@ static void handle_signal(int sig, int *seen)
     }
     rt_info("received %s: shutting down gracefully (send it again to force)", name);
     rt_watchdog_shutdown_begun();
-    rt_post(on_signal_event, NULL, NULL);
+    rt_post(signal_fn, NULL, NULL);
 }
 
 static void check(uint64_t *warned, uint64_t *pending, uint64_t *pending_req, uint64_t *pending_since)
@@ -306,10 +300,11 @@ static void *watchdog_main(void *arg)
     }
 }
 
-int rt_watchdog_start(void)
+int rt_watchdog_start(rt_event_fn on_first_signal)
 {
     struct sigaction sa;
 
+    signal_fn = on_first_signal;
     if (pipe2(sig_pipe, O_CLOEXEC) != 0)
         return -1;
     fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);     /* a flood of signals never blocks a handler */

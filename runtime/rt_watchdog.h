@@ -21,8 +21,12 @@
 
 #include <lua.h>
 
-/* Loop thread, once, before any other thread exists. -1 on failure. */
-int  rt_watchdog_start(void);
+#include "rt.h"
+
+/* Loop thread, once, before any other thread exists. On the first
+ * SIGINT/SIGTERM the watchdog posts on_signal to the loop (rt_post): the
+ * owner starts its graceful shutdown there. -1 on failure. */
+int  rt_watchdog_start(rt_event_fn on_first_signal);
 /* Teardown: stop the thread (signals kill the process again afterwards). */
 void rt_watchdog_stop(void);
 /* The state hooks may be set on; NULL before lua_close. Loop thread. */

@@ -20,6 +20,7 @@ PKGS=(
   golang-github-nats-io-go-nats-dev  # tests: nats.go 1.22 and its micro package, for that peer
   dpkg-dev                           # scripts/package.sh: dpkg-shlibdeps computes the .deb's Depends
   python3-yaml man-db systemd        # tests: contrib/ manifests parsed, man page rendered, unit verified
+  bsdutils                           # tests: script(1) gives a tool a terminal (its confirmation prompt)
 )
 
 missing=()

@@ -30,7 +30,7 @@ T.test("cmake --install, then the prefix moved elsewhere: the binary finds its l
   local st, out, err = run({ "cmake", "--install", build, "--prefix", dir .. "/prefix" }, dir, nil, "install")
   T.eq(st, 0, out .. err)
   for _, f in ipairs{ "bin/jetlua", "share/jetlua/lua/jetlua/reload.lua", "share/jetlua/lua/jetlua/tools/stream.lua",
-                      "share/jetlua/examples/hello.lua", "share/man/man1/jetlua.1",
+                      "share/jetlua/examples/hello.lua", "share/man/man1/jetlua.1", "share/jetlua/types/jetlua.lua",
                       "lib/systemd/system/jetlua@.service", "share/doc/jetlua/README.md" } do
     T.ok(T.read_file(dir .. "/prefix/" .. f), "installed: " .. f)
   end

@@ -80,6 +80,50 @@ T.test("slow handlers: the window shrinks to what they get through in ack_wait/2
   h:stop()
 end)
 
+T.test("slow start begins at 4 x concurrency (issue #13: it always began at 16)", function()
+  fresh("RAMP")
+  local h = assert(js:consume("RAMP", "C", function() end, { concurrency = 10 }))
+  T.eq(h:stats().window, 40, "10 handlers: 40 before any is timed")
+  T.wait_until(function() return h:stats().outstanding == 40 end, 10, "the first pull asks for the window")
+  h:stop()
+  local h1 = assert(js:consume("RAMP", "C", function() end))
+  T.eq(h1:stats().window, 16, "1 handler: 16")
+  h1:stop()
+end)
+
+T.test("a raise inside jet._js_pull leaves no engine behind (issue #13: it pinned it)", function()
+  fresh("PIN")
+  local reg = debug.getregistry()
+  -- an engine holds its own userdata in the registry until it is finalized
+  local function engines()
+    local n = 0
+    for _, v in pairs(reg) do
+      if type(v) == "userdata" and getmetatable(v) == reg["jetlua.pull"] then n = n + 1 end
+    end
+    return n
+  end
+  local function held(x)
+    for _, v in pairs(reg) do if rawequal(v, x) then return true end end
+    return false
+  end
+  -- an options table that raises on a field read late (after the options the window needs)
+  local late = setmetatable({ expires = 30, heartbeat = 15 }, { __index = function(_, k)
+    if k == "advisory_subject" then error("late option " .. k) end
+  end })
+  local before = engines()    -- nothing below yields: no other engine can end meanwhile
+  for _, mode in ipairs{ "consume", "messages" } do
+    T.raises(function()
+      jet._js_pull(nc, "$JS.API.CONSUMER.MSG.NEXT.PIN.C", mode, late, function() end, nil, "consumer PIN/C")
+    end, "late option advisory_subject")
+  end
+  collectgarbage(); collectgarbage()
+  T.eq(engines(), before, "no engine pinned in the registry")
+  local h = assert(js:consume("PIN", "C", function() end))
+  T.ok(held(h), "a live engine holds itself")
+  h:stop()
+  T.ok(not held(h), "a stopped one lets go")
+end)
+
 T.test("messages and metadata", function()
   fresh("MD")
   assert(js:publish("md.a", "hello", { headers = { ["X-K"] = { "1", "2" } } }))

@@ -52,6 +52,24 @@ T.test("max_request_batch: pulls of at most N, every message delivered", functio
   it:stop()
 end)
 
+T.test("max_request_batch with max_bytes: every pull carries max_bytes, the buffer stays within it", function()
+  -- the pulls were split by the batch limit, and only the first carried
+  -- max_bytes: the other 15 were unbounded (160 messages held, not ~10)
+  fresh("LBB", { max_request_batch = 10 })
+  local body = ("x"):rep(100)
+  for _ = 1, 300 do js:publish_async("lbb.x", body) end
+  T.eq(js:publish_async_complete(30), 0, "every publish acked")
+  local it = assert(js:messages("LBB", "C", { max_bytes = 2000 }))
+  T.wait_until(function()
+    local st = it:stats()
+    return st.buffered >= 10 and st.requests == 0
+  end, 10, "the pulls answered")
+  local st = it:stats()
+  T.ok(st.buffered <= 2000 / 100, "held within max_bytes (2000 B of 100 B messages): " .. st.buffered)
+  for _ = 1, 300 do assert(it:next(10)):ack() end
+  it:stop()
+end)
+
 T.test("max_request_expires: requests expire within it, heartbeat shortened, every message delivered", function()
   fresh("LE", { max_request_expires = 1 })
   T.eq(js:consumer_info("LE", "C").config.max_request_expires, 1)

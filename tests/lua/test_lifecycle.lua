@@ -118,7 +118,7 @@ T.test("jet.exit(code) sets the exit status, even with work left", function()
     T.ok(not out(dir):find("not reached", 1, true), c[1] .. ": the code after jet.exit ran")
   end
   -- and every time, also when several exit at once (the shutdown used to race cnats' close
-  -- thread and abort now and then: repro_exit_abort.lua)
+  -- thread and abort now and then: test_regress_exit_abort.lua)
   local kids = {}
   for i = 1, 8 do
     kids[i] = { child([[

@@ -1,7 +1,7 @@
 -- Regression test (was a repro): SIGABRT in libuv when nc:close() runs before the loop has polled
 -- a new connection's socket.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_close_abort.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_close_abort.lua
 --
 -- Observed: the child dies with SIGABRT and no message (status 134), every run. libuv's
 --   uv__io_poll aborts because epoll_ctl(EPOLL_CTL_ADD, fd) fails with EBADF; strace shows

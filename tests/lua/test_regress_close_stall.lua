@@ -1,7 +1,7 @@
 -- Regression test (was a repro): nc:close() with publishes still in cnats' write buffer blocks the
 -- whole event loop for 0.5 s, and those publishes are lost.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_close_stall.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_close_stall.lua
 --
 -- Observed: "close took 0.50 s", a 10 ms jet.every ticker has a 0.5 s gap (the loop is blocked),
 --   and the subscriber gets 0 of the 10 messages.

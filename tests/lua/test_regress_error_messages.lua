@@ -1,6 +1,6 @@
 -- Regression test (was a repro): small inconsistencies in misuse error messages.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_error_messages.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_error_messages.lua
 --
 -- Each check prints the observed message and what would match the rest of the API; the script
 -- exits 1 while any of them is still as observed.

@@ -1,6 +1,6 @@
 -- Regression test (was a repro): a graceful exit with an open connection sometimes dies with SIGABRT.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_exit_abort.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_exit_abort.lua
 --
 -- Child: connect, subscribe, jet.timer(0.05, function() jet.exit(3) end). 24 children, 8 at a time.
 -- Observed (HEAD f28fde1, 2 cores): a few of them (6 of 40 in one run) end with SIGABRT instead of

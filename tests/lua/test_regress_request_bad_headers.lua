@@ -1,7 +1,7 @@
 -- Regression test (was a repro): an nc:request rejected for bad headers leaves its reply waiter behind;
 -- its timeout later resumes an unrelated coroutine, and the process segfaults at exit.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_request_bad_headers.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_request_bad_headers.lua
 --
 -- Observed: "sleep(1) returned after 0.20 s with nil, timeout" (the jet.sleep of another
 --   coroutine is woken by the dead request's 0.2 s timeout), and the child exits with SIGSEGV

@@ -1,7 +1,7 @@
 -- Regression test (was a repro): --shutdown-timeout does not bound the exit, and the exit after it
 -- sometimes dies with SIGABRT.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_shutdown_timeout.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_shutdown_timeout.lua
 --
 -- Child: a handler that never ends (nc:flush() in a loop) and one waiting on a 60 s request,
 -- run with --shutdown-timeout 1, then SIGTERM.

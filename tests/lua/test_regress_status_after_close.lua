@@ -1,7 +1,7 @@
 -- Regression test (was a repro): right after nc:close() returns, the connection still says
 -- "connected", and calls on it fail differently than a moment later.
 --
---   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/repro_status_after_close.lua
+--   JETLUA_BIN=build/jetlua build/jetlua run tests/lua/test_regress_status_after_close.lua
 --
 -- Observed: nc:status() == "connected" right after nc:close(); nc:publish/nc:subscribe then
 --   return nil, "closed", "...: Connection Closed"; once the loop has run the closed event

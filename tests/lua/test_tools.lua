@@ -1,5 +1,6 @@
 -- The command-line tools (jetlua stream|consumer|pub|sub|kv) against a real server:
--- readable tables, --json, clear errors and exit statuses.
+-- readable tables, --json, clear errors and exit statuses. (Creating, editing and removing
+-- streams and consumers, req, kv del|history|watch, -s and unknown options: test_tools_cli.lua.)
 local jet = require "jetlua"
 local T = require "jetlua.testing"
 
@@ -57,14 +58,14 @@ T.test("stream ls, info, view, purge, rm", function()
   T.eq(jet.json.decode(out)[1].data, "order 4")
   st, out = tool{ "stream", "purge", "ORDERS", "--keep", "2" }
   T.eq(st, 0); T.ok(out:find("purged 4 message(s) from ORDERS", 1, true), out)
-  st, out = tool{ "stream", "rm", "LOGS" }
+  st, out = tool{ "stream", "rm", "LOGS", "-f" }
   T.eq(st, 0); T.eq(select(2, js:stream_info("LOGS")), "stream_not_found")
   st, out, err = tool{ "stream", "info", "NOPE" }
   T.eq(st, 1); T.ok(err:find("stream not found", 1, true), err)
   st, out, err = tool{ "stream", "frobnicate" }
   T.eq(st, 2); T.ok(err:find("unknown command 'frobnicate'", 1, true), err)
   st, out, err = tool{ "stream", "ls", "--bogus" }
-  T.eq(st, 2); T.ok(err:find("unknown option '--bogus'", 1, true), err)
+  T.eq(st, 2); T.ok(err:find("unknown option '--bogus' (see jetlua stream --help)", 1, true), err)
   st, out = tool{ "stream", "--help" }
   T.eq(st, 0); T.ok(out:find("Usage:", 1, true))
 end)

@@ -35,7 +35,7 @@ esac
 # contents
 dpkg-deb -c "$deb" | awk '{print $NF}' >"$work/list"
 for f in ./usr/bin/jetlua ./usr/share/jetlua/lua/jetlua/reload.lua ./usr/share/jetlua/lua/jetlua/tools/stream.lua \
-         ./usr/share/jetlua/examples/hello.lua ./usr/share/man/man1/jetlua.1.gz \
+         ./usr/share/jetlua/examples/hello.lua ./usr/share/man/man1/jetlua.1.gz ./usr/share/jetlua/types/jetlua.lua \
          ./usr/lib/systemd/system/jetlua@.service ./usr/share/doc/jetlua/README.md ./etc/jetlua/; do
   grep -qxF "$f" "$work/list" || fail "$f is not in the package"
 done

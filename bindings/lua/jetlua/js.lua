@@ -570,7 +570,7 @@ function JS:publish_async_stats()
   return self._pa:stats()
 end
 
--- ---- pull consumers (jetlua/pull.lua, engine in bindings/lpull.c) ----
+-- ---- pull consumers (jetlua/pull.lua, engine in bindings/ljs_consume.c) ----
 
 function JS:consume(stream, consumer, handler, opts)
   me("js:consume", self)

@@ -1,8 +1,9 @@
 -- jetlua.pull: js:consume, js:messages, js:fetch, js:fetch_bytes.
 --
--- The engine is C (bindings/lpull.c); this file checks arguments, checks
--- the consumer once (it must exist and be a pull consumer), and picks the
--- defaults. See README "Consuming" for what each option means.
+-- The engine is C (bindings/ljs_consume.c, see bindings/ljs_pull.h); this
+-- file checks arguments, checks the consumer once (it must exist and be a
+-- pull consumer), and picks the defaults. See README "Consuming" for what
+-- each option means.
 local jet = require "jetlua"
 
 local M = {}

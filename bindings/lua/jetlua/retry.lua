@@ -117,7 +117,7 @@ M.callable = callable
 
 -- The handler the engine runs when opts.retry is a policy. On a failure
 -- it returns (jet._handler_failed, traceback, what it did) for the engine
--- (bindings/lpull.c) to count and log.
+-- (bindings/ljs_consume.c) to count and log.
 function M.wrap(js, handler, policy, what)
   m_dlq = m_dlq or jet.metrics.counter("jetlua_js_dlq_total", nil, "messages moved to a dead-letter subject")
   local FAILED = jet._handler_failed

@@ -13,12 +13,10 @@ output), and the `jetlua run` connection options (--server URL, --user, --passwo
 --token, --creds, --tls-*). With no server, jetlua uses the embedded one of ./.jetlua.
 ]]
 
-local pos, opt = U.args({ ... }, { usage = usage, flags = { timeout = "number" } })
+local pos, opt = U.args({ ... }, { name = "micro", usage = usage, flags = { timeout = "duration" },
+  commands = { "ls --timeout", "info --timeout", "stats --timeout" } })
 local cmd, name, id = pos[1], pos[2], pos[3]
-if not cmd then U.fail("micro: which command? (ls, info, stats)", usage) end
-if cmd ~= "ls" and cmd ~= "info" and cmd ~= "stats" then
-  U.fail("micro: unknown command '" .. cmd .. "' (ls, info, stats)", usage)
-end
+if #pos > (cmd == "ls" and 2 or 3) then U.fail("micro " .. cmd .. ": unexpected argument '" .. pos[#pos] .. "'") end
 if cmd ~= "ls" and not name then
   U.fail("micro " .. cmd .. ": which service? (jetlua micro " .. cmd .. " NAME [ID])", usage)
 end

@@ -1,30 +1,25 @@
 -- jetlua pub SUBJECT [DATA]: publish, through JetStream (with its PubAck) when a stream
 -- listens on the subject, else as a core NATS message.
-local jet = require "jetlua"
 local U = require "jetlua.tools.util"
 
 local usage = [[
 Usage:
-  jetlua pub SUBJECT [DATA] [--count N] [--msg-id ID] [--header K:V] [--core]
+  jetlua pub SUBJECT [DATA] [--count N] [--msg-id ID] [--header K:V ...] [--core]
 DATA and ID may contain {{i}}: the message number (1..N). Without DATA, stdin is read.
 With a stream on SUBJECT the publish waits for the PubAck (--msg-id sets Nats-Msg-Id,
 so a repeated publish is stored once); --core publishes plain NATS messages.
 Options: --json, and the `jetlua run` connection options (--server URL, ...).
 ]]
 
-local pos, opt = U.args({ ... }, { usage = usage,
-  flags = { count = "number", ["msg-id"] = "string", header = "string", core = "bool" } })
+local pos, opt = U.args({ ... }, { name = "pub", usage = usage,
+  flags = { count = "number", ["msg-id"] = "string", header = "strings", core = "bool" } })
 local subject, data = pos[1], pos[2]
 if not subject then U.fail("pub: which subject?", usage) end
-if not data then data = io.stdin:read("*a") or "" end
+if #pos > 2 then U.fail("pub: unexpected argument '" .. pos[3] .. "'") end
 local count = opt.count or 1
 if count < 1 then U.fail("pub: --count must be >= 1", usage) end
-local headers
-if opt.header then
-  local k, v = opt.header:match("^([^:]+):%s*(.*)$")
-  if not k then U.fail("pub: --header wants K:V, got '" .. opt.header .. "'", usage) end
-  headers = { [k] = v }
-end
+local headers = U.headers(opt.header)
+if not data then data = io.stdin:read("*a") or "" end
 local function fill(s, i) return (s:gsub("{{i}}", tostring(i))) end
 
 local nc, js = U.connect()

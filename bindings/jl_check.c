@@ -1,11 +1,13 @@
 /*
- * jl.c - argument checking, subject validation and module setup shared by
- * every bindings file.
+ * jl_check.c - what every bindings file uses to refuse misuse: errors that
+ * name the script's line, argument and option checks, subjects and the
+ * server's protocol-line limit, and metatables (classes).
+ *
+ * The module table (jet) and the list of bindings are in jl_open.c.
  */
 #include "jl.h"
-#include "rt_paths.h"
+#include "rt_proto.h"
 
-#include <lualib.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -40,6 +42,9 @@ static void user_where(lua_State *L)
     lua_pushliteral(L, "");
 }
 
+/* LuaJIT's lua_error is not declared noreturn, but never returns: it
+ * unwinds to the enclosing pcall/resume. abort() tells the compiler (and
+ * cppcheck) so, and would stop a broken build rather than run on. */
 int jl_error(lua_State *L, const char *fmt, ...)
 {
     char msg[768];
@@ -50,7 +55,8 @@ int jl_error(lua_State *L, const char *fmt, ...)
     user_where(L);
     lua_pushstring(L, msg);
     lua_concat(L, 2);
-    return lua_error(L);
+    lua_error(L);
+    abort();
 }
 
 int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fmt, ...)
@@ -60,7 +66,7 @@ int jl_argerror(lua_State *L, const char *fname, const char *arg, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return jl_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
+    jl_error(L, "%s: bad argument '%s': %s", fname, arg, msg);
 }
 
 const char *jl_typename(lua_State *L, int idx)
@@ -68,11 +74,11 @@ const char *jl_typename(lua_State *L, int idx)
     return lua_isnone(L, idx) ? "nil" : luaL_typename(L, idx);
 }
 
-static int type_error(lua_State *L, int idx, const char *fname, const char *arg, const char *want)
+__attribute__((noreturn))
+static void type_error(lua_State *L, int idx, const char *fname, const char *arg, const char *want)
 {
     /* "no value" (argument absent) reads as nil to a Lua user */
-    return jl_argerror(L, fname, arg, "%s expected, got %s", want,
-                       jl_typename(L, idx));
+    jl_argerror(L, fname, arg, "%s expected, got %s", want, jl_typename(L, idx));
 }
 
 const char *jl_check_string(lua_State *L, int idx, const char *fname, const char *arg, size_t *len)
@@ -233,16 +239,35 @@ const char *jl_check_subject(lua_State *L, int idx, const char *fname, int wildc
     return s;
 }
 
-int jl_fail(lua_State *L, const char *code, const char *detail)
+/* ---- the server's protocol-line limit ---- */
+
+void jl_check_pub_line(lua_State *L, const char *fname, const char *arg, size_t subj, size_t reply,
+                       int hdr, size_t data_len)
 {
-    lua_pushnil(L);
-    lua_pushstring(L, code);
-    if (detail)
-        lua_pushstring(L, detail);
-    else
-        lua_pushstring(L, code);
-    return 3;
+    /* with headers the header block's size is not known yet: count its
+     * digits as the most it can have (10), so the check is never short */
+    size_t line = rt_proto_pub_line(subj, reply, hdr ? 1000000000u : 0, data_len);
+    int is_reply = strcmp(arg, "reply") == 0;
+    if (line <= RT_PROTO_MAX_CONTROL_LINE)
+        return;
+    jl_argerror(L, fname, arg, "a %s of %zu bytes makes the %s protocol line %zu bytes, over the server's "
+                "max_control_line of %d (the server would close the connection)",
+                is_reply ? "reply subject" : "subject", is_reply && reply ? reply : subj,
+                hdr ? "HPUB" : "PUB", line, RT_PROTO_MAX_CONTROL_LINE);
 }
+
+void jl_check_sub_line(lua_State *L, const char *fname, size_t subj, size_t queue)
+{
+    size_t line = rt_proto_sub_line(subj, queue, 4294967295u);
+    if (line <= RT_PROTO_MAX_CONTROL_LINE)
+        return;
+    jl_argerror(L, fname, queue > subj ? "queue" : "subject",
+                "a subject of %zu bytes%s makes the SUB protocol line %zu bytes, over the server's "
+                "max_control_line of %d (the server would close the connection)", subj,
+                queue ? " with its queue name" : "", line, RT_PROTO_MAX_CONTROL_LINE);
+}
+
+/* ---- classes ---- */
 
 void jl_newclass(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta)
 {
@@ -258,80 +283,4 @@ void jl_newclass(lua_State *L, const char *name, const luaL_Reg *methods, const 
         lua_setfield(L, -2, "__name");
     }
     lua_pop(L, 1);
-}
-
-/* ---- module setup ---- */
-
-static int open_jetlua(lua_State *L)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, "jetlua.module");
-    return 1;
-}
-
-void jl_open(lua_State *L)
-{
-    const char *dir = rt_lua_dir(NULL);   /* main.c refuses to start without it */
-    char buf[2048];
-
-    luaL_openlibs(L);
-    if (dir)
-        jl_set_lua_dir(dir);     /* for jl_error: which chunks are jetlua's own */
-
-    /* package.path: jetlua's Lua half (rt_paths.h) first, then the defaults;
-     * main.c puts the script's own dir in front. */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    if (dir)
-        snprintf(buf, sizeof buf, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
-    else
-        snprintf(buf, sizeof buf, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    lua_pushstring(L, buf);
-    lua_setfield(L, -2, "path");
-    /* lua-cjson from Debian lives in the multiarch Lua 5.1 dir */
-    lua_getfield(L, -1, "cpath");
-    snprintf(buf, sizeof buf, "%s;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;/usr/lib/aarch64-linux-gnu/lua/5.1/?.so",
-             lua_tostring(L, -1));
-    lua_pop(L, 1);
-    lua_pushstring(L, buf);
-    lua_setfield(L, -2, "cpath");
-    lua_pop(L, 1);
-
-    rt_sched_init(L);
-
-    lua_newtable(L);                   /* jet */
-    jl_inject_core(L);
-    jl_inject_timer(L);
-    jl_inject_msg(L);
-    jl_inject_conn(L);
-    jl_inject_process(L);
-    jl_inject_pubasync(L);
-    jl_inject_pull(L);
-    jl_inject_metrics(L);
-    jl_inject_reload(L);
-    /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline,
-     * jet.micro */
-    if (luaL_loadstring(L,
-            "local jet = ...\n"
-            "local lazy = { retry = function() return require 'jetlua.retry' end,\n"
-            "  fail = function() return require('jetlua.retry').fail end,\n"
-            "  idempotent = function() return require('jetlua.idempotent').idempotent end,\n"
-            "  pipeline = function() return require('jetlua.pipeline').pipeline end,\n"
-            "  micro = function() return require 'jetlua.micro' end }\n"
-            "setmetatable(jet, { __index = function(t, k)\n"
-            "  local f = lazy[k]; if not f then return nil end\n"
-            "  local v = f(); rawset(t, k, v); return v end })\n") != 0)
-        rt_error("jetlua module: %s", lua_tostring(L, -1));
-    lua_pushvalue(L, -2);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
-        rt_error("jetlua module: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "jetlua.module");
-
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, open_jetlua);
-    lua_setfield(L, -2, "jetlua");
-    lua_pop(L, 2);
 }

@@ -1,11 +1,13 @@
 /*
- * lpull_watch.c - consumer info requests and MAX_DELIVERIES advisories for
- * the pull engine (see lpull_watch.h; PROTOCOL.md "Facts found by trying
- * the runtime hard": when heartbeats stop, ask CONSUMER.INFO; 10014 consumer
- * not found and 10059 stream not found are terminal).
+ * ljs_consumer_watch.c - consumer info requests and MAX_DELIVERIES
+ * advisories for the pull engine (see ljs_consumer_watch.h; PROTOCOL.md
+ * "Facts found by trying the runtime hard": when heartbeats stop, ask
+ * CONSUMER.INFO). The answer is parsed by rt_pull_info_parse (rt_pull.c).
  */
-#include "lpull_watch.h"
+#include "ljs_consumer_watch.h"
+#include "lwire.h"
 #include "rt_json.h"
+#include "rt_mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,50 +24,17 @@ struct jl_cwatch {
     void             *owner;
 };
 
-void jl_cinfo_parse(const char *json, size_t len, jl_cinfo *ci)
-{
-    int64_t ec = 0, v;
-    const char *raw;
-    size_t rn;
-    memset(ci, 0, sizeof *ci);
-    ci->num_pending = ci->num_ack_pending = ci->ack_wait_ms = ci->max_deliver = -1;
-    if (rt_json_get(json, len, "error", &raw, &rn) == 0) {
-        rt_json_int(json, len, "error.err_code", &ec);
-        char desc[160] = "";
-        rt_json_str(json, len, "error.description", desc, sizeof desc);
-        ci->gone = ec == 10014 || ec == 10059;
-        ci->code = ec == 10014 ? "consumer_deleted" : ec == 10059 ? "stream_not_found" : "api_error";
-        snprintf(ci->detail, sizeof ci->detail, "%s (err_code %lld)", desc[0] ? desc : "JetStream API error",
-                 (long long)ec);
-        return;
-    }
-    if (rt_json_get(json, len, "config", &raw, &rn) != 0) {
-        ci->code = "bad_response";
-        snprintf(ci->detail, sizeof ci->detail, "consumer info: not a consumer info reply");
-        return;
-    }
-    rt_json_int(json, len, "num_pending", &ci->num_pending);
-    rt_json_int(json, len, "num_ack_pending", &ci->num_ack_pending);
-    rt_json_int(json, len, "config.max_batch", &ci->max_batch);
-    rt_json_int(json, len, "config.max_bytes", &ci->max_bytes);
-    rt_json_int(json, len, "config.max_deliver", &ci->max_deliver);
-    if (rt_json_int(json, len, "config.max_expires", &v) == 0)
-        ci->max_expires_ms = v / 1000000;
-    if (rt_json_int(json, len, "config.ack_wait", &v) == 0)
-        ci->ack_wait_ms = v / 1000000;
-}
-
 static void info_reply(jl_reply *r, natsMsg *m, const char *err)
 {
     jl_cwatch *w = (jl_cwatch *)r;
-    jl_cinfo ci;
+    rt_pull_info ci;
     w->out = 0;
     memset(&ci, 0, sizeof ci);
     if (m && natsMsg_IsNoResponders(m)) {
         ci.code = "no_responders";
         snprintf(ci.detail, sizeof ci.detail, "nobody answered the consumer info request (JetStream unavailable)");
     } else if (m) {
-        jl_cinfo_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &ci);
+        rt_pull_info_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &ci);
     } else {
         ci.code = err ? err : "closed";
         snprintf(ci.detail, sizeof ci.detail, "consumer info request: %s", ci.code);
@@ -78,11 +47,9 @@ static void info_reply(jl_reply *r, natsMsg *m, const char *err)
 jl_cwatch *jl_cwatch_new(jl_conn *c, const char *info_subj, const char *adv_subj, jl_cwatch_info_fn info,
                          jl_cwatch_maxdel_fn maxdel, void *owner)
 {
-    jl_cwatch *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
+    jl_cwatch *w = rt_xcalloc(1, sizeof *w);
     w->c = c;
-    w->info_subj = strdup(info_subj);
+    w->info_subj = rt_xstrdup(info_subj);
     w->info = info;
     w->maxdel = maxdel;
     w->owner = owner;

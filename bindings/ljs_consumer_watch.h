@@ -1,7 +1,7 @@
 /*
- * lpull_watch.h - what the pull engine (lpull.c) learns about its consumer
- * from the server, besides the messages: consumer info (asked when the
- * heartbeats stop, on no-responders, and periodically) and the
+ * ljs_consumer_watch.h - what the pull engine (ljs_pull.c) learns about its
+ * consumer from the server, besides the messages: consumer info (asked when
+ * the heartbeats stop, on no-responders, and periodically) and the
  * MAX_DELIVERIES advisories of the consumer.
  *
  * Consumer info goes through the connection's request mux (jl_conn_reply_add),
@@ -13,27 +13,15 @@
  * the watch (a terminal answer closes the engine): the watch touches
  * nothing after calling it.
  */
-#ifndef JETLUA_LPULL_WATCH_H
-#define JETLUA_LPULL_WATCH_H
+#ifndef JETLUA_LJS_CONSUMER_WATCH_H
+#define JETLUA_LJS_CONSUMER_WATCH_H
 
 #include "lconn.h"
-
-/* One consumer info answer (or why there is none). */
-typedef struct jl_cinfo {
-    const char *code;          /* NULL: the consumer exists. Gone (terminal):
-                                  "consumer_deleted", "stream_not_found".
-                                  Unknown: "timeout", "closed", "no_responders",
-                                  "api_error", "bad_response" */
-    int         gone;          /* code says the consumer or its stream is gone */
-    char        detail[200];
-    /* when code == NULL (-1: not in the answer) */
-    int64_t     num_pending, num_ack_pending;
-    int64_t     max_batch, max_bytes, max_expires_ms;   /* 0: no limit */
-    int64_t     ack_wait_ms, max_deliver;
-} jl_cinfo;
+#include "rt_pull.h"
 
 typedef struct jl_cwatch jl_cwatch;
-typedef void (*jl_cwatch_info_fn)(void *owner, const jl_cinfo *ci);
+/* ci: the answer, parsed (rt_pull_info_parse), or why there is none */
+typedef void (*jl_cwatch_info_fn)(void *owner, const rt_pull_info *ci);
 typedef void (*jl_cwatch_maxdel_fn)(void *owner, int64_t stream_seq, int64_t deliveries);
 
 /* info_subj: "<api prefix>CONSUMER.INFO.<stream>.<consumer>"; adv_subj: the
@@ -51,8 +39,5 @@ void jl_cwatch_pump(jl_cwatch *w);
 
 /* Cancel what is out, unsubscribe, free. NULL is fine. */
 void jl_cwatch_free(jl_cwatch *w);
-
-/* Parse a consumer info reply (JSON) into ci; pure, for tests too. */
-void jl_cinfo_parse(const char *json, size_t len, jl_cinfo *ci);
 
 #endif
