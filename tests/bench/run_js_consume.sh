@@ -11,9 +11,11 @@
 #   max500/max2000      jetlua (js_consume.lua): js:consume with max_messages = B, auto-ack
 #   default             jetlua: js:consume with no options (max_messages 2000)
 #   retry               default + {retry = jet.retry.backoff{max_deliver=5, dlq="dlq.bench"}}
-#   idem_miss/idem_hit  default + jet.idempotent{js=, bucket="bench_done"}: an empty bucket
-#                       (KV get + put per message), then a second fresh consumer (KV get only);
-#                       N/10 messages, because each KV call is a request round trip
+#   idem_miss/idem_hit  js:consume(jet.idempotent{js=, bucket="bench_done"}(handler)), no
+#                       options (the wrapper's default concurrency, 64): an empty bucket (two KV
+#                       writes per message: claim, then "done"), then a second fresh consumer
+#                       (one direct get per message); N/10 messages; timed until consumer
+#                       stats say N acked (the acks follow the marks' PubAcks), then a flush
 # Reports medians; ratios are medians of the per-run ratios. It never fails on speed, only
 # when a program fails.
 set -euo pipefail

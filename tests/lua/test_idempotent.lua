@@ -184,7 +184,7 @@ T.test("a handler that fails gives its claim back: the redelivery runs it", func
   T.eq((assert(js:kv("idem6")):get("job-1")).value, "done")
 end)
 
-T.test("no concurrency option: the wrapper's default runs many at once; a redelivery of a running message waits", function()
+T.test("no concurrency option: the default runs many at once; a redelivery of a running message waits", function()
   -- ack_wait 1 s: while the handlers run, the server redelivers each message (same msg id);
   -- with the default concurrency the copy runs beside the first, finds its live claim, naks
   fresh("IDEM7", { ack_wait = 1 })

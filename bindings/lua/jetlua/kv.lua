@@ -190,7 +190,8 @@ function KV:_peek(key)
   local status = m:header("Status")
   if status then
     if status == "404" then return nil, "key_not_found", "no key '" .. key .. "' in " .. self.bucket end
-    return nil, "api_error", ("direct get from %s: %s %s"):format(self.stream, status, tostring(m:header("Description")))
+    return nil, "api_error",
+      ("direct get from %s: %s %s"):format(self.stream, status, tostring(m:header("Description")))
   end
   return data, tonumber(m:header("Nats-Sequence")), m:header("KV-Operation") or "PUT"
 end
