@@ -161,14 +161,14 @@ function M.idempotent(o)
     while t == false do jet.sleep(0.01); t = per[md.consumer] end   -- another handler asks
     if t then return t end
     per[md.consumer] = false
-    local ci = o.js:consumer_info(md.stream, md.consumer)
-    t = ci and ci.config.ack_wait or 30
+    local ok, ci = pcall(o.js.consumer_info, o.js, md.stream, md.consumer)   -- the others wait: never raise
+    t = ok and ci and ci.config.ack_wait or 30
     per[md.consumer] = t
     return t
   end
 
   -- Renewal: the claims of running handlers, renewed every ttl/3 by one
-  -- sweeper (a timer that runs while there are claims), each renewal in a
+  -- sweeper (a timer that runs only while handlers run), each renewal in a
   -- coroutine of its own.
   local running, sweeper, period = {}, nil, math.huge
   local function renew(c)
@@ -253,6 +253,10 @@ function M.idempotent(o)
       watch(c)
       local ok, err = pcall(handler, msg)
       running[c] = nil
+      if sweeper and not next(running) then      -- no timer left behind while nothing runs
+        sweeper:stop()
+        sweeper = nil
+      end
       while c.renewing do jet.sleep(0.005) end
       if not ok then
         -- give the key back, so that a redelivery can run it; then let the retry policy decide
