@@ -185,9 +185,9 @@ T.test("a handler that fails gives its claim back: the redelivery runs it", func
 end)
 
 T.test("no concurrency option: the default runs many at once; a redelivery of a running message waits", function()
-  -- ack_wait 1 s: while the handlers run, the server redelivers each message (same msg id);
+  -- ack_wait 2 s: while the handlers run, the server redelivers each message (same msg id);
   -- with the default concurrency the copy runs beside the first, finds its live claim, naks
-  fresh("IDEM7", { ack_wait = 1 })
+  fresh("IDEM7", { ack_wait = 2 })
   js:delete_kv("idem7")
   local n = 10
   for i = 1, n do assert(js:publish("idem7.x", "job", { msg_id = "job-" .. i })) end
