@@ -56,6 +56,7 @@ int jl_error(lua_State *L, const char *fmt, ...)
     lua_pushstring(L, msg);
     lua_concat(L, 2);
     lua_error(L);
+    /* cppcheck-suppress unreachableCode ; for compilers that do not know lua_error never returns */
     abort();
 }
 

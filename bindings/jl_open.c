@@ -31,6 +31,8 @@ static int open_jetlua(lua_State *L)
     return 1;
 }
 
+#include "jetlua_lazy.lua.h" /* lazy_src[]: bindings/embedded/jetlua_lazy.lua */
+
 void jl_open(lua_State *L)
 {
     const char *dir = rt_lua_dir(NULL);   /* main.c refuses to start without it */
@@ -77,16 +79,7 @@ void jl_open(lua_State *L)
     jl_inject_reload(L);
     /* the parts written in Lua load on first use: jet.retry, jet.fail, jet.idempotent, jet.pipeline,
      * jet.micro */
-    if (luaL_loadstring(L,
-            "local jet = ...\n"
-            "local lazy = { retry = function() return require 'jetlua.retry' end,\n"
-            "  fail = function() return require('jetlua.retry').fail end,\n"
-            "  idempotent = function() return require('jetlua.idempotent').idempotent end,\n"
-            "  pipeline = function() return require('jetlua.pipeline').pipeline end,\n"
-            "  micro = function() return require 'jetlua.micro' end }\n"
-            "setmetatable(jet, { __index = function(t, k)\n"
-            "  local f = lazy[k]; if not f then return nil end\n"
-            "  local v = f(); rawset(t, k, v); return v end })\n") != 0)
+    if (luaL_loadbuffer(L, lazy_src, sizeof lazy_src - 1, "=jetlua.lazy") != 0)
         rt_error("jetlua module: %s", lua_tostring(L, -1));
     lua_pushvalue(L, -2);
     if (lua_pcall(L, 1, 0, 0) != 0) {

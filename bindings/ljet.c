@@ -1,8 +1,9 @@
 /*
  * ljet.c - the small `jet.*` functions: log, now, monotonic, exit, spawn,
- * json, version.
+ * json, version, worker.
  */
 #include "jl.h"
+#include "rt_workers.h"
 
 #include <luajit.h>
 #include <nats/nats.h>
@@ -99,6 +100,18 @@ static int jl_version(lua_State *L)
     return 1;
 }
 
+/* jet.worker() -> {index = i (0-based), count = N}: which of the --workers
+ * processes this is ({index = 0, count = 1} without --workers). */
+static int jl_worker(lua_State *L)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, rt_worker_index);
+    lua_setfield(L, -2, "index");
+    lua_pushinteger(L, rt_worker_count);
+    lua_setfield(L, -2, "count");
+    return 1;
+}
+
 /* jet.json.decode(text), jet.json.encode(value): cjson's (upvalue 1), with
  * errors that name the function and point at the script's line (cjson's own
  * read "bad argument #1 to '?'" and decode took a number for a string). */
@@ -171,7 +184,8 @@ void jl_inject_core(lua_State *L)
         {"warn", jl_log_warn},   {"error", jl_log_error}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"now", jl_now}, {"monotonic", jl_monotonic}, {"exit", jl_exit},
-        {"spawn", jl_spawn}, {"version", jl_version}, {"_nuid", jl_nuid}, {NULL, NULL}};
+        {"spawn", jl_spawn}, {"version", jl_version}, {"worker", jl_worker}, {"_nuid", jl_nuid},
+        {NULL, NULL}};
 
     luaL_register(L, NULL, fns);
     /* xpcall handlers that survive a stack overflow (rt_sched.c) */

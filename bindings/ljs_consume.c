@@ -15,17 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { jl_pull *p; } pull_ud;
+typedef jl_pull_ud pull_ud;
 
 static rt_series *m_handler_errors;
-
-jl_pull *jl_pull_check(lua_State *L, const char *fname)
-{
-    pull_ud *u = luaL_checkudata(L, 1, JL_PULL_MT);
-    if (!u->p)
-        luaL_error(L, "%s: the consumer is gone", fname);
-    return u->p;
-}
 
 /* ---- options ---- */
 
@@ -154,7 +146,7 @@ static int pull_new(lua_State *L)
     lua_setmetatable(L, -2);
 
     /* From here __gc frees the engine; after self_ref nothing raises. */
-    p = u->p = jl_pull_new(c, m, subj, what);
+    p = u->p = jl_pull_new(c, m, m == RT_PULL_CONSUME ? &jl_pull_consume_ops : &jl_pull_messages_ops, subj, what);
     apply_options(p, &cfg);
     p->num_pending = num_pending;
     p->num_ack_pending = num_ack_pending;
@@ -182,6 +174,7 @@ static int pull_stop(lua_State *L)
     return 1;
 }
 
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void drain_cancel(rt_co *co, void *op)
 {
     jl_pull *p = op;
@@ -319,15 +312,7 @@ static int runner_ref = LUA_NOREF;
  * did): `done` counts and logs those like the errors it catches itself. */
 static char failed_key;
 
-static const char RUNNER[] =
-    "local engine, idx = ...\n"
-    "local take, done, traceback = engine._take, engine._done, require('jetlua')._onerror\n"
-    "while true do\n"
-    "  local msg, handler = take(engine, idx)\n"
-    "  if not msg then return end\n"
-    "  local ok, err, tb, note = xpcall(handler, traceback, msg)\n"
-    "  done(engine, idx, msg, ok, err, tb, note)\n"
-    "end\n";
+#include "consume_runner.lua.h" /* RUNNER[]: bindings/embedded/consume_runner.lua */
 
 /* engine:_take/_done are the runner's (internal): refuse anything else */
 static jl_pull_slot *slot_arg(lua_State *L, jl_pull *p, const char *fname)
@@ -444,7 +429,7 @@ static void runner_done(rt_co *co, int ok, void *data)
     }
 }
 
-void jl_pull_dispatch(jl_pull *p)
+static void consume_dispatch(jl_pull *p)
 {
     lua_State *L = RT->L;
     if (p->w.mode != RT_PULL_CONSUME || p->dispatching)
@@ -478,7 +463,7 @@ void jl_pull_dispatch(jl_pull *p)
     p->dispatching = 0;
 }
 
-void jl_pull_keepalive(jl_pull *p, uint64_t now)
+static void consume_keepalive(jl_pull *p, uint64_t now)
 {
     if (!p->w.wpi_ms || p->w.mode != RT_PULL_CONSUME)
         return;
@@ -490,6 +475,8 @@ void jl_pull_keepalive(jl_pull *p, uint64_t now)
         }
     }
 }
+
+const jl_pull_ops jl_pull_consume_ops = {consume_dispatch, consume_keepalive, NULL, NULL};
 
 /* jet._redelivery_delay(n) -> seconds: the default back-off after a failed
  * n-th delivery (retry.lua's "nak" without a delay uses it too) */

@@ -25,7 +25,7 @@ static void push_msg(lua_State *T, jl_pull *p)
     jl_msg_set_stats(u, p->st);
 }
 
-void jl_pull_wake_next(jl_pull *p, const char *code)
+static void messages_wake_next(jl_pull *p, const char *code)
 {
     rt_co *co = p->next_co;
     lua_State *T;
@@ -54,7 +54,7 @@ void jl_pull_wake_next(jl_pull *p, const char *code)
     }
 }
 
-void jl_pull_fetch_finish(jl_pull *p, const char *code, const char *detail)
+static void messages_fetch_finish(jl_pull *p, const char *code, const char *detail)
 {
     rt_co *co;
     lua_State *T;
@@ -84,6 +84,8 @@ void jl_pull_fetch_finish(jl_pull *p, const char *code, const char *detail)
     }
 }
 
+const jl_pull_ops jl_pull_messages_ops = {NULL, NULL, messages_wake_next, messages_fetch_finish};
+
 static void on_wait_timer(uv_timer_t *t)
 {
     jl_pull *p = t->data;
@@ -93,6 +95,7 @@ static void on_wait_timer(uv_timer_t *t)
         jl_pull_wake_next(p, "timeout");
 }
 
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void wait_cancel(rt_co *co, void *op)
 {
     jl_pull *p = op;

@@ -18,10 +18,116 @@
  */
 #include "ljs_pull.h"
 #include "rt_mem.h"
+#include "rt_timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- ending ----
+ *
+ * stop() stops pulling, naks what is buffered (other consumers get it at
+ * once) and unsubscribes; handlers already running finish. Then the engine
+ * is finalized: its timers, hook and liveness go, and its userdata may be
+ * collected. */
+
+void jl_pull_unsubscribe(jl_pull *p)
+{
+    if (p->sub) {
+        natsSubscription_Unsubscribe(p->sub);
+        natsSubscription_Destroy(p->sub);
+        p->sub = NULL;
+    }
+    jl_cwatch_free(p->cw);                  /* cancels a consumer info request that is out */
+    p->cw = NULL;
+    p->w.probe = 0;
+    if (p->registered) {
+        p->registered = 0;
+        jl_conn_client_remove(p->c, &p->client);
+    }
+}
+
+void jl_pull_unhook(jl_pull *p)
+{
+    if (p->hooked) {
+        p->hooked = 0;
+        rt_hook_remove(&p->hook);
+    }
+}
+
+void jl_pull_close(jl_pull *p, int nak, const char *code)
+{
+    if (p->state == JL_PULL_CLOSED || p->state == JL_PULL_STOPPING)
+        return;
+    p->state = JL_PULL_STOPPING;
+    if (p->sub && p->c->state != JL_CONN_CLOSED)
+        jl_pull_drain_sub(p);
+    jl_pull_unsubscribe(p);
+    rt_pull_reset(&p->w);
+    if (p->w.mode != RT_PULL_FETCH) {
+        int can = nak && p->c->state != JL_CONN_CLOSED;
+        natsMsg *m;
+        while ((m = jl_pull_q_pop(p)) != NULL) {
+            if (can && natsMsg_GetReply(m)) {
+                natsConnection_Publish(p->c->nc, natsMsg_GetReply(m), "-NAK", 4);
+                if (p->st)
+                    p->st->naked++;
+            }
+            natsMsg_Destroy(m);
+        }
+        jl_pull_wake_next(p, code ? code : "closed");
+    }
+    jl_pull_maybe_finalize(p);
+}
+
+void jl_pull_maybe_finalize(jl_pull *p)
+{
+    lua_State *L = RT->L;
+    rt_co *dco;
+    int mode = p->w.mode;
+    if (p->finalized || p->pumping || p->dispatching || p->running > 0 || p->flushing)
+        return;
+    if (p->state == JL_PULL_DRAINING && !p->sub && p->qlen == 0 && mode == RT_PULL_CONSUME)
+        p->state = JL_PULL_STOPPING;
+    if (p->state == JL_PULL_DRAINING && !p->sub && p->qlen == 0 && mode == RT_PULL_MESSAGES) {
+        /* a drained iterator handed everything out: a waiting next() gets "closed" */
+        p->state = JL_PULL_STOPPING;
+        jl_pull_wake_next(p, "closed");
+    }
+    if (p->state != JL_PULL_STOPPING)
+        return;
+    if (mode == RT_PULL_MESSAGES && p->qlen > 0)
+        return;                              /* drained messages still to hand out */
+    jl_pull_unsubscribe(p);
+    p->state = JL_PULL_CLOSED;
+    p->finalized = 1;
+    jl_pull_gauges(p);
+    rt_timer_free(&p->tick);
+    rt_timer_free(&p->wait_timer);
+    rt_timer_free(&p->backoff_timer);
+    rt_hook_done(&p->hook);
+    jl_pull_unhook(p);
+    if (p->live) {
+        p->live = 0;
+        rt_unref();
+    }
+    dco = p->drain_co;
+    p->drain_co = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, p->self_ref);   /* __gc may come now */
+    p->self_ref = LUA_NOREF;
+    if (dco && rt_co_prepare(dco)) {
+        lua_pushboolean(dco->L, 1);
+        rt_co_resume(dco, 1);
+    }
+}
+
+jl_pull *jl_pull_check(lua_State *L, const char *fname)
+{
+    jl_pull_ud *u = luaL_checkudata(L, 1, JL_PULL_MT);
+    if (!u->p)
+        luaL_error(L, "%s: the consumer is gone", fname);
+    return u->p;
+}
 
 static rt_series *m_delivered, *m_redelivered;
 

@@ -4,13 +4,17 @@
  *
  *   ljs_pull.c      the engine at work: the subscription's pump, the
  *                   buffer, sending pulls, statuses, consumer info, the
- *                   periodic tick, errors reported to the script
- *   ljs_pull_life.c its start and end: subscribe, join the connection and
- *                   the shutdown, connection events, stop / drain / finalize
+ *                   periodic tick, errors reported to the script; its end
+ *                   (close, finalize)
+ *   ljs_pull_life.c its start: subscribe, join the connection and the
+ *                   shutdown, connection events, drain, free
  *   ljs_consume.c   js:consume: the handle every mode returns (jet._js_pull,
  *                   stop, drain, stats, ...) and the handler runners
  *   ljs_messages.c  js:messages and js:fetch: it:next() and f:fetch(), the
  *                   coroutine that waits for messages
+ *
+ * The engine (the first two) never calls the modes by name: each engine has
+ * the jl_pull_ops of its mode (below), so the calls run one way, down.
  *
  * What the engine decides (the request table, the window, the refill rule,
  * status -> action, back-off, heartbeats, limits) is runtime/rt_pull.c,
@@ -39,6 +43,22 @@ enum { JL_PULL_ACTIVE = 0, JL_PULL_DRAINING, JL_PULL_STOPPING, JL_PULL_CLOSED };
 
 typedef struct jl_pull jl_pull;
 
+/* What the engine calls above it, given by the mode: ljs_consume.c for
+ * js:consume, ljs_messages.c for js:messages and js:fetch (NULL: nothing
+ * to do in that mode). */
+typedef struct jl_pull_ops {
+    void (*dispatch)(jl_pull *p);                   /* start handlers for buffered messages */
+    void (*keepalive)(jl_pull *p, uint64_t now);    /* +WPI for long-running handlers */
+    void (*wake_next)(jl_pull *p, const char *code);/* hand a message (or code) to it:next() */
+    void (*fetch_finish)(jl_pull *p, const char *code, const char *detail);
+} jl_pull_ops;
+
+extern const jl_pull_ops jl_pull_consume_ops;      /* ljs_consume.c */
+extern const jl_pull_ops jl_pull_messages_ops;     /* ljs_messages.c: messages and fetch */
+
+/* The handle's userdata: every mode's handle is a JL_PULL_MT. */
+typedef struct jl_pull_ud { jl_pull *p; } jl_pull_ud;
+
 /* A handler runner's slot (consume). Allocated one by one: a running
  * handler holds a pointer to its slot while the slots array grows. */
 typedef struct jl_pull_slot {
@@ -52,6 +72,7 @@ typedef struct jl_pull_slot {
 
 struct jl_pull {
     jl_client  client;    /* first: the connection calls us through it */
+    const jl_pull_ops *ops;/* the mode's side */
     jl_conn   *c;         /* retained for the engine's whole life */
     natsSubscription *sub;
     rt_pull    w;         /* requests, window, back-off, liveness (rt_pull.h) */
@@ -105,7 +126,8 @@ struct jl_pull {
 
 /* A new engine in mode for next_subj (nothing raises; the caller fills the
  * options and refs, then calls jl_pull_start). */
-jl_pull *jl_pull_new(jl_conn *c, rt_pull_mode mode, const char *next_subj, const char *what);
+jl_pull *jl_pull_new(jl_conn *c, rt_pull_mode mode, const jl_pull_ops *ops, const char *next_subj,
+                     const char *what);
 /* Subscribe, watch the consumer (info_subj/adv_subj, NULL: no watch),
  * join the connection and the shutdown, start the timers and the first
  * pull: 0, or -1 with what the script gets (the engine is then closed). */
@@ -113,14 +135,21 @@ int  jl_pull_start(jl_pull *p, const char *info_subj, const char *adv_subj, cons
                    const char **detail);
 /* Free what C owns (from __gc; the Lua refs are the caller's). */
 void jl_pull_free(jl_pull *p);
+/* Stop pulling; finish what arrived and what the server already sent. */
+void jl_pull_start_drain(jl_pull *p);
+
+/* ---- ljs_pull.c ---- */
+
 /* Stop now: no more pulls; buffered messages are nak'd (nak=1) or
  * dropped; running handlers finish. code: what a waiting it:next() gets. */
 void jl_pull_close(jl_pull *p, int nak, const char *code);
-/* Stop pulling; finish what arrived and what the server already sent. */
-void jl_pull_start_drain(jl_pull *p);
 void jl_pull_maybe_finalize(jl_pull *p);
-
-/* ---- ljs_pull.c ---- */
+/* Leave the subscription, the consumer watch and the connection. */
+void jl_pull_unsubscribe(jl_pull *p);
+/* Leave the shutdown. */
+void jl_pull_unhook(jl_pull *p);
+/* The engine behind the handle at index 1; raises when it is gone. */
+jl_pull *jl_pull_check(lua_State *L, const char *fname);
 
 uint64_t jl_pull_now(void);
 /* Metrics, and the consumer watch (info_subj/adv_subj; not for fetch). */
@@ -140,21 +169,35 @@ void jl_pull_gauges(jl_pull *p);
 /* (Re)start the tick timer at w.tick_ms when it changed, or always (force). */
 void jl_pull_tick_sync(jl_pull *p, int force);
 
-/* ---- ljs_consume.c ---- */
+/* ---- the mode's side, through p->ops ---- */
 
-/* Start runners for buffered messages, up to the concurrency. */
-void jl_pull_dispatch(jl_pull *p);
-/* +WPI for handlers running longer than in_progress. */
-void jl_pull_keepalive(jl_pull *p, uint64_t now);
-/* The engine behind the handle at index 1; raises when it is gone. */
-jl_pull *jl_pull_check(lua_State *L, const char *fname);
+/* Start runners for buffered messages, up to the concurrency (consume). */
+static inline void jl_pull_dispatch(jl_pull *p)
+{
+    if (p->ops->dispatch)
+        p->ops->dispatch(p);
+}
+/* +WPI for handlers running longer than in_progress (consume). */
+static inline void jl_pull_keepalive(jl_pull *p, uint64_t now)
+{
+    if (p->ops->keepalive)
+        p->ops->keepalive(p, now);
+}
+/* Hand one buffered message to a waiting it:next(), or end it with code. */
+static inline void jl_pull_wake_next(jl_pull *p, const char *code)
+{
+    if (p->ops->wake_next)
+        p->ops->wake_next(p, code);
+}
+/* A fetch is over: hand over what arrived, with code (NULL: no error). */
+static inline void jl_pull_fetch_finish(jl_pull *p, const char *code, const char *detail)
+{
+    if (p->ops->fetch_finish)
+        p->ops->fetch_finish(p, code, detail);
+}
 
 /* ---- ljs_messages.c ---- */
 
-/* Hand one buffered message to a waiting it:next(), or end it with code. */
-void jl_pull_wake_next(jl_pull *p, const char *code);
-/* A fetch is over: hand over what arrived, with code (NULL: no error). */
-void jl_pull_fetch_finish(jl_pull *p, const char *code, const char *detail);
 void jl_pull_wait_stop(jl_pull *p);
 int  jl_pull_lua_next(lua_State *L);     /* it:next([timeout]) */
 int  jl_pull_lua_call(lua_State *L);     /* for msg in it do */

@@ -1,14 +1,13 @@
 /*
- * ljs_pull_life.c - the pull engine's start and end (see ljs_pull.h): it
+ * ljs_pull_life.c - the pull engine's start (see ljs_pull.h): it
  * subscribes, joins the connection and the shutdown and starts its timers;
- * it follows the connection's events; it stops, drains and is finalized.
+ * it follows the connection's events and drains.
  *
- * Ending: stop() stops pulling, naks what is buffered (other consumers get it
- * at once) and unsubscribes; handlers already running finish. drain() stops
- * pulling, keeps receiving what the server already sent (UNSUB, then a flush
- * round trip proves nothing more comes) and finishes it all. Terminal errors
- * and shutdown stop; a closed connection just ends. A reconnect resets the
- * requests (pulls do not survive it) and pulls again.
+ * drain() stops pulling, keeps receiving what the server already sent
+ * (UNSUB, then a flush round trip proves nothing more comes) and finishes it
+ * all; then the engine is finalized (ljs_pull.c). Terminal errors and
+ * shutdown stop (jl_pull_close); a closed connection just ends. A reconnect
+ * resets the requests (pulls do not survive it) and pulls again.
  */
 #include "ljs_pull.h"
 #include "rt_mem.h"
@@ -18,97 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- ending ---- */
-
-static void unsubscribe(jl_pull *p)
-{
-    if (p->sub) {
-        natsSubscription_Unsubscribe(p->sub);
-        natsSubscription_Destroy(p->sub);
-        p->sub = NULL;
-    }
-    jl_cwatch_free(p->cw);                  /* cancels a consumer info request that is out */
-    p->cw = NULL;
-    p->w.probe = 0;
-    if (p->registered) {
-        p->registered = 0;
-        jl_conn_client_remove(p->c, &p->client);
-    }
-}
-
-static void unhook(jl_pull *p)
-{
-    if (p->hooked) {
-        p->hooked = 0;
-        rt_hook_remove(&p->hook);
-    }
-}
-
-void jl_pull_close(jl_pull *p, int nak, const char *code)
-{
-    if (p->state == JL_PULL_CLOSED || p->state == JL_PULL_STOPPING)
-        return;
-    p->state = JL_PULL_STOPPING;
-    if (p->sub && p->c->state != JL_CONN_CLOSED)
-        jl_pull_drain_sub(p);
-    unsubscribe(p);
-    rt_pull_reset(&p->w);
-    if (p->w.mode != RT_PULL_FETCH) {
-        int can = nak && p->c->state != JL_CONN_CLOSED;
-        natsMsg *m;
-        while ((m = jl_pull_q_pop(p)) != NULL) {
-            if (can && natsMsg_GetReply(m)) {
-                natsConnection_Publish(p->c->nc, natsMsg_GetReply(m), "-NAK", 4);
-                if (p->st)
-                    p->st->naked++;
-            }
-            natsMsg_Destroy(m);
-        }
-        jl_pull_wake_next(p, code ? code : "closed");
-    }
-    jl_pull_maybe_finalize(p);
-}
-
-void jl_pull_maybe_finalize(jl_pull *p)
-{
-    lua_State *L = RT->L;
-    rt_co *dco;
-    int mode = p->w.mode;
-    if (p->finalized || p->pumping || p->dispatching || p->running > 0 || p->flushing)
-        return;
-    if (p->state == JL_PULL_DRAINING && !p->sub && p->qlen == 0 && mode == RT_PULL_CONSUME)
-        p->state = JL_PULL_STOPPING;
-    if (p->state == JL_PULL_DRAINING && !p->sub && p->qlen == 0 && mode == RT_PULL_MESSAGES) {
-        /* a drained iterator handed everything out: a waiting next() gets "closed" */
-        p->state = JL_PULL_STOPPING;
-        jl_pull_wake_next(p, "closed");
-    }
-    if (p->state != JL_PULL_STOPPING)
-        return;
-    if (mode == RT_PULL_MESSAGES && p->qlen > 0)
-        return;                              /* drained messages still to hand out */
-    unsubscribe(p);
-    p->state = JL_PULL_CLOSED;
-    p->finalized = 1;
-    jl_pull_gauges(p);
-    rt_timer_free(&p->tick);
-    rt_timer_free(&p->wait_timer);
-    rt_timer_free(&p->backoff_timer);
-    rt_hook_done(&p->hook);
-    unhook(p);
-    if (p->live) {
-        p->live = 0;
-        rt_unref();
-    }
-    dco = p->drain_co;
-    p->drain_co = NULL;
-    luaL_unref(L, LUA_REGISTRYINDEX, p->self_ref);   /* __gc may come now */
-    p->self_ref = LUA_NOREF;
-    if (dco && rt_co_prepare(dco)) {
-        lua_pushboolean(dco->L, 1);
-        rt_co_resume(dco, 1);
-    }
-}
+/* ---- drain ---- */
 
 static void drain_flushed(uv_work_t *w, int status)
 {
@@ -117,7 +26,7 @@ static void drain_flushed(uv_work_t *w, int status)
     free(w);
     if (!p->finalized && p->state == JL_PULL_DRAINING) {
         jl_pull_drain_sub(p);
-        unsubscribe(p);
+        jl_pull_unsubscribe(p);
         jl_pull_dispatch(p);
         jl_pull_wake_next(p, NULL);
     }
@@ -140,7 +49,7 @@ void jl_pull_start_drain(jl_pull *p)
     rt_pull_reset(&p->w);
     if (!p->sub || p->c->state != JL_CONN_CONNECTED || natsSubscription_Drain(p->sub) != NATS_OK) {
         jl_pull_drain_sub(p);
-        unsubscribe(p);
+        jl_pull_unsubscribe(p);
         jl_pull_dispatch(p);
         jl_pull_maybe_finalize(p);
         return;
@@ -197,9 +106,11 @@ static void hook_begin(rt_hook *h)
 
 /* ---- life ---- */
 
-jl_pull *jl_pull_new(jl_conn *c, rt_pull_mode mode, const char *next_subj, const char *what)
+jl_pull *jl_pull_new(jl_conn *c, rt_pull_mode mode, const jl_pull_ops *ops, const char *next_subj,
+                     const char *what)
 {
     jl_pull *p = rt_xcalloc(1, sizeof *p);
+    p->ops = ops;
     p->c = c;
     jl_conn_retain(c);                       /* for the engine's whole life */
     rt_pull_init(&p->w, mode, jl_pull_now());
@@ -280,11 +191,11 @@ void jl_pull_free(jl_pull *p)
     /* normally reached only once finalized (the engine holds its userdata
      * until then); at teardown after a forced shutdown it may still be live */
     if (!p->finalized) {
-        unsubscribe(p);
+        jl_pull_unsubscribe(p);
         rt_timer_free(&p->tick);
         rt_timer_free(&p->wait_timer);
         rt_timer_free(&p->backoff_timer);
-        unhook(p);
+        jl_pull_unhook(p);
     }
     for (natsMsg *m; (m = jl_pull_q_pop(p)) != NULL;)
         natsMsg_Destroy(m);

@@ -131,6 +131,7 @@ static int new_timer(lua_State *L, const char *fname, int repeat)
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     t->armed = 1;
     rt_ref();
+    uv_update_time(RT->loop);   /* the cached time may be old: see rt_timer.h */
     uv_timer_start(&t->t, timer_fired, ms, repeat ? ms : 0);
     return 1;
 }

@@ -10,6 +10,7 @@
 #include "rt_notify.h"
 #include "rt_server_cli.h"
 #include "rt_sched.h"
+#include "rt_workers.h"
 #include "jl_open.h"
 
 #include <nats/nats.h>
@@ -70,6 +71,9 @@ static const char usage[] =
 "  --shutdown-timeout S  bound on the graceful shutdown, seconds (default 10)\n"
 "  --slow-handler S      warn when one handler run holds the event loop longer than\n"
 "                        S seconds without yielding (default 1; 0 turns it off)\n"
+"  --workers N           run N worker processes of the script (auto: one per CPU)\n"
+"                        under a master that restarts crashed ones, forwards\n"
+"                        SIGHUP/SIGTERM/SIGINT and serves --metrics for all\n"
 "\n"
 "The script gets its arguments in the global table `arg` (arg[0] is the script).\n"
 "SIGINT/SIGTERM shut down gracefully; a second signal forces the exit, also while\n"
@@ -191,8 +195,10 @@ static int cmd_run(int argc, char **argv, int first)
     lua_State *L;
     int code;
     const char *metrics = NULL;
+    int workers = 0, worker = -1, metrics_fd = -1;
 
     for (i = first; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        int at = i;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
             return 0;
@@ -243,6 +249,14 @@ static int cmd_run(int argc, char **argv, int first)
                 return 2;
             }
             rt_log_json = strcmp(v, "json") == 0;
+        } else if (opt_value(argc, argv, &i, "--workers", &v)) {
+            if ((workers = rt_workers_parse(v)) < 0) {
+                fprintf(stderr, "jetlua: --workers: '%s' is not a number of workers from 1 to %d, or auto\n",
+                        v, RT_WORKERS_MAX);
+                return 2;
+            }
+        } else if (opt_value(argc, argv, &i, "--worker-index", &v)) {
+            worker = atoi(v);                     /* set by the master (rt_workers.h) */
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;
@@ -250,13 +264,14 @@ static int cmd_run(int argc, char **argv, int first)
             fprintf(stderr, "jetlua: unknown option '%s' (see jetlua --help)\n", argv[i]);
             return 2;
         }
+        rt_workers_note_option(argv, at, i);
     }
     if (i >= argc) {
         fprintf(stderr, "jetlua: run needs a SCRIPT (see jetlua --help)\n");
         return 2;
     }
     if (cfg->nservers == 0 && (env = getenv("NATS_URL")) && *env) {
-        char *copy = rt_xstrdup(env), *save = NULL;
+        char *copy = keep(env), *save = NULL;     /* kept: cfg->servers points into it */
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             if (*tok)
                 add_server(cfg, tok);
@@ -281,6 +296,17 @@ static int cmd_run(int argc, char **argv, int first)
         fprintf(stderr, "jetlua: %s\n", v);
         return 1;
     }
+    if (worker >= 0) {
+        if (workers < 1 || worker >= workers) {
+            fprintf(stderr, "jetlua: --worker-index is the master's (see --workers)\n");
+            return 2;
+        }
+        rt_worker_index = worker;
+        rt_worker_count = workers;
+        metrics_fd = rt_workers_child_init();
+    } else if (workers > 0) {
+        return rt_workers_master(argv[0], argv + i, cfg, workers, metrics);
+    }
     if (rt_init() != 0) {
         fprintf(stderr, "jetlua: cannot initialize the event loop\n");
         return 1;
@@ -292,6 +318,10 @@ static int cmd_run(int argc, char **argv, int first)
             fprintf(stderr, "jetlua: --metrics: %s\n", why);
             return 2;
         }
+    } else if (metrics_fd >= 0) {
+        char why[256];
+        if (rt_http_start_fd(metrics_fd, why, sizeof why) != 0)
+            rt_error("worker %d: %s", rt_worker_index, why);
     }
     L = luaL_newstate();
     if (!L) {

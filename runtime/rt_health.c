@@ -162,7 +162,7 @@ int rt_health_ready(char *why, size_t cap)
         }
     }
     if (conns == 0) {
-        n = add_reason(why, cap, n, "no connection", "");
+        add_reason(why, cap, n, "no connection", "");
         ready = 0;
     }
     pthread_mutex_unlock(&mu);

@@ -42,6 +42,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -57,6 +58,7 @@
 static struct MHD_Daemon *daemons[MAX_LISTEN];
 static int ndaemons;
 static int port;
+static rt_http_router router;   /* the --workers master answers for its workers */
 static uv_prepare_t beat_prep;
 static uv_timer_t beat_timer;
 
@@ -102,9 +104,9 @@ static void render_on_loop(void *a, void *b)
 {
     job *j = a;
     size_t n;
-    char *text = rt_metrics_render(&n);
+    char *body = rt_metrics_render(&n);
     pthread_mutex_lock(&job_mu);
-    j->body = text;
+    j->body = body;
     j->len = n;
     j->done = 1;
     pthread_cond_broadcast(&job_cv);
@@ -197,6 +199,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
      * read (MHD closes the connection after the reply if one was sent). */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    if (router) {
+        unsigned code = 0;
+        char *b = NULL;
+        size_t len = 0;
+        if (router(url, &code, &b, &len))
+            return reply(conn, code, code == MHD_HTTP_OK && strcmp(url, "/metrics") == 0
+                         ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8", b, len, 1);
+    }
     if (strcmp(url, "/metrics") == 0) {
         size_t len = 0;
         const char *err = NULL;
@@ -352,6 +362,8 @@ static int listen_on(struct sockaddr_storage *ss, socklen_t len, int want_port, 
     return fd;
 }
 
+static void serving(const char *shown);
+
 static struct MHD_Daemon *serve(int fd, int v6)
 {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
@@ -430,6 +442,32 @@ int rt_http_start(const char *hostport, char *err, size_t errlen)
         snprintf(err, errlen, "cannot listen on %s: %s", hostport, *first_err ? first_err : "no address");
         return -1;
     }
+    serving(shown);
+    return 0;
+}
+
+void rt_http_set_router(rt_http_router fn) { router = fn; }
+
+int rt_http_start_fd(int fd, char *err, size_t errlen)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&job_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (!(daemons[0] = serve(fd, 0))) {
+        snprintf(err, errlen, "libmicrohttpd did not start on the master's socket (fd %d)", fd);
+        return -1;
+    }
+    ndaemons = 1;
+    serving(NULL);
+    return 0;
+}
+
+/* Listening: the heartbeat, the collectors, one log line. */
+static void serving(const char *shown)
+{
     rt_metrics_collector(http_collector);
     rt_procmetrics_start();
     uv_prepare_init(RT->loop, &beat_prep);
@@ -439,8 +477,10 @@ int rt_http_start(const char *hostport, char *err, size_t errlen)
     uv_timer_start(&beat_timer, on_beat_timer, 250, 250);
     uv_unref((uv_handle_t *)&beat_timer);
     beat();
-    rt_info("metrics on %s (/metrics; health: /livez, /readyz)", shown);
-    return 0;
+    if (shown)
+        rt_info("metrics on %s (/metrics; health: /livez, /readyz)", shown);
+    else
+        rt_debug("metrics on the --workers master's socket");
 }
 
 int rt_http_port(void) { return port; }

@@ -33,6 +33,18 @@ int rt_http_split(const char *hostport, char *host, size_t hostcap, int *port, c
  * give 127.0.0.1 and ::1), PORT 0 picking a free port shared by all.
  * Loop thread, after rt_init. Returns 0, or -1 with a reason in err. */
 int rt_http_start(const char *hostport, char *err, size_t errlen);
+/* Serve on a listening socket handed over by the --workers master (an
+ * AF_UNIX one), instead of an address. */
+int rt_http_start_fd(int fd, char *err, size_t errlen);
+
+/* The --workers master answers for its workers: before anything else, fn
+ * gets each GET/HEAD request's path; when it returns 1 it has set the
+ * status code and a malloc'd body (freed by rt_http), else rt_http answers
+ * as usual (404 for unknown paths). Called on the HTTP threads. Set it
+ * before rt_http_start. */
+typedef int (*rt_http_router)(const char *url, unsigned *code, char **body, size_t *len);
+void rt_http_set_router(rt_http_router fn);
+
 /* The port actually listened on (after rt_http_start), or 0. */
 int rt_http_port(void);
 /* Stop serving (joins the HTTP threads). After the loop has ended. */

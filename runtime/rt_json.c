@@ -113,7 +113,6 @@ int rt_json_get(const char *js, size_t len, const char *path, const char **val, 
     for (;;) {
         const char *dot = strchr(seg, '.');
         size_t seglen = dot ? (size_t)(dot - seg) : strlen(seg);
-        int found = 0;
         ws(&c);
         if (c.p >= c.end || *c.p != '{' || ++depth > MAX_DEPTH)
             return -1;
@@ -121,7 +120,7 @@ int rt_json_get(const char *js, size_t len, const char *path, const char **val, 
         ws(&c);
         if (c.p < c.end && *c.p == '}')
             return -1;
-        while (!found) {
+        for (;;) { /* to the key seg, or fail */
             const char *k;
             size_t kn;
             if (string(&c, &k, &kn) != 0)
@@ -130,10 +129,8 @@ int rt_json_get(const char *js, size_t len, const char *path, const char **val, 
             if (c.p >= c.end || *c.p != ':')
                 return -1;
             c.p++;
-            if (kn == seglen && memcmp(k, seg, kn) == 0) {
-                found = 1;
+            if (kn == seglen && memcmp(k, seg, kn) == 0)
                 break;
-            }
             if (skip(&c, depth) != 0)
                 return -1;
             ws(&c);

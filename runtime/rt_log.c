@@ -23,6 +23,7 @@
 
 int rt_log_level = RT_LOG_INFO;
 int rt_log_json = 0;
+const char *rt_log_prefix = NULL;
 
 #define MSG_MAX  8192     /* bytes of a formatted message kept */
 #define LINE_MAX 16384    /* bytes of one output line, newline included */
@@ -218,11 +219,18 @@ size_t rt_log_format(char *out, size_t cap, int json, int level, const char *sta
 
 static void emit(int level, const char *msg, size_t len, size_t dropped)
 {
-    char line[LINE_MAX], stamp[64];
+    char line[LINE_MAX], stamp[64], tagged[MSG_MAX + 64];
     struct timespec ts;
     struct tm tm;
     size_t n;
 
+    if (rt_log_prefix && strlen(rt_log_prefix) + len <= sizeof tagged) {
+        size_t pl = strlen(rt_log_prefix);
+        memcpy(tagged, rt_log_prefix, pl);
+        memcpy(tagged + pl, msg, len);
+        msg = tagged;
+        len += pl;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);

@@ -10,6 +10,7 @@ enum { RT_LOG_DEBUG = 0, RT_LOG_INFO, RT_LOG_WARN, RT_LOG_ERROR, RT_LOG_OFF };
 
 extern int rt_log_level;
 extern int rt_log_json;       /* --log-format json */
+extern const char *rt_log_prefix; /* before every message ("[worker 1] "), or NULL */
 
 /* Returns -1 for an unknown name. */
 int  rt_log_parse_level(const char *name);

@@ -30,24 +30,7 @@
  * where it cannot enter any Lua or C handler (see rt_traceback.c). The
  * chunk also returns the handler and a capturing variant ({value=,
  * traceback=}) for the Lua parts of jetlua (jet._onerror, jet._capture_error). */
-static const char trampoline_src[] =
-    "local IDLE, job_traceback = ...\n"
-    "local yield, xpcall, pcall, wrap, type = coroutine.yield, xpcall, pcall, coroutine.wrap, type\n"
-    "local function handler(capture)\n"
-    "  return wrap(function(e)\n"
-    "    while true do\n"
-    "      local ok, tb = pcall(job_traceback, e)\n"
-    "      if not ok then tb = type(e) == 'string' and e or '(an error value that cannot be shown)' end\n"
-    "      if capture then tb = { value = e, traceback = tb } end\n"
-    "      e = yield(tb)\n"
-    "    end\n"
-    "  end)\n"
-    "end\n"
-    "local onerror = handler(false)\n"
-    "local step\n"
-    "local function run(fn, ...) return step(xpcall(fn, onerror, ...)) end\n"
-    "step = function(ok, err) return run(yield(IDLE, ok, err)) end\n"
-    "return function() return step(true, nil) end, onerror, handler(true)\n";
+#include "scheduler.lua.h" /* trampoline_src[]: runtime/embedded/scheduler.lua */
 
 #define POOL_MAX 256
 

@@ -183,6 +183,7 @@ int rt_server_guard(const char *dir, int port)
     pid = fork();
     if (pid < 0) {
         glog("cannot start nats-server: %s", strerror(errno));
+        close(users);
         return 1;
     }
     if (pid == 0) {

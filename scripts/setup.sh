@@ -21,6 +21,7 @@ PKGS=(
   dpkg-dev                           # scripts/package.sh: dpkg-shlibdeps computes the .deb's Depends
   python3-yaml man-db systemd        # tests: contrib/ manifests parsed, man page rendered, unit verified
   bsdutils                           # tests: script(1) gives a tool a terminal (its confirmation prompt)
+  lua-check cppcheck clang-format git  # scripts/lint.sh: luacheck, cppcheck, git clang-format
 )
 
 missing=()

@@ -351,6 +351,10 @@
 ---@field libuv string
 ---@field cnats string
 
+---@class jetlua.Worker
+---@field index integer which worker this process is, 0-based (0 without --workers)
+---@field count integer how many workers `jetlua run --workers N` started (1 without --workers)
+
 ---@class jetlua.SpawnOptions
 ---@field env table<string, string|false>? variables to add (false removes one)
 ---@field cwd string?
@@ -488,6 +492,11 @@ function jet.exit(code) end
 
 ---@return jetlua.Version
 function jet.version() end
+
+---Which of the `jetlua run --workers N` processes this is: {index = 0..N-1, count = N}
+---({index = 0, count = 1} in a single process).
+---@return jetlua.Worker
+function jet.worker() end
 
 ---After each successful hot reload: fn(info) (the hooks the newest code declared run).
 ---@param fn fun(info: jetlua.ReloadInfo)

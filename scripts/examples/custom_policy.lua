@@ -13,7 +13,7 @@ assert(js:stream{ name = "REVIEW", subjects = { "review.>" } })
 assert(js:consumer("TASKS", { durable = "runner" }))
 for _, t in ipairs{ "ok", "busy", "invalid", "stale", "ok" } do assert(js:publish("tasks.run", t)) end
 
-local function policy(msg, err, meta)
+local function policy(_msg, err, meta)
   local e = tostring(err)
   if e:find("busy") and meta.num_delivered < 5 then return "nak", 0.1 * meta.num_delivered end
   if e:find("stale") then return "ack" end

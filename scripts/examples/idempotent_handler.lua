@@ -12,7 +12,7 @@ local js = nc:jetstream()
 js:delete_stream("PAYMENTS"); js:delete_kv("payments_done")
 assert(js:stream{ name = "PAYMENTS", subjects = { "payments.>" } })
 assert(js:consumer("PAYMENTS", { durable = "charger" }))
-for pass = 1, 2 do
+for _ = 1, 2 do
   for i = 1, 50 do
     assert(js:publish("payments.charge", jet.json.encode{ amount = i }, { headers = { ["Order-Id"] = "order-" .. i } }))
   end

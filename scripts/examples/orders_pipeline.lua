@@ -14,7 +14,9 @@ assert(js:stream{ name = "ORDERS", subjects = { "orders.created" }, storage = "f
 assert(js:stream{ name = "ENRICHED", subjects = { "orders.enriched.>" }, storage = "file" })
 
 local customers = {
-  c1 = { region = "eu", tier = "gold" }, c2 = { region = "us", tier = "basic" }, c3 = { region = "apac", tier = "gold" },
+  c1 = { region = "eu", tier = "gold" },
+  c2 = { region = "us", tier = "basic" },
+  c3 = { region = "apac", tier = "gold" },
 }
 for i = 1, 30 do
   local order = { id = i, customer = "c" .. (i % 3 + 1), amount = i * 10, test = (i % 10 == 0) }

@@ -16,7 +16,7 @@ assert(js:publish_async_complete(30) == 0, "every job stored")
 
 local running, peak, done = 0, 0, 0
 local t0 = jet.monotonic()
-local h = assert(js:consume("JOBS", "workers", function(msg)
+local h = assert(js:consume("JOBS", "workers", function()
   running = running + 1
   if running > peak then peak = running end
   jet.sleep(0.02)                  -- the "work": yields, so other jobs run meanwhile

@@ -7,7 +7,7 @@ local nc = assert(jet.connect())
 local done, per_worker = 0, {}
 for w = 1, 3 do
   per_worker[w] = 0
-  nc:subscribe("resize.jobs", function(msg)
+  nc:subscribe("resize.jobs", function()
     jet.sleep(0.02 * math.random())          -- pretend to work, without blocking anyone
     per_worker[w] = per_worker[w] + 1
     done = done + 1

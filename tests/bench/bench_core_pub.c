@@ -27,6 +27,7 @@ int main(int argc, char **argv)
     s = natsConnection_ConnectTo(&nc, argv[1]);
     if (s != NATS_OK) {
         fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
+        free(data);
         return 1;
     }
     double c0 = cpu_secs();

@@ -25,6 +25,7 @@ static atomic_long acked, failed;
 
 
 /* cnats thread: one call per published message, ack or error */
+/* cppcheck-suppress constParameter ; the signature is the callback type's */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     (void)js;
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     s = natsConnection_ConnectTo(&nc, argv[1]);
     if (s != NATS_OK) {
         fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
+        free(data);
         return 1;
     }
     jsOptions_Init(&jo);
@@ -79,8 +81,10 @@ int main(int argc, char **argv)
     s = natsConnection_JetStream(&js, nc, &jo);
     if (s == NATS_OK)
         s = fresh_stream(js, stream, strcmp(storage, "file") == 0 ? js_FileStorage : js_MemoryStorage);
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
+        free(data);
         return 1;
+    }
 
     double c0 = cpu_secs();
     double t0 = mono_secs();

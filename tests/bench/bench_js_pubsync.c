@@ -63,10 +63,15 @@ int main(int argc, char **argv)
         s = natsConnection_JetStream(&js, nc, NULL);
     if (s != NATS_OK) {
         fprintf(stderr, "connect: %s\n", natsStatus_GetText(s));
+        free(data);
+        free(lat);
         return 1;
     }
-    if (fresh_stream(js, stream, js_FileStorage) != NATS_OK)
+    if (fresh_stream(js, stream, js_FileStorage) != NATS_OK) {
+        free(data);
+        free(lat);
         return 1;
+    }
     for (int i = 0; i < WARMUP + m && s == NATS_OK; i++) {
         double t0 = mono_secs();
         s = js_Publish(&ack, js, subject, data, size, NULL, &jerr);

@@ -43,7 +43,12 @@ local maxgap, reloaded = 0, 0
 nc:subscribe("gap", function(m) maxgap = math.max(maxgap, tonumber(m.data)) end)
 nc:subscribe("reloaded", function() reloaded = reloaded + 1 end)
 nc:flush()
-local function ready() local f = io.open(dir .. "/out"); local s = f and f:read("*a"); if f then f:close() end return s and s:find("ready") end
+local function ready()
+  local f = io.open(dir .. "/out")
+  local s = f and f:read("*a")
+  if f then f:close() end
+  return s and s:find("ready")
+end
 local t = jet.monotonic()
 while not ready() do jet.sleep(0.05); assert(jet.monotonic() - t < 10, "child did not start") end
 local flowing = true

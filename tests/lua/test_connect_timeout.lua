@@ -28,7 +28,7 @@ T.test("timeout is seconds of retrying: several attempts, then connect_failed", 
   T.ok(n and n > 1, "not retried: " .. detail)
   -- reconnect.max bounds the attempts as well
   nc, code, detail = jet.connect{ servers = url, timeout = 30, reconnect = { max = 2, wait = 0.05 } }
-  T.eq(code, "connect_failed")
+  T.eq(nc, nil); T.eq(code, "connect_failed")
   T.ok(detail:find("(3 attempts in ", 1, true), detail)
 end)
 

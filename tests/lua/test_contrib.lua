@@ -111,7 +111,8 @@ T.test("the ConfigMap's scripts, run as the Deployment runs them, consume and an
       { msg_id = "update-" .. i }))
   end
   assert(js:publish("neo.datafeed.update", "not json", { msg_id = "update-bad" }))
-  assert(js:publish("neo.datafeed.update", jet.json.encode{ feedId = "BTC/USD", price = "1000" }, { msg_id = "update-1" }))
+  assert(js:publish("neo.datafeed.update", jet.json.encode{ feedId = "BTC/USD", price = "1000" },
+    { msg_id = "update-1" }))
   T.wait_until(function()
     local info = js:stream_info("neo-dlq")
     return info and info.state.messages == 1

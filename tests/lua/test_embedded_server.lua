@@ -6,28 +6,7 @@ local jet = require "jetlua"
 local T = require "jetlua.testing"
 
 
--- live processes whose command line holds every needle (not zombies); returns pid -> cmdline
-local function procs_with(...)
-  local needles, found = { ... }, {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    if pid:match("^%d+$") then
-      local f = io.open("/proc/" .. pid .. "/cmdline")
-      if f then
-        local cmd = (f:read("*a") or ""):gsub("%z", " ")
-        f:close()
-        local st = io.open("/proc/" .. pid .. "/stat")
-        local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-        if st then st:close() end
-        local all = state ~= "Z" and #cmd > 0
-        for _, n in ipairs(needles) do all = all and cmd:find(n, 1, true) ~= nil end
-        if all then found[tonumber(pid)] = cmd end
-      end
-    end
-  end
-  pd:close()
-  return found
-end
+local procs_with = T.procs_with
 
 local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
 
@@ -193,9 +172,9 @@ T.test("jetlua server status / url / stop, and the tools with no flags", functio
   local dir = T.tmpdir()
   local state = dir .. "/state"
   local st, out, err = cli{ "server", "status", "--state-dir", state }
-  T.eq(st, 1); T.ok(out:find("not running", 1, true), out)
+  T.eq(st, 1, err); T.ok(out:find("not running", 1, true), out)
   st, out, err = cli{ "server", "url", "--state-dir", state }
-  T.eq(st, 1); T.ok(err:find("no embedded nats-server runs", 1, true), err)
+  T.eq(st, 1); T.eq(out, ""); T.ok(err:find("no embedded nats-server runs", 1, true), err)
   local a = worker(state, "a", dir)
   st, out, err = cli{ "server", "status", "--state-dir", state }
   T.eq(st, 0, err)
@@ -219,7 +198,7 @@ T.test("jetlua server status / url / stop, and the tools with no flags", functio
   a:kill("TERM")
   T.ok(a:wait(30), "the worker did not exit")
   st, out, err = cli{ "server", "frob" }
-  T.eq(st, 2); T.ok(err:find("unknown command 'frob'", 1, true), err)
+  T.eq(st, 2); T.eq(out, ""); T.ok(err:find("unknown command 'frob'", 1, true), err)
   st, out = cli{ "server", "--help" }
   T.eq(st, 0); T.ok(out:find("jetlua server url", 1, true), out)
 end)

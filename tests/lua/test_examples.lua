@@ -28,7 +28,8 @@ local expect = {
     "not json (stream seq 3, 1 deliveries): permanent failure: not JSON",
     '{"price": -1} (stream seq 5, 3 deliveries): ' } },
   ["idempotent_handler.lua"] = { out = { "100 messages, 50 charges, total 1275; 50 duplicates skipped" } },
-  ["custom_policy.lua"] = { tracebacks = 3, err = { "busy, try later (repeated 1 time in the last" }, out = { "busy#2 done after 3 attempt(s)\nok#1 done after 1 attempt(s)\n"
+  ["custom_policy.lua"] = { tracebacks = 3, err = { "busy, try later (repeated 1 time in the last" },
+    out = { "busy#2 done after 3 attempt(s)\nok#1 done after 1 attempt(s)\n"
     .. "ok#5 done after 1 attempt(s)\nfor review: invalid" } },
   ["orders_pipeline.lua"] = { out = { "30 orders in, 3 test orders dropped, 27 enriched: "
     .. "orders.enriched.apac=9 orders.enriched.eu=9 orders.enriched.us=9" } },

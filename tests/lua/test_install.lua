@@ -43,7 +43,8 @@ end)
 
 T.test("an installed example runs from a directory outside the tree; a tool finds its script", function()
   local work = T.tmpdir()
-  local st, out, err = run({ prefix .. "/bin/jetlua", "run", prefix .. "/share/jetlua/examples/hello.lua" }, work, NO_ENV)
+  local st, out, err = run({ prefix .. "/bin/jetlua", "run", prefix .. "/share/jetlua/examples/hello.lua" },
+    work, NO_ENV)
   T.eq(st, 0, err)
   T.ok(out:find("3 messages received", 1, true), out)
   st, out, err = run({ prefix .. "/bin/jetlua", "stream", "--help" }, work, NO_ENV)
@@ -60,7 +61,8 @@ T.test("JETLUA_LUA_DIR wins; a wrong one is an error that names it", function()
   st, out, err = run({ prefix .. "/bin/jetlua", "run", "probe.lua" }, dir, { JETLUA_LUA_DIR = dir .. "/nowhere" })
   T.eq(st, 1, err)
   T.eq(out, "")
-  T.eq(err, "jetlua: JETLUA_LUA_DIR=" .. dir .. "/nowhere does not hold jetlua's Lua library (no jetlua/reload.lua there)\n")
+  T.eq(err, "jetlua: JETLUA_LUA_DIR=" .. dir
+    .. "/nowhere does not hold jetlua's Lua library (no jetlua/reload.lua there)\n")
   -- a library that does not load: its error, not a PANIC
   T.eq(T.run_command({ "mkdir", "-p", dir .. "/broken/jetlua" }), 0)
   T.write_file(dir .. "/broken/jetlua/reload.lua", "this is not lua\n")

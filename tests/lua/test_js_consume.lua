@@ -72,8 +72,12 @@ T.test("slow handlers: the window shrinks to what they get through in ack_wait/2
   local h = assert(js:consume("SLOW", "C", function() n = n + 1; jet.sleep(0.04) end))
   T.wait_until(function() return n >= 60 end, 20)
   local st = h:stats()
-  -- 40 ms handlers, ack_wait 3 s: 1.5 s / 40 ms ~ 37 in the window
-  T.ok(st.window <= 45 and st.window >= 20, "window " .. st.window .. " (handler " .. st.handler_ms .. " ms)")
+  -- 40 ms handlers (or longer, on a busy machine), ack_wait 3 s: what they get through in
+  -- 1.5 s at the pace jetlua measured, ~37 (max_messages is 500)
+  local fits = 1500 / st.handler_ms
+  T.ok(st.handler_ms >= 35, "handler_ms " .. st.handler_ms .. " for handlers that sleep 40 ms")
+  T.ok(st.window >= 1 and st.window <= fits, ("window %d, %.1f handlers fit in ack_wait/2 (handler %.1f ms)")
+    :format(st.window, fits, st.handler_ms))
   T.ok(st.buffered + st.outstanding + st.in_flight <= 128, "held " .. st.buffered + st.outstanding)
   T.wait_until(function() return n >= 150 end, 30)
   T.eq(h:stats().redelivered, 0, "no message waited past ack_wait")
@@ -180,9 +184,9 @@ T.test("nak with a delay is honoured", function()
     times[#times + 1] = jet.monotonic()
     if #times == 1 then msg:nak(1.0) end
   end))
-  T.wait_until(function() return #times >= 2 end, 10)
+  T.wait_until(function() return #times >= 2 end, 30)
   local gap = times[2] - times[1]
-  T.ok(gap >= 0.9 and gap < 3, "redelivered after " .. gap .. " s")
+  T.ok(gap >= 0.9, "redelivered after " .. gap .. " s, before the 1 s delay")
   h:stop()
 end)
 
@@ -198,7 +202,7 @@ T.test("term stops redelivery; in_progress keeps a slow message", function()
   fresh("WPI", "memory", { ack_wait = 1 })
   assert(js:publish("wpi.a", "x"))
   n = 0
-  h = assert(js:consume("WPI", "C", function(msg)
+  h = assert(js:consume("WPI", "C", function()
     n = n + 1
     jet.sleep(2.5)          -- longer than ack_wait: the automatic +WPI keeps it ours
   end, { in_progress = true }))
@@ -212,12 +216,12 @@ end)
 T.test("max_ack_pending reached: consumption resumes as acks flow", function()
   fresh("MAP", "memory", { max_ack_pending = 10 })
   publish_n("map.x", 100)
-  local held, got = {}, 0
+  local held = {}
   local it = assert(js:messages("MAP", "C", { max_messages = 50 }))
   for _ = 1, 10 do held[#held + 1] = assert(it:next(5)) end
   T.eq(select(2, it:next(0.5)), "timeout", "the server holds the 11th")
   for _, m in ipairs(held) do m:ack() end
-  got = 10
+  local got = 10
   while got < 100 do
     local m = assert(it:next(5)); m:ack(); got = got + 1
   end
@@ -253,10 +257,17 @@ T.test("fetch: batch, expires, no_wait, fetch_bytes", function()
   list = js:fetch("FE", "C", 5)
   T.eq(#list, 5)
   for _, m in ipairs(list) do m:ack() end
-  t0 = jet.monotonic()
+  -- what the pull asked the server for, seen on the wire: without no_wait the server would hold
+  -- the request open for the default expires (5 s) waiting for the other 85
+  local asked = {}
+  local spy = nc:subscribe("$JS.API.CONSUMER.MSG.NEXT.FE.C", function(m) asked[#asked + 1] = m.data end)
+  nc:flush()
   list = js:fetch("FE", "C", 100, { no_wait = true })
   T.eq(#list, 15, "no_wait: what is there")
-  T.ok(jet.monotonic() - t0 < 1, "at once")
+  T.wait_until(function() return #asked >= 1 end, 30, "the pull request seen")
+  spy:unsubscribe()
+  T.eq(#asked, 1, table.concat(asked, "\n"))
+  T.ok(asked[1]:find('"no_wait":true', 1, true) and not asked[1]:find('"expires"', 1, true), asked[1])
   for _, m in ipairs(list) do m:ack() end
   publish_n("fe.y", 10, string.rep("y", 100) .. "%03d")
   list = js:fetch_bytes("FE", "C", 500, { expires = 1 })
@@ -296,9 +307,9 @@ T.test("messages iterator: for-loop, timeout, stop unblocks a waiter", function(
   it:drain()
   local got = 0
   while true do
-    local m, e = it:next(1)
-    if not m then T.eq(e, "closed"); break end
-    m:ack(); got = got + 1
+    local dm, e = it:next(1)
+    if not dm then T.eq(e, "closed"); break end
+    dm:ack(); got = got + 1
   end
   T.eq(got, 6, "buffered messages handed out after drain")
   T.eq(it:stats().delivered, 6)
@@ -333,7 +344,7 @@ T.test("consumer deleted during consume: terminal on_error, closed, no hot loop"
   fresh("DEL")
   local errs, n = {}, 0
   local h = assert(js:consume("DEL", "C", function() n = n + 1 end, {
-    expires = 2, on_error = function(code, detail, terminal) errs[#errs + 1] = { code, terminal } end }))
+    expires = 2, on_error = function(code, _detail, terminal) errs[#errs + 1] = { code, terminal } end }))
   assert(js:publish("del.a", "x"))
   T.wait_until(function() return n == 1 end, 5)
   assert(js:delete_consumer("DEL", "C"))

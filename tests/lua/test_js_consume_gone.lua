@@ -11,20 +11,9 @@ local srv = T.server{ js = true }
 local nc = assert(jet.connect{ servers = srv.url })
 local js = nc:jetstream()
 
-local function fresh(name, ccfg)
-  js:delete_stream(name)
-  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "memory" })
-  if ccfg ~= false then
-    ccfg = ccfg or {}
-    ccfg.durable = ccfg.durable or "C"
-    assert(js:consumer(name, ccfg))
-  end
-end
+local function fresh(name, ccfg) T.fresh_stream(js, name, ccfg) end
 
-local function publish_n(subject, n)
-  for i = 1, n do js:publish_async(subject, tostring(i)) end
-  T.eq(js:publish_async_complete(60), 0, "every publish acked")
-end
+local function publish_n(subject, n) T.publish_n(js, subject, n) end
 
 -- A consumer process working through a backlog with 1 ms handlers; it writes
 -- how many it handled and every on_error call, and exits when nothing is left.

@@ -9,18 +9,9 @@ local srv = T.server{ js = true }
 local nc = assert(jet.connect{ servers = srv.url })
 local js = nc:jetstream()
 
-local function fresh(name, ccfg)
-  js:delete_stream(name)
-  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "memory" })
-  ccfg = ccfg or {}
-  ccfg.durable = "C"
-  assert(js:consumer(name, ccfg))
-end
+local function fresh(name, ccfg) T.fresh_stream(js, name, ccfg) end
 
-local function publish_n(subject, n)
-  for i = 1, n do js:publish_async(subject, tostring(i)) end
-  T.eq(js:publish_async_complete(30), 0, "every publish acked")
-end
+local function publish_n(subject, n) T.publish_n(js, subject, n) end
 
 local function labels(stream) return { consumer = "C", stream = stream } end
 

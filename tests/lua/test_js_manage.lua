@@ -17,6 +17,7 @@ T.test("stream create-or-update: the declaration is the desired state", function
   T.eq(info.config.storage, "file")
   info, changed = js:stream(decl)
   T.eq(changed, nil, "re-declaring the same config must not update")
+  T.eq(info.config.max_age, 3600)
   decl.max_msgs = 1000
   info, changed = js:stream(decl)
   T.eq(changed, "updated")
@@ -31,6 +32,7 @@ T.test("stream create-or-update: the declaration is the desired state", function
   T.eq(info.config.description, nil)
   info, changed = js:stream{ name = "ORDERS", subjects = { "orders.>" }, storage = "file" }
   T.eq(changed, nil, "declaring a default explicitly is no change")
+  T.eq(info.config.storage, "file")
 end)
 
 T.test("changing an immutable field is a clear error", function()
@@ -45,11 +47,15 @@ T.test("bad names, unknown keys and wrong types raise", function()
     T.raises(function() js:stream{ name = bad } end, "js:stream: bad argument 'name': invalid name")
   end
   T.raises(function() js:stream{ name = "X", max_agee = 1 } end, "js:stream: unknown option 'max_agee'")
-  T.raises(function() js:stream{ name = "X", storage = "disk" } end, "js:stream: bad argument 'storage': 'disk' is not one of file, memory")
+  T.raises(function() js:stream{ name = "X", storage = "disk" } end,
+    "js:stream: bad argument 'storage': 'disk' is not one of file, memory")
   T.raises(function() js:stream{ name = "X", max_age = "1h" } end, "js:stream: bad argument 'max_age': number expected")
-  T.raises(function() js:consumer("ORDERS", { durable = "a.b" }) end, "js:consumer: bad argument 'durable': invalid name")
-  T.raises(function() js:consumer("ORDERS", { durable = "ok", ack_policy = "sometimes" }) end, "bad argument 'ack_policy'")
-  T.raises(function() js:consumer("ORDERS", { durable = "ok", max_deliverr = 1 }) end, "js:consumer: unknown option 'max_deliverr'")
+  T.raises(function() js:consumer("ORDERS", { durable = "a.b" }) end,
+    "js:consumer: bad argument 'durable': invalid name")
+  T.raises(function() js:consumer("ORDERS", { durable = "ok", ack_policy = "sometimes" }) end,
+    "bad argument 'ack_policy'")
+  T.raises(function() js:consumer("ORDERS", { durable = "ok", max_deliverr = 1 }) end,
+    "js:consumer: unknown option 'max_deliverr'")
   T.raises(function() nc:jetstream{ domian = "x" } end, "nc:jetstream: unknown option 'domian'")
   T.raises(function() js:purge("ORDERS", { subjct = "x" }) end, "js:purge: unknown option 'subjct'")
 end)
@@ -82,7 +88,7 @@ T.test("consumers as code", function()
   T.eq(c.config.filter_subject, "orders.new")
   c, changed = js:consumer("ORDERS", { durable = "billing", ack_wait = 15, max_deliver = 5,
     filter_subject = "orders.new", max_ack_pending = 100, deliver_policy = "all" })
-  T.eq(changed, nil)
+  T.eq(changed, nil); T.eq(c.config.max_ack_pending, 100)
   c, changed = js:consumer("ORDERS", { durable = "billing", ack_wait = 15, max_deliver = 5,
     filter_subject = "orders.new", max_ack_pending = 200 })
   T.eq(changed, "updated")
@@ -92,7 +98,7 @@ T.test("consumers as code", function()
   T.eq(changed, "updated")
   T.eq(c.config.ack_wait, 30); T.eq(c.config.max_deliver, -1); T.eq(c.config.max_ack_pending, 1000)
   c, changed = js:consumer("ORDERS", { durable = "billing", filter_subject = "orders.new" })
-  T.eq(changed, nil)
+  T.eq(changed, nil); T.eq(c.config.max_ack_pending, 1000)
   c = js:consumer("ORDERS", { durable = "retry", backoff = { 1, 5, 10 }, max_deliver = 5 })
   T.eq(c.config.backoff, { 1, 5, 10 })
   T.eq(js:consumer_info("ORDERS", "billing").name, "billing")
@@ -105,7 +111,9 @@ end)
 
 T.test("more than 256 streams are listed across pages", function()
   local n = 260
-  for i = 1, n do assert(js:stream{ name = ("PG%03d"):format(i), subjects = { ("pg.%d"):format(i) }, storage = "memory" }) end
+  for i = 1, n do
+    assert(js:stream{ name = ("PG%03d"):format(i), subjects = { ("pg.%d"):format(i) }, storage = "memory" })
+  end
   local names = js:stream_names()
   local count = 0
   for _, name in ipairs(names) do if name:find("^PG") then count = count + 1 end end

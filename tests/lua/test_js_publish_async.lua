@@ -145,7 +145,7 @@ T.test("bad input raises naming the function and argument", function()
 end)
 
 -- The server is killed with SIGKILL in the middle and restarted (file storage).
-local function kill_run(js, stream, subj, n, opts)
+local function kill_run(js, subj, n, opts)
   local acked, failed = 0, 0
   local futs = {}
   for i = 1, n do
@@ -165,7 +165,7 @@ T.test("SIGKILL during 50,000 async publishes: every one is acked or reported", 
   local js = nc:jetstream{ ack_timeout = 2 }
   assert(js:stream{ name = "K1", subjects = { "k1.>" }, storage = "file" })
   local n = 50000
-  local acked, failed = kill_run(js, "K1", "k1.x", n)
+  local acked, failed = kill_run(js, "k1.x", n)
   T.eq(acked + failed, n, "the counts add up")
   T.ok(failed > 0, "the kill failed some publishes (" .. failed .. ")")
   T.wait_until(function() return nc:status() == "connected" end, 10)
@@ -183,7 +183,7 @@ T.test("SIGKILL during 50,000 async publishes with retry: exactly 50,000 distinc
   local n = 50000
   local disconnects = 0
   nc:on("disconnected", function() disconnects = disconnects + 1 end)
-  local acked, failed = kill_run(js, "K2", "k2.x", n)
+  local acked, failed = kill_run(js, "k2.x", n)
   nc:on("disconnected", nil)
   T.eq(disconnects, 1, "one disconnect: the reconnect held")
   T.eq(failed, 0, "nothing failed for good")

@@ -28,33 +28,11 @@ local function out(dir) return T.read_file(dir .. "/out") or "" end
 local function err(dir) return T.read_file(dir .. "/err") or "" end
 local function both(dir) return "stdout:\n" .. out(dir) .. "\nstderr:\n" .. err(dir) end
 
--- pids of running nats-server processes whose command line mentions `needle` (like pgrep -f)
-local function servers_with(needle)
-  local pids = {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    if pid:match("^%d+$") then
-      local f = io.open("/proc/" .. pid .. "/cmdline")
-      if f then
-        local cmd = (f:read("*a") or ""):gsub("%z", " ")
-        f:close()
-        local st = io.open("/proc/" .. pid .. "/stat")
-        local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-        if st then st:close() end
-        if cmd:find("nats-server", 1, true) and cmd:find(needle, 1, true) and state ~= "Z" then
-          pids[#pids + 1] = pid
-        end
-      end
-    end
-  end
-  pd:close()
-  return pids
-end
+local servers_with = T.servers_with
 
 local srv = T.server{ js = false }
 
 T.test("the process exits 0 by itself when the last timer ends", function()
-  local t0 = jet.monotonic()
   local p, dir = child([[
     local jet = require "jetlua"
     local n = 0
@@ -64,9 +42,12 @@ T.test("the process exits 0 by itself when the last timer ends", function()
     jet.log.debug("hidden at info")
     jet.log.warn("a warning")
   ]])
-  T.eq(status(p, 10), 0, both(dir))
-  T.ok(jet.monotonic() - t0 < 5, "took " .. (jet.monotonic() - t0) .. " s")
-  T.eq(out(dir), "every done\ntimer\n")
+  T.eq(status(p, 30), 0, both(dir))      -- (nil: still running after 30 s)
+  -- both ran (in either order: on a loaded machine the 10 ms ticks can come after 0.2 s)
+  local lines = {}
+  for l in out(dir):gmatch("[^\n]+") do lines[#lines + 1] = l end
+  table.sort(lines)
+  T.eq(lines, { "every done", "timer" }, out(dir))
   T.ok(err(dir):find("%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z INFO  log line 42"), err(dir))
   T.ok(err(dir):find("WARN  a warning", 1, true), err(dir))
   T.ok(not err(dir):find("hidden at info", 1, true), err(dir))
@@ -145,10 +126,10 @@ local forever_src = [[
 T.test("SIGTERM shuts a subscriber down gracefully: status 0, within the bound, logged", function()
   local p, dir = child(forever_src, { "--server", srv.url, "--shutdown-timeout", "5" })
   T.wait_until(function() return out(dir):find("ready") end, 10, "child ready")
-  local t0 = jet.monotonic()
   p:kill("TERM")
-  T.eq(status(p, 15), 0, both(dir))
-  T.ok(jet.monotonic() - t0 < 5, "shutdown took " .. (jet.monotonic() - t0) .. " s")
+  T.eq(status(p, 30), 0, both(dir))
+  -- within the bound: a shutdown that reaches --shutdown-timeout says so and exits 1
+  T.ok(not err(dir):find("shutdown timed out", 1, true), err(dir))
   T.ok(err(dir):find("received SIGTERM: shutting down gracefully", 1, true), err(dir))
   T.ok(out(dir):find("closed after 0", 1, true), "the connection was not closed cleanly: " .. both(dir))
   -- SIGINT does the same
@@ -188,35 +169,36 @@ T.test("a stuck handler: shutdown ends at --shutdown-timeout with status 1; a se
   local stuck_src = [[
     local jet = require "jetlua"
     local nc = assert(jet.connect())
-    nc:subscribe("stuck", function() nc:request("nobody.home", "", { timeout = 60 }) end)
-    nc:subscribe("stuck2", function() while true do nc:flush() end end)
+    nc:subscribe("stuck", function() nc:request("nobody.home", "", { timeout = 120 }) end)
+    nc:subscribe("stuck2", function() while true do nc:flush(120) end end)
     nc:publish("stuck", "x")
     nc:publish("stuck2", "x")
     jet.sleep(0.2)
     print("ready")
   ]]
-  -- one SIGTERM: bounded by --shutdown-timeout 1
+  -- one SIGTERM: bounded by --shutdown-timeout 1. Its handlers wait 120 s (a request; a flush
+  -- whose PONG never comes after the shutdown abandons the connection): an exit within 60 s
+  -- is the bound at work, not them ending.
   local p, dir = child(stuck_src, { "--server", srv.url, "--shutdown-timeout", "1" })
   T.wait_until(function() return out(dir):find("ready") end, 10, "child ready")
   local t0 = jet.monotonic()
   p:kill("TERM")
-  local st = status(p, 20)
+  local st = status(p, 60)
   local took = jet.monotonic() - t0
   T.eq(st, 1, both(dir))
-  T.ok(took >= 0.9 and took < 3, ("exited %.2f s after SIGTERM with --shutdown-timeout 1"):format(took))
+  T.ok(took >= 0.9, ("exited %.2f s after SIGTERM, before its --shutdown-timeout 1"):format(took))
   T.ok(err(dir):find("shutdown timed out after 1.0s", 1, true), err(dir))
 
-  -- two SIGTERMs: the first waits, the second forces (status 128 + 15)
-  p, dir = child(stuck_src, { "--server", srv.url, "--shutdown-timeout", "30" })
+  -- two SIGTERMs: the first waits, the second forces (status 128 + 15; without it the exit
+  -- would come after the 300 s --shutdown-timeout, with status 1)
+  p, dir = child(stuck_src, { "--server", srv.url, "--shutdown-timeout", "300" })
   T.wait_until(function() return out(dir):find("ready") end, 10, "child ready")
   p:kill("TERM")
   jet.sleep(0.3)
   T.ok(p:running(), "exited before its handlers finished")
-  t0 = jet.monotonic()
   p:kill("TERM")
-  st = status(p, 10)
+  st = status(p, 60)
   T.eq(st, 143, both(dir))
-  T.ok(jet.monotonic() - t0 < 2, "the forced exit took " .. (jet.monotonic() - t0) .. " s")
   T.ok(err(dir):find("received SIGTERM again: forced exit", 1, true), err(dir))
 end)
 
@@ -250,12 +232,10 @@ T.test("embedded default: no orphan after SIGTERM or SIGKILL", function()
       { stdout = dir .. "/out", stderr = dir .. "/err", env = { NATS_URL = false } })
     T.wait_until(function() return out(dir):find("ready") end, 20, "child ready")
     T.eq(#servers_with(state), 1, "the embedded server is not running (or twice): " .. both(dir))
-    local t0 = jet.monotonic()
     p:kill(sig)
-    local st = status(p, 15)
+    local st = status(p, 30)
     T.eq(st, sig == "TERM" and 0 or "signal 9", both(dir))
-    T.wait_until(function() return #servers_with(state) == 0 end, 5, "server gone after SIG" .. sig)
-    T.ok(jet.monotonic() - t0 < 5, "SIG" .. sig .. ": the server outlived jetlua by " .. (jet.monotonic() - t0) .. " s")
+    T.wait_until(function() return #servers_with(state) == 0 end, 30, "server gone after SIG" .. sig)
   end
 end)
 
@@ -276,7 +256,8 @@ T.test("version prints 4 lines; help tells the truth", function()
   p = T.jetlua({ "--help" }, { stdout = dir .. "/h" })
   T.eq(status(p, 10), 0)
   local h = T.read_file(dir .. "/h")
-  for _, w in ipairs{ "jetlua run", "--server", "NATS_URL", "--log-level", "--state-dir", "--shutdown-timeout", "SIGTERM" } do
+  for _, w in ipairs{ "jetlua run", "--server", "NATS_URL", "--log-level", "--state-dir", "--shutdown-timeout",
+                      "SIGTERM" } do
     T.ok(h:find(w, 1, true), "help lacks " .. w)
   end
 end)

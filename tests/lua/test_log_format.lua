@@ -80,7 +80,8 @@ local hostile_src = [[
 T.test("json: every line of hostile output is valid JSON; cuts are marked; tracebacks in a field", function()
   T.write_file(dir .. "/hostile.lua", hostile_src)
   local errf = dir .. "/hostile.err"
-  local p = T.jetlua({ "run", "--log-format", "json", dir .. "/hostile.lua" }, { stdout = dir .. "/out", stderr = errf })
+  local p = T.jetlua({ "run", "--log-format", "json", dir .. "/hostile.lua" },
+    { stdout = dir .. "/out", stderr = errf })
   T.eq(p:wait(20), 0, T.read_file(errf))
   local objs = check_json(errf)
   T.eq(#objs, 9, T.read_file(errf))
@@ -97,7 +98,8 @@ T.test("json: every line of hostile output is valid JSON; cuts are marked; trace
   T.ok(objs[6].msg:match("^[%z\"\n]+$"), "an escape was cut in half")
   for i = 7, 9 do
     T.eq(objs[i].level, "error")
-    T.ok(objs[i].traceback and objs[i].traceback:find("hostile.lua:%d+:"), "no traceback field: " .. jet.json.encode(objs[i]))
+    T.ok(objs[i].traceback and objs[i].traceback:find("hostile.lua:%d+:"),
+      "no traceback field: " .. jet.json.encode(objs[i]))
     T.ok(not objs[i].msg:find("stack traceback", 1, true), objs[i].msg)
   end
   T.ok(objs[7].msg:find("jet.spawn coroutine failed: .*hostile.lua:8: spawned \u{FFFD} boom\1$"), objs[7].msg)

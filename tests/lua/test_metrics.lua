@@ -89,10 +89,11 @@ T.test("a child with --metrics: values match, /healthz flips when the server goe
   srv:kill()
   T.wait_until(function() return curl(base .. "/healthz") == 503 end, 10, "/healthz says not ready")
   hc, body = curl(base .. "/healthz")
-  T.ok(body:find("not ready: connection .* is reconnecting"), body)
+  T.eq(hc, 503, body); T.ok(body:find("not ready: connection .* is reconnecting"), body)
   srv:restart()
   T.wait_until(function() return curl(base .. "/healthz") == 200 end, 10, "/healthz ready again")
   code, text = curl(base .. "/metrics")
+  T.eq(code, 200, text)
   T.eq(value(text, "jetlua_reconnects_total"), 1, text)
   T.eq(value(text, "jetlua_disconnects_total"), 1, text)
   child:kill("TERM")
@@ -100,7 +101,8 @@ T.test("a child with --metrics: values match, /healthz flips when the server goe
 end)
 
 T.test("jet.metrics bad input", function()
-  T.raises(function() jet.metrics.counter("1bad") end, "jet.metrics.counter: bad argument 'name': invalid metric name '1bad'")
+  T.raises(function() jet.metrics.counter("1bad") end,
+    "jet.metrics.counter: bad argument 'name': invalid metric name '1bad'")
   T.raises(function() jet.metrics.counter("ok_total", { ["bad-label"] = "x" }) end, "invalid label name 'bad%-label'")
   T.raises(function() jet.metrics.counter("ok_total", { a = {} }) end, "value of 'a' must be a string or number")
   jet.metrics.counter("ok_total")

@@ -133,7 +133,8 @@ T.test("jet.metrics: invalid names and labels are argument errors", function()
   for _, name in ipairs({ "", "1abc", "a-b", "a b", "a.b", "\195\164", "a\0b" }) do
     T.raises(function() M.counter(name) end, "jet.metrics.counter: bad argument 'name'", ("%q"):format(name))
   end
-  T.raises(function() M.gauge("1bad") end, "invalid metric name '1bad' %(it must match %[a%-zA%-Z_:%]%[a%-zA%-Z0%-9_:%]%*%)")
+  T.raises(function() M.gauge("1bad") end,
+    "invalid metric name '1bad' %(it must match %[a%-zA%-Z_:%]%[a%-zA%-Z0%-9_:%]%*%)")
   T.raises(function() M.gauge("g_ok", { ["a:b"] = "x" }) end, "invalid label name 'a:b' %(it must match %[a%-zA%-Z_%]")
   T.raises(function() M.gauge("g_ok", { __x = "x" }) end, "names starting with '__' are reserved")
   T.raises(function() M.gauge("g_ok", { [1] = "x" }) end, "label names must be strings")

@@ -58,7 +58,8 @@ T.test("nc:service: PING/INFO/STATS answers, endpoints, groups, respond, respond
     for _, subj in ipairs{ "$SRV." .. verb, "$SRV." .. verb .. ".incalc", "$SRV." .. verb .. ".incalc." .. svc.id } do
       local a = decode(assert(nc:request(subj, "")))
       T.eq({ a.type, a.name, a.id, a.version, a.metadata },
-        { "io.nats.micro.v1." .. verb:lower() .. "_response", "incalc", svc.id, "1.2.3-rc.1+b7", { team = "core" } }, subj)
+        { "io.nats.micro.v1." .. verb:lower() .. "_response", "incalc", svc.id, "1.2.3-rc.1+b7",
+          { team = "core" } }, subj)
     end
   end
   local info = decode(nc:request("$SRV.INFO.incalc", ""))
@@ -148,7 +149,8 @@ T.test("bad arguments raise, naming the function and the argument", function()
   T.raises(function() nc:service{ name = "a.b", version = "1.0.0" } end,
     "nc:service: bad argument 'name': invalid name 'a.b'")
   T.raises(function() nc:service{ version = "1.0.0" } end, "nc:service: bad argument 'name': string expected")
-  T.raises(function() nc:service{ name = "x", version = "1.0.0", vesion = 1 } end, "nc:service: unknown option 'vesion'")
+  T.raises(function() nc:service{ name = "x", version = "1.0.0", vesion = 1 } end,
+    "nc:service: unknown option 'vesion'")
   T.raises(function() nc:service{ name = "x", version = "1.0.0", metadata = { a = 1 } } end,
     "nc:service: bad argument 'metadata': string keys and values expected")
   T.raises(function() nc:service{ name = "x", version = "1.0.0", queue = "a b" } end,
@@ -258,7 +260,8 @@ T.test("queue group 'q': two processes share one service's requests; jet.micro f
   T.wait_until(function()
     for _, c in ipairs(children) do
       local err = T.read_file(c.err) or ""
-      if err:find("ERROR service 'calc' endpoint 'boom' %(calc%.boom%) failed: [^\n]*calc%.lua:%d+: kaboom\nstack traceback:") then
+      if err:find("ERROR service 'calc' endpoint 'boom' %(calc%.boom%) failed: "
+                  .. "[^\n]*calc%.lua:%d+: kaboom\nstack traceback:") then
         return true
       end
     end
@@ -390,20 +393,23 @@ local function build_microcheck()
   local p = assert(proc.spawn({ go, "build", "-o", gdir .. "/microcheck", "." },
     { cwd = src .. "/tests/go/microcheck", env = env, stdout = log, stderr = log }))
   local st = p:wait(600)
-  if st ~= 0 then error("go build of tests/go/microcheck failed (status " .. tostring(st) .. "):\n" .. (T.read_file(log) or "")) end
+  if st ~= 0 then
+    error("go build of tests/go/microcheck failed (status " .. tostring(st) .. "):\n" .. (T.read_file(log) or ""))
+  end
   microcheck = gdir .. "/microcheck"
   return microcheck
 end
 
 if not go then
-  print("# skipped: the Go peer tests need `go` (scripts/setup.sh installs golang-go and golang-github-nats-io-go-nats-dev)")
+  print("# skipped: the Go peer tests need `go` "
+    .. "(scripts/setup.sh installs golang-go and golang-github-nats-io-go-nats-dev)")
 else
   T.test("a nats.go 1.22 peer finds, reads and calls the Lua service (2 instances)", function()
     local bin = build_microcheck()
     start_children()
     local out, err = dir .. "/check.out", dir .. "/check.err"
-    local p = assert(proc.spawn({ bin, "check", "-server", srv.url, "-name", "calc", "-instances", "2", "-calls", "20" },
-      { stdout = out, stderr = err }))
+    local p = assert(proc.spawn({ bin, "check", "-server", srv.url, "-name", "calc", "-instances", "2",
+      "-calls", "20" }, { stdout = out, stderr = err }))
     T.eq(p:wait(120), 0, (T.read_file(err) or "") .. (T.read_file(out) or ""))
     local summary = jet.json.decode(T.read_file(out))
     T.eq(summary.ok, true)

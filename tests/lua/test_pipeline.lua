@@ -65,7 +65,11 @@ T.test("map, filter, flat_map, route with json; msg ids from the upstream sequen
   assert(js:delete_consumer("IN", "split"))
   p = assert(jet.pipeline{ js = js, name = "split", from = { stream = "IN" }, codec = "json",
     steps = { { filter = function(o) return not o.test end },
-              { flat_map = function(o) local r = {} for _, i in ipairs(o.items) do r[#r + 1] = { order = o.id, item = i:upper() } end return r end } },
+              { flat_map = function(o)
+                  local r = {}
+                  for _, i in ipairs(o.items) do r[#r + 1] = { order = o.id, item = i:upper() } end
+                  return r
+                end } },
     to = function(x) return "out." .. (x.order == 2 and "us" or "eu") end })
   T.wait_until(function() return settled("IN", "split") end, 10)
   jet.sleep(0.2)
@@ -109,11 +113,14 @@ T.test("a failing step goes to the policy; a failed publish naks; batch", functi
 end)
 
 T.test("bad pipeline configs raise naming the option", function()
-  T.raises(function() jet.pipeline{ name = "x", from = { stream = "A" }, to = "b" } end, "jet.pipeline: bad argument 'js'")
+  T.raises(function() jet.pipeline{ name = "x", from = { stream = "A" }, to = "b" } end,
+    "jet.pipeline: bad argument 'js'")
   T.raises(function() jet.pipeline{ js = js, name = "x", from = { stream = "A" } } end, "bad argument 'to'")
   T.raises(function() jet.pipeline{ js = js, name = "x", from = { stream = "A" }, to = "b", stepz = {} } end,
     "unknown option 'stepz'")
-  T.raises(function() jet.pipeline{ js = js, name = "x", from = { stream = "A" }, to = "b", steps = { { mapp = print } } } end,
+  T.raises(function()
+    jet.pipeline{ js = js, name = "x", from = { stream = "A" }, to = "b", steps = { { mapp = print } } }
+  end,
     "unknown kind 'mapp'")
   T.raises(function() jet.pipeline{ js = js, name = "x", from = { stream = "A" }, to = "b",
     steps = { { batch = { size = 2 } }, { map = print } } } end, "batch must be the last step")

@@ -136,7 +136,7 @@ T.test("a queue group and a plain subscriber both get the message", function()
   nc:subscribe("q.mix", function() grouped = grouped + 1 end, { queue = "g1" })
   nc:subscribe("q.mix", function() grouped = grouped + 1 end, { queue = "g1" })
   nc:flush()
-  for i = 1, 50 do nc:publish("q.mix", "") end
+  for _ = 1, 50 do nc:publish("q.mix", "") end
   T.wait_until(function() return plain == 50 and grouped == 50 end, 5, "50 + 50")
   nc:flush()
   jet.sleep(0.1)
@@ -187,34 +187,40 @@ end)
 
 T.test("concurrency lets handlers overlap; default keeps them in order", function()
   local nc = connect()
-  local done, maxrun, running = 0, 0, 0
+  -- handlers wait at a gate: 10 of them running at once shows they overlap
+  local done, maxrun, running, open = 0, 0, 0, false
   nc:subscribe("c.par", function()
     running = running + 1
     if running > maxrun then maxrun = running end
-    jet.sleep(0.1)
+    while not open do jet.sleep(0.01) end
     running = running - 1
     done = done + 1
   end, { concurrency = 10 })
   nc:flush()
-  local t0 = jet.monotonic()
-  for i = 1, 10 do nc:publish("c.par", "") end
-  T.wait_until(function() return done == 10 end, 5)
-  local took = jet.monotonic() - t0
-  T.ok(took < 0.5, "10 overlapping 0.1 s handlers took " .. took .. " s")
+  for _ = 1, 10 do nc:publish("c.par", "") end
+  T.wait_until(function() return running == 10 end, 30, "10 handlers running at once")
+  open = true
+  T.wait_until(function() return done == 10 end, 30)
   T.eq(maxrun, 10)
 
-  -- a limit of 3 is a limit
-  local n3, max3, run3 = 0, 0, 0
+  -- a limit of 3 is a limit: 3 run and wait at the gate, the other 9 wait for a free slot
+  local n3, max3, run3, open3 = 0, 0, 0, false
   nc:subscribe("c.three", function()
     run3 = run3 + 1
     if run3 > max3 then max3 = run3 end
-    jet.sleep(0.05)
+    while not open3 do jet.sleep(0.01) end
+    jet.sleep(0.01)
     run3 = run3 - 1
     n3 = n3 + 1
   end, { concurrency = 3 })
   nc:flush()
-  for i = 1, 12 do nc:publish("c.three", "") end
-  T.wait_until(function() return n3 == 12 end, 5)
+  for _ = 1, 12 do nc:publish("c.three", "") end
+  T.wait_until(function() return run3 == 3 end, 30, "3 handlers running")
+  nc:flush()
+  jet.sleep(0.1)                          -- the other 9 have arrived: none may start
+  T.eq(run3, 3)
+  open3 = true
+  T.wait_until(function() return n3 == 12 end, 30)
   T.eq(max3, 3)
 
   -- default: one at a time, in order, even when each handler waits
@@ -227,7 +233,7 @@ T.test("concurrency lets handlers overlap; default keeps them in order", functio
     busy = false
   end)
   nc:flush()
-  t0 = jet.monotonic()
+  local t0 = jet.monotonic()
   for i = 1, 20 do nc:publish("c.seq", tostring(i)) end
   T.wait_until(function() return #order == 20 end, 5)
   T.eq(overlap, false)

@@ -6,7 +6,7 @@ T.test("subscriptions resume after kill -9 and restart; no handler runs twice", 
   local srv = T.server{ js = false }
   local nc = assert(jet.connect{ servers = srv.url, reconnect = { wait = 0.1 } })
   local events = {}
-  nc:on("disconnected", function(c, info) events[#events + 1] = { "disconnected", c == nc } end)
+  nc:on("disconnected", function(c) events[#events + 1] = { "disconnected", c == nc } end)
   nc:on("reconnected", function(c, url) events[#events + 1] = { "reconnected", c == nc, url } end)
   local count, order = {}, {}
   nc:subscribe("rc.>", function(m)
@@ -160,10 +160,10 @@ T.test("reconnect.max bounds the first connect", function()
   T.eq(nc, nil)
   T.eq(code, "connect_failed")
   T.ok(detail:find("127.0.0.1:" .. port, 1, true), detail)
-  T.ok(jet.monotonic() - t0 < 3, "took too long")
+  T.ok(detail:find("(3 attempts in ", 1, true), "the first try and 2 retries: " .. detail)
   T.ok(jet.monotonic() - t0 >= 0.15, "did not wait between attempts")
   nc, code = jet.connect{ servers = "nats://127.0.0.1:" .. port, timeout = 0.5 }
-  T.eq(code, "connect_failed")
+  T.eq(nc, nil); T.eq(code, "connect_failed")
 end)
 
 T.run()

@@ -36,7 +36,8 @@ T.write_file(dir .. "/child.lua", [[
 
 local p = T.jetlua({ "run", dir .. "/child.lua", srv.url }, { stdout = dir .. "/out", stderr = dir .. "/err" })
 local status, sig = p:wait(60)
-print(("child: status %s, signal %s, stdout %q"):format(tostring(status), tostring(sig), T.read_file(dir .. "/out") or ""))
+print(("child: status %s, signal %s, stdout %q")
+  :format(tostring(status), tostring(sig), T.read_file(dir .. "/out") or ""))
 if status == 0 and (sig or 0) == 0 then
   print("OK: no abort")
   jet.exit(0)

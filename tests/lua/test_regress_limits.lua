@@ -30,14 +30,17 @@ T.test("too long subjects, replies and queues raise; the connection stays up", f
   local js = nc:jetstream()
   assert(js:stream{ name = "LIM", subjects = { "lim.>" }, storage = "memory" })
   local line = "over the server's max_control_line of 4096"
-  T.raises(function() nc:publish(long, "x") end, "nc:publish: bad argument 'subject': a subject of 4100 bytes makes the PUB protocol line")
+  T.raises(function() nc:publish(long, "x") end,
+    "nc:publish: bad argument 'subject': a subject of 4100 bytes makes the PUB protocol line")
   T.raises(function() nc:publish(long, "x") end, line)
-  T.raises(function() nc:publish("ok", "x", { reply = long }) end, "nc:publish: bad argument 'reply': a reply subject of 4100 bytes")
+  T.raises(function() nc:publish("ok", "x", { reply = long }) end,
+    "nc:publish: bad argument 'reply': a reply subject of 4100 bytes")
   T.raises(function() nc:publish(long, "x", { headers = { A = "1" } }) end, "makes the HPUB protocol line")
   T.raises(function() nc:publish(edge, "x") end, "nc:publish: bad argument 'subject'")
   T.eq(nc:publish(edge:sub(2), "x"), true, "a line of exactly 4096 bytes is fine")
   T.raises(function() nc:request(long, "x") end, "nc:request: bad argument 'subject': .*" .. line)
-  T.raises(function() nc:subscribe(long, function() end) end, "nc:subscribe: bad argument 'subject': .*SUB protocol line")
+  T.raises(function() nc:subscribe(long, function() end) end,
+    "nc:subscribe: bad argument 'subject': .*SUB protocol line")
   T.raises(function() nc:subscribe("ok.>", function() end, { queue = long }) end,
     "nc:subscribe: bad argument 'queue'")
   T.raises(function() js:publish("lim." .. long, "x") end, "js:publish: bad argument 'subject'")
@@ -67,7 +70,8 @@ T.test("a payload over max_payload returns nil, 'max_payload' with the sizes", f
   local function too_large(what, v, code, detail)
     T.eq(v, nil, what)
     T.eq(code, "max_payload", what)
-    T.ok(tostring(detail):find("1048577 greater than maximum allowed: 1048576", 1, true), what .. ": " .. tostring(detail))
+    T.ok(tostring(detail):find("1048577 greater than maximum allowed: 1048576", 1, true),
+      what .. ": " .. tostring(detail))
   end
   too_large("nc:publish", nc:publish("big.a", big))
   too_large("nc:request", nc:request("big.a", big, { timeout = 1 }))

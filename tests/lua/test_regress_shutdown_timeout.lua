@@ -14,6 +14,9 @@
 --   already closed (and async_closed freed) the adapter's uv_async while the connection and its
 --   threads were still alive (the connection was abandoned, not closed, by the timeout).
 -- Expected: exit with status 1 shortly after the 1 s bound, every time.
+-- Checked: the flushes here wait up to 120 s for their PONG (nc:flush(120)), so an exit that
+--   waited for one comes after 120 s; 6 exits within 60 s with status 1 are the bound at work
+--   (the time is printed, not checked further: CI machines are loaded).
 local jet = require "jetlua"
 local T = require "jetlua.testing"
 
@@ -22,8 +25,8 @@ local dir = T.tmpdir()
 T.write_file(dir .. "/child.lua", [[
   local jet = require "jetlua"
   local nc = assert(jet.connect())
-  nc:subscribe("stuck", function() nc:request("nobody.home", "", { timeout = 60 }) end)
-  nc:subscribe("stuck2", function() while true do nc:flush() end end)
+  nc:subscribe("stuck", function() nc:request("nobody.home", "", { timeout = 120 }) end)
+  nc:subscribe("stuck2", function() while true do nc:flush(120) end end)
   nc:publish("stuck", "x")
   nc:publish("stuck2", "x")
   jet.sleep(0.2)
@@ -41,13 +44,15 @@ local t0 = jet.monotonic()
 for i = 1, 6 do kids[i]:kill("TERM") end
 local bad = 0
 for i = 1, 6 do
-  local status, sig = kids[i]:wait(30)
+  local status, sig = kids[i]:wait(60)
   local took = jet.monotonic() - t0
-  print(("child %d: status %s signal %s, exited %.1f s after SIGTERM"):format(i, tostring(status), tostring(sig), took))
-  if status ~= 1 or (sig or 0) ~= 0 or took > 3 then bad = bad + 1 end
+  print(("child %d: status %s signal %s, exited %.1f s after SIGTERM")
+    :format(i, tostring(status), tostring(sig), took))
+  if status ~= 1 or (sig or 0) ~= 0 or took > 60 or took < 0.9 then bad = bad + 1 end
 end
 if bad > 0 then
-  print(("BUG: %d of 6 children did not exit with status 1 within 3 s of SIGTERM (--shutdown-timeout 1)"):format(bad))
+  print(("BUG: %d of 6 children did not exit with status 1 between 1 and 60 s after SIGTERM (--shutdown-timeout 1)")
+    :format(bad))
   jet.exit(1)
 end
 print("OK")

@@ -40,7 +40,10 @@ T.test("a consumer's handler stops another consumer of the same connection", fun
     assert(js:consumer("UN", { durable = ca })); assert(js:consumer("UN", { durable = cb }))
     local ha, hb
     hb = assert(js:consume("UN", cb, function() end))
-    ha = assert(js:consume("UN", ca, function() if not hb:closed() then hb:stop(); stopped = stopped + 1 end; collectgarbage() end))
+    ha = assert(js:consume("UN", ca, function()
+      if not hb:closed() then hb:stop(); stopped = stopped + 1 end
+      collectgarbage()
+    end))
     assert(js:publish("un.x", tostring(round)))
     T.wait_until(function() return hb:closed() end, 5)
     ha:stop()

@@ -62,7 +62,7 @@ T.test("--watch: 8 rewrites (2 broken) while messages flow: each handled once, b
   flowing = false
   jet.sleep(0.3)
   nc:flush()
-  T.wait_until(function() return #results >= sent end, 10, "every message handled")
+  T.wait_until(function() return #results >= sent end, 60, "every message handled")
   local seen, versions = {}, {}
   for _, r in ipairs(results) do
     T.ok(r ~= "DISCONNECTED", "the connection never dropped")
@@ -108,8 +108,9 @@ T.test("SIGHUP: a subscription that is gone is drained, a new one starts; a rais
   T.write_file(dir .. "/version", "2")
   child:kill("HUP")
   T.wait_until(function() return (T.read_file(dir .. "/out") or ""):find("ran 2") end, 10)
-  T.wait_until(function() return (T.read_file(dir .. "/err") or ""):find("0 handler(s) swapped, 1 started, 1 stopped", 1, true) end, 10,
-    T.read_file(dir .. "/err"))
+  T.wait_until(function()
+    return (T.read_file(dir .. "/err") or ""):find("0 handler(s) swapped, 1 started, 1 stopped", 1, true)
+  end, 10, T.read_file(dir .. "/err"))
   jet.sleep(0.2)
   nc:publish("old", "b"); nc:publish("new", "c")
   T.wait_until(function() return #out >= 2 end, 5)

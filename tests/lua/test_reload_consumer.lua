@@ -142,7 +142,8 @@ T.test("SIGHUP: a consumer that is gone is drained, a new one starts, options ch
   T.write_file(dir .. "/app.lua", (T.read_file(dir .. "/app.lua"):gsub("concurrency = 4", "concurrency = 2")))
   child:kill("HUP")
   T.wait_until(function()
-    return (T.read_file(dir .. "/err") or ""):find("reload #2 ok (SIGHUP): 1 handler(s) swapped, 0 started, 0 stopped", 1, true)
+    return (T.read_file(dir .. "/err") or "")
+      :find("reload #2 ok (SIGHUP): 1 handler(s) swapped, 0 started, 0 stopped", 1, true)
   end, 10, T.read_file(dir .. "/err"))
   for i = 10, 17 do assert(js:publish("sw.x", tostring(i))) end
   T.wait_until(function() return #out == 18 end, 10, "B goes on")

@@ -60,14 +60,15 @@ T.test("--creds: operator, account and user JWTs (operator mode, MEMORY resolver
   nc, code, detail = jet.connect{ servers = srv.url, creds = fixtures .. "/stranger.creds" }
   T.eq(nc, nil); T.eq(code, "auth_failed", detail)
   nc, code = jet.connect{ servers = srv.url }
-  T.eq(code, "auth_failed")
+  T.eq(nc, nil); T.eq(code, "auth_failed")
   -- the command line and the environment
   local st, out, err = child(connect_src, { "--server", srv.url, "--creds", fixtures .. "/user.creds" })
   T.eq(st, 0, err); T.ok(out:find("^ok hi"), out .. err)
   st, out, err = child(connect_src, { "--server", srv.url }, { NATS_CREDS = fixtures .. "/user.creds" })
   T.eq(st, 0, err); T.ok(out:find("^ok hi"), out .. err)
   st, out, err = child(connect_src, { "--server", srv.url, "--creds", "/nonexistent/u.creds" })
-  T.eq(st, 2); T.ok(err:find("--creds: cannot read /nonexistent/u.creds: No such file or directory", 1, true), err)
+  T.eq(st, 2); T.eq(out, "")
+  T.ok(err:find("--creds: cannot read /nonexistent/u.creds: No such file or directory", 1, true), err)
   T.raises(function() jet.connect{ servers = srv.url, creds = "/nonexistent/u.creds" } end,
     "jet.connect: bad argument 'creds': cannot read /nonexistent/u.creds: No such file or directory")
 end)
@@ -80,7 +81,7 @@ T.test("--nkey: an NKey user seed file", function()
   roundtrip(nc)
   nc:close()
   nc, code = jet.connect{ servers = srv.url }
-  T.eq(code, "auth_failed")
+  T.eq(nc, nil); T.eq(code, "auth_failed")
   T.raises(function() jet.connect{ servers = srv.url, nkey = fixtures .. "/nkey_user.pub" } end,
     "bad argument 'nkey': .*nkey_user.pub: the file does not hold an NKey user seed")
   T.raises(function() jet.connect{ servers = srv.url, nkey = fixtures .. "/user.creds" } end,

@@ -46,7 +46,8 @@ local recursion = [[
 T.test("main chunk: stack overflow at file:line, exit status 1", function()
   for _, nojit in ipairs{ false, true } do
     -- a few overflows under pcall first: then the recursion is JIT-compiled (unless jit.off)
-    local st, _, err = child(recursion .. (nojit and "jit.off()\n" or "") .. "for i = 1, 3 do pcall(deep, 1) end\ndeep(1)\n")
+    local st, _, err = child(recursion .. (nojit and "jit.off()\n" or "")
+      .. "for i = 1, 3 do pcall(deep, 1) end\ndeep(1)\n")
     T.eq(st, 1, err)
     T.ok(not err:find("error in error handling", 1, true), err)
     T.eq(overflow_reports(err, "main chunk failed"), 1, err)

@@ -99,7 +99,8 @@ T.test("mirror: a copy of another stream, filtered and from a start sequence", f
 end)
 
 T.test("sources: one stream fed by several; a source added later", function()
-  fresh("EU", { subjects = { "eu.>" } }); fresh("US", { subjects = { "us.>" } }); fresh("APAC", { subjects = { "apac.>" } })
+  fresh("EU", { subjects = { "eu.>" } }); fresh("US", { subjects = { "us.>" } })
+  fresh("APAC", { subjects = { "apac.>" } })
   for i = 1, 5 do assert(js:publish("eu.sale", "eu" .. i)); assert(js:publish("us.sale", "us" .. i)) end
   for i = 1, 5 do assert(js:publish(i <= 2 and "apac.sale" or "apac.refund", "apac" .. i)) end
   js:delete_stream("ALL")

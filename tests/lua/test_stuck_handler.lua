@@ -27,25 +27,7 @@ local function status(p, timeout)
 end
 
 -- running nats-server processes whose command line mentions needle
-local function servers_with(needle)
-  local pids = {}
-  local pd = io.popen("ls /proc")
-  for pid in pd:lines() do
-    local f = pid:match("^%d+$") and io.open("/proc/" .. pid .. "/cmdline")
-    if f then
-      local cmd = (f:read("*a") or ""):gsub("%z", " ")
-      f:close()
-      local st = io.open("/proc/" .. pid .. "/stat")
-      local state = st and (st:read("*a") or ""):match("^%d+ %b() (%a)") or "?"
-      if st then st:close() end
-      if cmd:find("nats-server", 1, true) and cmd:find(needle, 1, true) and state ~= "Z" then
-        pids[#pids + 1] = pid
-      end
-    end
-  end
-  pd:close()
-  return pids
-end
+local servers_with = T.servers_with
 
 -- a subscription handler that spins for ever, on the embedded server
 local spin_src = [[
@@ -84,8 +66,8 @@ T.test("SIGTERM then SIGTERM (and SIGINT twice) end a process whose handler neve
     T.ok(k.p:running(), "exited on the first signal")
     k.p:kill(k.sig)
     T.eq(status(k.p, 20), k.sig == "TERM" and 143 or 130, both(k.dir))
-    T.ok(err(k.dir):find("received " .. name .. " again: forced exit (handler for 'spin' has been running for ", 1, true),
-      both(k.dir))
+    T.ok(err(k.dir):find("received " .. name .. " again: forced exit (handler for 'spin' has been running for ",
+      1, true), both(k.dir))
     no_orphan(k.dir)
   end
 end)
@@ -126,12 +108,14 @@ T.test("--slow-handler: a handler holding the loop is reported with its name or 
   -- 0 turns it off
   local off = T.tmpdir()
   T.write_file(off .. "/app.lua", slow_src)
-  local poff = T.jetlua({ "run", "--slow-handler", "0", off .. "/app.lua" }, { stdout = off .. "/out", stderr = off .. "/err" })
+  local poff = T.jetlua({ "run", "--slow-handler", "0", off .. "/app.lua" },
+    { stdout = off .. "/out", stderr = off .. "/err" })
   for _, r in ipairs(runs) do
     T.eq(status(r.p, 30), 0, r.mode .. "\n" .. both(r.dir))
     T.eq(out(r.dir), "done\n")
     local e = err(r.dir)
-    local warn = e:match("WARN  (jet%.timer callback has been running for [%d.]+s without yielding: the event loop is blocked[^\n]*)")
+    local warn = e:match("WARN  (jet%.timer callback has been running for [%d.]+s without yielding: "
+      .. "the event loop is blocked[^\n]*)")
     T.ok(warn, r.mode .. ": no warning while it ran\n" .. e)
     local held = e:match("WARN  (jet%.timer callback held the event loop for [%d.]+s[^\n]*)")
     T.ok(held, r.mode .. ": no warning when it returned\n" .. e)
@@ -144,7 +128,8 @@ T.test("--slow-handler: a handler holding the loop is reported with its name or 
   T.eq(status(poff, 30), 0, both(off))
   T.ok(not err(off):find("WARN", 1, true), both(off))
   -- a bad value is a command-line mistake
-  local p = T.jetlua({ "run", "--slow-handler", "soon", off .. "/app.lua" }, { stdout = off .. "/out2", stderr = off .. "/err2" })
+  local p = T.jetlua({ "run", "--slow-handler", "soon", off .. "/app.lua" },
+    { stdout = off .. "/out2", stderr = off .. "/err2" })
   T.eq(status(p, 10), 2)
   T.ok((T.read_file(off .. "/err2") or ""):find("--slow-handler: 'soon' is not a number of seconds", 1, true))
 end)

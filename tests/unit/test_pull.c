@@ -317,11 +317,16 @@ static void test_requests(void)
     engine(&w, RT_PULL_MESSAGES, 4000, 1);
     r = rt_pull_req_prepare(&w, 500, 0, NOW);
     CHECK(r && r->id == 1 && r->deadline == NOW + 30000 && w.nreqs == 0);
+    if (!r)
+        return;
     rt_pull_req_body(&w, r, body, sizeof body);
     CHECK(strcmp(body, "{\"batch\":500,\"expires\":30000000000,\"idle_heartbeat\":15000000000}") == 0);
     rt_pull_req_sent(&w, NOW + 5);
     CHECK(w.nreqs == 1 && w.out_msgs == 500 && w.last_in == NOW + 5);
     r = rt_pull_req_prepare(&w, 10, 2048, NOW);
+    CHECK(r != NULL);
+    if (!r)
+        return;
     w.no_wait = 1;
     rt_pull_req_body(&w, r, body, sizeof body);
     CHECK(strcmp(body, "{\"batch\":10,\"expires\":30000000000,\"max_bytes\":2048,\"idle_heartbeat\":15000000000,"

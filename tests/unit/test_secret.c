@@ -66,6 +66,8 @@ int main(void)
         int fd = mkstemp(path);
         char *s;
         CHECK(fd >= 0);
+        if (fd < 0)
+            return DONE();
         CHECK(write(fd, "pa ss\r\n\n", 8) == 8);
         close(fd);
         s = rt_secret_read_file(path, err, sizeof err);

@@ -6,8 +6,6 @@
 --   local rev = kv:put("color", "blue")
 --   local e = kv:get("color")            -- {key=, value=, revision=, created=, operation="PUT"}
 --   kv:update("color", "red", rev)       -- fails with "wrong_revision" if someone wrote since
-local jet = require "jetlua"
-
 local A = require "jetlua.argcheck"
 local argerr = A.argerr
 
@@ -342,7 +340,8 @@ function KV:watch(keys, fn, opts)
   if policy == "new" or oc.created_pending == 0 then w.done = true end
   function w:next(timeout)
     if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-      argerr("w:next", "timeout", "number >= 0 expected, got " .. (type(timeout) == "number" and timeout or type(timeout)))
+      argerr("w:next", "timeout",
+        "number >= 0 expected, got " .. (type(timeout) == "number" and timeout or type(timeout)))
     end
     while true do
       local msg, err = it:next(timeout)
@@ -354,7 +353,7 @@ function KV:watch(keys, fn, opts)
   end
   function w:stop() return it:stop() end
   function w:caught_up() return w.done end
-  return setmetatable(w, { __call = function(self) return self:next() end })
+  return setmetatable(w, { __call = function(watcher) return watcher:next() end })
 end
 
 -- js:delete_kv(bucket)

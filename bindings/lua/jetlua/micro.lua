@@ -61,9 +61,11 @@ local function gather(verb, fname, nc, a1, a2, a3)
   opts = opts or {}
   for k in pairs(opts) do if not OPTS[k] then A.unknown(fname, k) end end
   if name ~= nil and (type(name) ~= "string" or name == "" or name:find("[^%w%-_]")) then
-    A.argerr(fname, "name", "a service name expected, got " .. (type(name) == "string" and ("'" .. name .. "'") or type(name)))
+    A.argerr(fname, "name",
+      "a service name expected, got " .. (type(name) == "string" and ("'" .. name .. "'") or type(name)))
   end
-  if id ~= nil and (type(id) ~= "string" or id == "" or service.subject_problem(id, false) or id:find(".", 1, true)) then
+  if id ~= nil and (type(id) ~= "string" or id == "" or service.subject_problem(id, false)
+                    or id:find(".", 1, true)) then
     A.argerr(fname, "id", "a service id expected, got " .. (type(id) == "string" and ("'" .. id .. "'") or type(id)))
   end
   local timeout, max = opts.timeout or 1, opts.max

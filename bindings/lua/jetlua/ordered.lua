@@ -122,7 +122,9 @@ function OC:consume(handler, opts)
   if type(handler) ~= "function" then argerr("oc:consume", "handler", "function expected, got " .. type(handler)) end
   opt_table("oc:consume", opts)
   opts = copy(opts)
-  if opts.concurrency and opts.concurrency ~= 1 then argerr("oc:consume", "concurrency", "an ordered consumer runs one at a time") end
+  if opts.concurrency and opts.concurrency ~= 1 then
+    argerr("oc:consume", "concurrency", "an ordered consumer runs one at a time")
+  end
   local user_err = opts.on_error
   local oc, js = self, self.js
   local ctl = { stopped = false, resets = 0 }
@@ -219,11 +221,11 @@ function OC:messages(opts)
     it.need_reset = false
     it.resets = it.resets + 1
     it.e:stop()
-    local ok, code, detail = oc:_create_retry(function() return not it.stopped end, user_err)
-    if not ok then
+    local created, why, what = oc:_create_retry(function() return not it.stopped end, user_err)
+    if not created then
       if not it.stopped then
-        it.stopped, it.error, it.detail = true, code, detail
-        if user_err then user_err(code, detail, true) end
+        it.stopped, it.error, it.detail = true, why, what
+        if user_err then user_err(why, what, true) end
       end
       return false
     end
@@ -259,7 +261,7 @@ function OC:messages(opts)
     st.resets, st.last_stream_seq, st.error = it.resets, oc.last_sseq, it.error or st.error
     return st
   end
-  return setmetatable(it, { __call = function(self) return self:next() end })
+  return setmetatable(it, { __call = function(iter) return iter:next() end })
 end
 
 -- oc:fetch(n, opts) -> list (in order, no gap), err, detail | nil, code, detail

@@ -43,8 +43,12 @@ local function check(cfg)
     if want ~= true and type(v) ~= want then bad(k, want .. " expected, got " .. type(v)) end
   end
   if not cfg.js then bad("js", "the JetStream context is needed") end
-  if not cfg.name or not cfg.name:match("^[%w%-_]+$") then bad("name", "a name (letters, digits, - and _) is needed") end
-  if not cfg.from or type(cfg.from.stream) ~= "string" then bad("from", "{stream=, [consumer=], [subject=]} expected") end
+  if not cfg.name or not cfg.name:match("^[%w%-_]+$") then
+    bad("name", "a name (letters, digits, - and _) is needed")
+  end
+  if not cfg.from or type(cfg.from.stream) ~= "string" then
+    bad("from", "{stream=, [consumer=], [subject=]} expected")
+  end
   for k in pairs(cfg.from) do
     if k ~= "stream" and k ~= "consumer" and k ~= "subject" then A.unknown("jet.pipeline", "from." .. tostring(k)) end
   end
@@ -55,13 +59,17 @@ local function check(cfg)
     local kind, n = nil, 0
     for k in pairs(st) do
       n = n + 1
-      if not STEP_KINDS[k] then bad("steps", ("step %d: unknown kind '%s' (map, filter, flat_map, route, batch)"):format(i, tostring(k))) end
+      if not STEP_KINDS[k] then
+        bad("steps", ("step %d: unknown kind '%s' (map, filter, flat_map, route, batch)"):format(i, tostring(k)))
+      end
       kind = k
     end
     if n ~= 1 then bad("steps", "step " .. i .. ": exactly one of map, filter, flat_map, route, batch") end
     if kind == "batch" then
       local b = st.batch
-      if type(b) ~= "table" or type(b.size) ~= "number" or b.size < 1 then bad("steps", "step " .. i .. ": batch needs {size=, [timeout=]}") end
+      if type(b) ~= "table" or type(b.size) ~= "number" or b.size < 1 then
+        bad("steps", "step " .. i .. ": batch needs {size=, [timeout=]}")
+      end
       if i ~= #steps then bad("steps", "batch must be the last step") end
     elseif type(st[kind]) ~= "function" then
       bad("steps", ("step %d: %s needs a function"):format(i, kind))
@@ -128,7 +136,9 @@ function M.pipeline(cfg)
 
   local function encode(v)
     if json then return jet.json.encode(v) end
-    if type(v) ~= "string" then error(what .. ": an output must be a string without codec='json', got " .. type(v), 0) end
+    if type(v) ~= "string" then
+      error(what .. ": an output must be a string without codec='json', got " .. type(v), 0)
+    end
     return v
   end
 

@@ -7,7 +7,8 @@
 -- subscription and gets the new handler (messages already handed to the old
 -- handler finish there), the k-th nc:service of a name on a connection keeps
 -- its id, stats and subscriptions and gets its endpoints reconciled, a
--- declaration that is new is made, and one that is gone is drained. jet.every / jet.timer started by the old run are stopped.
+-- declaration that is new is made, and one that is gone is drained. jet.every /
+-- jet.timer started by the old run are stopped.
 -- User modules (files next to the script that it required) are compiled
 -- first and loaded fresh. A reload that fails anywhere -- a syntax error, an
 -- error while the script runs -- changes nothing: the old code keeps running

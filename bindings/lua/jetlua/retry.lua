@@ -77,7 +77,7 @@ function M.backoff(o)
     if jitter > 0 then d = d * (1 - jitter + 2 * jitter * math.random()) end
     return d
   end
-  return setmetatable(policy, { __call = function(_, msg, err, meta)
+  return setmetatable(policy, { __call = function(_, _msg, err, meta)
     local n = meta and meta.num_delivered or 1
     if fail.is_permanent(err) or n >= max_deliver then
       if exhausted == "dlq" then return "dlq", o.dlq end

@@ -37,7 +37,7 @@ local function set(list) local s = {} for _, v in ipairs(list) do s[v] = true en
 
 local keys_ok = A.opts
 
--- the NATS subject rules of bindings/jl.c, for a message worded for this API
+-- the NATS subject rules of bindings/jl_check.c, for a message worded for this API
 function S.subject_problem(s, wildcards_ok)
   if s == "" then return "empty subject" end
   if s:find("[%z\1-\32\127]") then return "whitespace or control character" end
@@ -267,7 +267,8 @@ function Req.respond(r, data, opts) return respond(r, data, opts, "req:respond")
 function Req.respond_json(r, v, opts)
   local ok, s = pcall(jet.json.encode, v)
   if not ok then
-    argerr("req:respond_json", "value", (tostring(s):gsub("^.-:%d+: ", ""):gsub("^jet%.json%.encode: bad argument 'value': ", "")))
+    local why = tostring(s):gsub("^.-:%d+: ", ""):gsub("^jet%.json%.encode: bad argument 'value': ", "")
+    argerr("req:respond_json", "value", why)
   end
   return respond(r, s, opts, "req:respond_json")
 end

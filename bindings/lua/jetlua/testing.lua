@@ -6,13 +6,16 @@
 --
 -- It starts real nats-server processes on free 127.0.0.1 ports with fresh
 -- store dirs (T.server, T.cluster), and can stop, kill -9, pause and restart
--- them. Everything it started is killed and removed when T.run ends.
+-- them. Everything it started is killed and removed when T.run ends; what a
+-- test paused or froze is resumed when that test ends (T.defer).
 local jet = require "jetlua"
 local proc = jet.process
 
 local T = {}
 local cases = {}
 local cleanup = {}     -- functions run at the end, last first
+local deferred         -- the running test's T.defer functions (nil between tests)
+local shared = {}      -- servers started outside any test: later tests rely on them
 
 local function fmt(v)
   if type(v) == "string" then return string.format("%q", v) end
@@ -63,20 +66,78 @@ function T.raises(fn, pattern, msg)
   return err
 end
 
--- poll fn every 10 ms until it returns a true value; raise after timeout seconds
+-- poll fn every 10 ms until it returns a true value; raise after timeout seconds, and never
+-- before MIN_WAIT: what a test waits for is expected to happen, and a loaded CI machine (ASan,
+-- other jobs) must not turn "took 6 s" into a failure. A test that asserts something does NOT
+-- happen watches for it over a fixed time instead.
+local MIN_WAIT = 30
 function T.wait_until(fn, timeout, msg)
-  local deadline = jet.monotonic() + (timeout or 5)
+  timeout = math.max(timeout or MIN_WAIT, MIN_WAIT)
+  local deadline = jet.monotonic() + timeout
   while true do
     local v = fn()
     if v then return v end
     if jet.monotonic() > deadline then
-      error("timed out after " .. (timeout or 5) .. "s waiting for " .. (msg or "a condition"), 2)
+      error("timed out after " .. timeout .. "s waiting for " .. (msg or "a condition"), 2)
     end
     jet.sleep(0.01)
   end
 end
 
+-- T.defer(fn): run fn when the current test ends, passed or failed (last first), so a
+-- fault a test injects is undone even when an assertion fails before the test undoes it.
+-- Outside a test, fn runs when T.run ends.
+function T.defer(fn)
+  local list = deferred or cleanup
+  list[#list + 1] = fn
+end
+
 -- ---- files ----
+
+-- A fresh memory stream `name` on `<name in lower case>.>`, and a durable
+-- consumer on it (ccfg: its config; durable "C" unless given; false: none).
+function T.fresh_stream(js, name, ccfg)
+  js:delete_stream(name)
+  assert(js:stream{ name = name, subjects = { name:lower() .. ".>" }, storage = "memory" })
+  if ccfg ~= false then
+    ccfg = ccfg or {}
+    ccfg.durable = ccfg.durable or "C"
+    assert(js:consumer(name, ccfg))
+  end
+end
+
+-- Publish n messages to subject (payloads "00001", "00002", ...) and wait
+-- until every one is acked.
+function T.publish_n(js, subject, n)
+  for i = 1, n do js:publish_async(subject, ("%05d"):format(i)) end
+  T.eq(js:publish_async_complete(60), 0, "every publish acked")
+end
+
+-- Live processes (not zombies) whose command line holds every needle:
+-- pid -> command line (NULs as spaces).
+function T.procs_with(...)
+  local needles, found = { ... }, {}
+  local pd = io.popen("ls /proc")
+  for pid in pd:lines() do
+    local cmd = pid:match("^%d+$") and T.read_file("/proc/" .. pid .. "/cmdline")
+    if cmd then
+      cmd = cmd:gsub("%z", " ")
+      local state = (T.read_file("/proc/" .. pid .. "/stat") or ""):match("^%d+ %b() (%a)") or "?"
+      local all = state ~= "Z" and #cmd > 0
+      for _, n in ipairs(needles) do all = all and cmd:find(n, 1, true) ~= nil end
+      if all then found[tonumber(pid)] = cmd end
+    end
+  end
+  pd:close()
+  return found
+end
+
+-- The pids (a list) of the live nats-server processes whose command line holds needle.
+function T.servers_with(needle)
+  local pids = {}
+  for pid in pairs(T.procs_with("nats-server", needle)) do pids[#pids + 1] = pid end
+  return pids
+end
 
 function T.tmpdir(prefix)
   local d = proc.tmpdir(prefix or "jetlua-test")
@@ -157,8 +218,28 @@ function Server:restart()
   return self:start()
 end
 
-function Server:pause()  self.proc:kill("STOP") end
-function Server:resume() self.proc:kill("CONT") end
+-- SIGSTOP takes effect as each of the server's threads next enters the kernel: a message
+-- written right after kill() could still be served (test_js_publish_async's paused-server
+-- case got its PubAck about 1 run in 12). Return once every thread is stopped. Resumed by
+-- :resume() or, at the latest, when the test ends.
+function Server:pause()
+  self.proc:kill("STOP")
+  T.defer(function() self:resume() end)
+  local pid = self.proc.pid
+  T.wait_until(function()
+    local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+    local all = true
+    for tid in ls:lines() do
+      local state = (T.read_file("/proc/" .. pid .. "/task/" .. tid .. "/stat") or ""):match("^%d+ %b() (%a)")
+      if state and state ~= "T" and state ~= "t" then all = false end
+    end
+    ls:close()
+    return all
+  end, 10, "the paused server stops")
+end
+function Server:resume()
+  if self.proc and self.proc:running() then self.proc:kill("CONT") end
+end
 
 -- opts: js (default true), port, user, password, token,
 --       tls = {cert=, key=, ca=, verify=}, args = {...}, store, cluster = {...},
@@ -199,6 +280,7 @@ function T.server(opts)
   s.url = "nats://127.0.0.1:" .. s.port
   s.tls_url = "tls://127.0.0.1:" .. s.port
   cleanup[#cleanup + 1] = function() s:kill() end
+  if not deferred then shared[#shared + 1] = s end
   return s:start()
 end
 
@@ -229,9 +311,15 @@ end
 local Proxy = {}
 Proxy.__index = Proxy
 
--- nothing is read or forwarded until :thaw(): the peers' writes stall
-function Proxy:freeze() self.proc:kill("STOP") end
-function Proxy:thaw()   self.proc:kill("CONT") end
+-- nothing is read or forwarded until :thaw() (at the latest when the test ends): the
+-- peers' writes stall
+function Proxy:freeze()
+  self.proc:kill("STOP")
+  T.defer(function() self:thaw() end)
+end
+function Proxy:thaw()
+  if self.proc:running() then self.proc:kill("CONT") end
+end
 -- close every connection through it (it keeps accepting new ones)
 function Proxy:cut()    self.proc:kill("USR1") end
 function Proxy:stop()
@@ -280,7 +368,8 @@ function T.certs()
   ssl{ "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=jetlua test CA",
        "-keyout", d .. "/ca.key", "-out", d .. "/ca.pem" }
   for _, who in ipairs{ "server", "client" } do
-    ssl{ "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" .. (who == "server" and "localhost" or "jetlua client"),
+    ssl{ "req", "-newkey", "rsa:2048", "-nodes",
+         "-subj", "/CN=" .. (who == "server" and "localhost" or "jetlua client"),
          "-keyout", d .. "/" .. who .. ".key", "-out", d .. "/" .. who .. ".csr" }
     ssl{ "x509", "-req", "-in", d .. "/" .. who .. ".csr", "-CA", d .. "/ca.pem", "-CAkey", d .. "/ca.key",
          "-CAcreateserial", "-days", "2", "-extfile", d .. "/san.ext", "-out", d .. "/" .. who .. ".pem" }
@@ -299,7 +388,20 @@ function T.run()
   local passed, failed = 0, 0
   for i, c in ipairs(cases) do
     local t0 = jet.monotonic()
+    deferred = {}
     local ok, err = xpcall(c.fn, function(e) return debug.traceback(tostring(e), 2) end)
+    for k = #deferred, 1, -1 do
+      local dok, derr = pcall(deferred[k])
+      if not dok then print("# " .. c.name .. ": a T.defer function failed: " .. tostring(derr)) end
+    end
+    deferred = nil
+    if not ok then
+      -- a test that failed between killing a shared server and restarting it would fail
+      -- every later test too: start it again
+      for _, s in ipairs(shared) do
+        if not (s.proc and s.proc:running()) then pcall(s.start, s) end
+      end
+    end
     if ok then
       passed = passed + 1
       print(("ok %d - %s (%.2fs)"):format(i, c.name, jet.monotonic() - t0))
