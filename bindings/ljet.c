@@ -183,9 +183,8 @@ void jl_inject_core(lua_State *L)
         {"debug", jl_log_debug}, {"info", jl_log_info},
         {"warn", jl_log_warn},   {"error", jl_log_error}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
-        {"now", jl_now}, {"monotonic", jl_monotonic}, {"exit", jl_exit},
-        {"spawn", jl_spawn}, {"version", jl_version}, {"worker", jl_worker}, {"_nuid", jl_nuid},
-        {NULL, NULL}};
+        {"now", jl_now},         {"monotonic", jl_monotonic}, {"exit", jl_exit},  {"spawn", jl_spawn},
+        {"version", jl_version}, {"worker", jl_worker},       {"_nuid", jl_nuid}, {NULL, NULL}};
 
     luaL_register(L, NULL, fns);
     /* xpcall handlers that survive a stack overflow (rt_sched.c) */

@@ -58,7 +58,7 @@
 static struct MHD_Daemon *daemons[MAX_LISTEN];
 static int ndaemons;
 static int port;
-static rt_http_router router;   /* the --workers master answers for its workers */
+static rt_http_router router; /* the --workers master answers for its workers */
 static uv_prepare_t beat_prep;
 static uv_timer_t beat_timer;
 
@@ -204,8 +204,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char *b = NULL;
         size_t len = 0;
         if (router(url, &code, &b, &len))
-            return reply(conn, code, code == MHD_HTTP_OK && strcmp(url, "/metrics") == 0
-                         ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8", b, len, 1);
+            return reply(conn, code,
+                         code == MHD_HTTP_OK && strcmp(url, "/metrics") == 0
+                             ? "text/plain; version=0.0.4; charset=utf-8"
+                             : "text/plain; charset=utf-8",
+                         b, len, 1);
     }
     if (strcmp(url, "/metrics") == 0) {
         size_t len = 0;
@@ -446,7 +449,10 @@ int rt_http_start(const char *hostport, char *err, size_t errlen)
     return 0;
 }
 
-void rt_http_set_router(rt_http_router fn) { router = fn; }
+void rt_http_set_router(rt_http_router fn)
+{
+    router = fn;
+}
 
 int rt_http_start_fd(int fd, char *err, size_t errlen)
 {

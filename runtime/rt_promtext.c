@@ -11,26 +11,26 @@
 #include <string.h>
 
 typedef struct sample {
-    char          *name;
-    char          *labels;    /* the text between the braces, "" when none */
-    double         value;
-    uint64_t       hash;
-    struct sample *next;      /* in its family, in order */
-    struct sample *hnext;     /* hash chain */
+    char *name;
+    char *labels; /* the text between the braces, "" when none */
+    double value;
+    uint64_t hash;
+    struct sample *next;  /* in its family, in order */
+    struct sample *hnext; /* hash chain */
 } sample;
 
 typedef struct fam {
-    char       *name;
-    char       *help;         /* as written: already escaped */
-    int         type;
-    sample     *first, *last;
+    char *name;
+    char *help; /* as written: already escaped */
+    int type;
+    sample *first, *last;
     struct fam *next;
 } fam;
 
 struct rt_prom {
-    fam     *first, *last;
-    sample **tab;             /* chained hash of samples by (name, labels) */
-    size_t   cap, n;
+    fam *first, *last;
+    sample **tab; /* chained hash of samples by (name, labels) */
+    size_t cap, n;
 };
 
 static const char *const type_names[] = {"untyped", "counter", "gauge", "histogram", "summary"};
@@ -39,7 +39,7 @@ static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
-        abort();   /* out of memory while merging metrics: nothing sensible to serve */
+        abort(); /* out of memory while merging metrics: nothing sensible to serve */
     return p;
 }
 
@@ -53,7 +53,7 @@ static char *xstrndup(const char *s, size_t n)
 
 static uint64_t hash_of(const char *name, const char *labels)
 {
-    uint64_t h = 1469598103934665603ull;          /* FNV-1a */
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         h = (h ^ *p) * 1099511628211ull;
     h = (h ^ 0xff) * 1099511628211ull;
@@ -217,7 +217,7 @@ static const char *scan_labels(const char *s, const char *end, const char **lend
                 return NULL;
         if (p >= end)
             return NULL;
-        p++;                                  /* the closing quote */
+        p++; /* the closing quote */
         *lend = p;
         if (p < end && *p == ',')
             p++;
@@ -265,7 +265,7 @@ static int parse_line(rt_prom *p, fam **cur, const char *s, const char *end, con
         size_t nl;
         fam *f;
         if (!help && !type)
-            return 0;                            /* a comment */
+            return 0; /* a comment */
         nl = name_len(n, end);
         if (nl == 0 || (n + nl < end && n[nl] != ' ')) {
             *why = "a bad metric name";
@@ -286,7 +286,8 @@ static int parse_line(rt_prom *p, fam **cur, const char *s, const char *end, con
             return 0;
         }
         for (int t = 0; t < 5; t++)
-            if ((size_t)(end - n) == strlen(type_names[t]) && memcmp(n, type_names[t], (size_t)(end - n)) == 0) {
+            if ((size_t)(end - n) == strlen(type_names[t]) &&
+                memcmp(n, type_names[t], (size_t)(end - n)) == 0) {
                 if (!f->first)
                     f->type = t;
                 return 0;
@@ -388,7 +389,7 @@ static char *with_label(const char *labels, const char *name, const char *value)
     char *out = xmalloc(n), *o;
     int dup = has_label(labels, name);
     o = out + snprintf(out, n, "%s%s%s%s=\"", labels, *labels ? "," : "", dup ? "jetlua_" : "", name);
-    for (const char *v = value; *v; v++) {       /* the text format's escapes */
+    for (const char *v = value; *v; v++) { /* the text format's escapes */
         if (*v == '\\' || *v == '"')
             *o++ = '\\';
         if (*v == '\n') {
@@ -458,7 +459,10 @@ void rt_prom_drop(rt_prom *p, const char *name)
 
 /* ---- rendering ---- */
 
-typedef struct { char *p; size_t n, cap; } buf;
+typedef struct {
+    char *p;
+    size_t n, cap;
+} buf;
 
 static void put(buf *b, const char *s, size_t n)
 {
@@ -474,7 +478,10 @@ static void put(buf *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
-static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
 
 char *rt_prom_render(const rt_prom *p, size_t *len)
 {

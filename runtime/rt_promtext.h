@@ -26,7 +26,7 @@ typedef struct rt_prom rt_prom;
 enum { RT_PROM_UNTYPED = 0, RT_PROM_COUNTER, RT_PROM_GAUGE, RT_PROM_HISTOGRAM, RT_PROM_SUMMARY };
 
 rt_prom *rt_prom_new(void);
-void     rt_prom_free(rt_prom *p);
+void rt_prom_free(rt_prom *p);
 
 /* Add the families and samples of text[0..len) to p (samples already in p
  * with the same name and labels are summed, as rt_prom_add does for

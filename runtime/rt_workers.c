@@ -43,43 +43,46 @@
 enum { W_RUNNING = 0, W_WAITING, W_DONE };
 
 typedef struct slot {
-    int            index;
-    uv_process_t   proc;
-    uv_timer_t     timer;          /* restart backoff */
-    int            state;
-    int            proc_open;      /* proc handle not closed yet */
-    int            pid;
-    unsigned       incarnation, restarts;
-    uint64_t       started_ms;
-    double         backoff;
-    int            ready, ever_ready, reload_wait;
-    int            last_status;    /* exit code, or 128 + signal */
-    int            final;          /* exit status once DONE */
-    int            killed;         /* SIGKILLed at the shutdown bound */
-    char           why[96];
-    uint64_t       last_ping;      /* WATCHDOG=1 */
-    int            listen_fd;      /* its metrics socket, -1 without --metrics */
+    int index;
+    uv_process_t proc;
+    uv_timer_t timer; /* restart backoff */
+    int state;
+    int proc_open; /* proc handle not closed yet */
+    int pid;
+    unsigned incarnation, restarts;
+    uint64_t started_ms;
+    double backoff;
+    int ready, ever_ready, reload_wait;
+    int last_status; /* exit code, or 128 + signal */
+    int final;       /* exit status once DONE */
+    int killed;      /* SIGKILLed at the shutdown bound */
+    char why[96];
+    uint64_t last_ping; /* WATCHDOG=1 */
+    int listen_fd;      /* its metrics socket, -1 without --metrics */
     struct sockaddr_un addr;
-    socklen_t      addrlen;
+    socklen_t addrlen;
 } slot;
 
 static struct {
-    uv_loop_t      *loop;
-    slot           *slots;
-    int             n;
-    pthread_mutex_t mu;            /* the fields rt_workers_views copies */
-    uv_signal_t     sigs[3];
-    uv_timer_t      bound, wd;
-    uv_poll_t       notify;
-    int             notify_fd;
-    int             stopping, forced, exit_code, ready_sent, reloading, http;
-    double          shutdown_s;
-    char          **args;          /* the workers' command line; args[index_at] is the index */
-    int             index_at;
-    char          **env;
-} M = { .mu = PTHREAD_MUTEX_INITIALIZER, .notify_fd = -1 };
+    uv_loop_t *loop;
+    slot *slots;
+    int n;
+    pthread_mutex_t mu; /* the fields rt_workers_views copies */
+    uv_signal_t sigs[3];
+    uv_timer_t bound, wd;
+    uv_poll_t notify;
+    int notify_fd;
+    int stopping, forced, exit_code, ready_sent, reloading, http;
+    double shutdown_s;
+    char **args; /* the workers' command line; args[index_at] is the index */
+    int index_at;
+    char **env;
+} M = {.mu = PTHREAD_MUTEX_INITIALIZER, .notify_fd = -1};
 
-static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
 
 int rt_workers_views(rt_worker_view *views, int cap, int *stopping)
 {
@@ -97,7 +100,8 @@ int rt_workers_views(rt_worker_view *views, int cap, int *stopping)
         snprintf(v->why, sizeof v->why, "%s", s->why);
         memcpy(v->addr, &s->addr.sun_path, sizeof v->addr);
         v->addrlen = s->addrlen > offsetof(struct sockaddr_un, sun_path)
-                   ? (unsigned)(s->addrlen - offsetof(struct sockaddr_un, sun_path)) : 0;
+                         ? (unsigned)(s->addrlen - offsetof(struct sockaddr_un, sun_path))
+                         : 0;
     }
     *stopping = M.stopping;
     pthread_mutex_unlock(&M.mu);
@@ -107,7 +111,8 @@ int rt_workers_views(rt_worker_view *views, int cap, int *stopping)
 static void describe(char *out, size_t cap, int64_t status, int sig)
 {
     if (sig)
-        snprintf(out, cap, "was killed by signal %d (SIG%s)", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+        snprintf(out, cap, "was killed by signal %d (SIG%s)", sig,
+                 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
     else
         snprintf(out, cap, "exited with status %d", (int)status);
 }
@@ -230,7 +235,7 @@ static void on_restart(uv_timer_t *t)
     slot *s = t->data;
     if (M.stopping || s->state != W_WAITING)
         return;
-    if (s->proc_open) {                       /* the last one's handle is still closing */
+    if (s->proc_open) { /* the last one's handle is still closing */
         uv_timer_start(&s->timer, on_restart, 10, 0);
         return;
     }
@@ -265,13 +270,12 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     s->last_status = sig ? 128 + sig : (int)status;
     uv_close((uv_handle_t *)p, on_proc_closed);
     pthread_mutex_lock(&M.mu);
-    s->pid = 0;                               /* first: see rt_workers_http.c's metrics() */
+    s->pid = 0; /* first: see rt_workers_http.c's metrics() */
     pthread_mutex_unlock(&M.mu);
     rt_workers_http_retire(s->index);
     s->reload_wait = 0;
 
-    if (M.stopping || s->last_status == 0 ||
-        (!s->ever_ready && s->incarnation == 1)) {
+    if (M.stopping || s->last_status == 0 || (!s->ever_ready && s->incarnation == 1)) {
         int first_failure = !M.stopping && s->last_status != 0;
         pthread_mutex_lock(&M.mu);
         s->state = W_DONE;
@@ -341,7 +345,7 @@ static void begin_shutdown(int sig, int code)
             uv_timer_stop(&s->timer);
             pthread_mutex_lock(&M.mu);
             s->state = W_DONE;
-            s->final = s->last_status;        /* it was down: say so in the exit status */
+            s->final = s->last_status; /* it was down: say so in the exit status */
             pthread_mutex_unlock(&M.mu);
         }
     }
@@ -399,14 +403,15 @@ static void on_signal(uv_signal_t *h, int sig)
         return;
     }
     if (!M.stopping) {
-        rt_info("workers: received %s: stopping %d worker(s) gracefully (send it again to force)", name, running);
+        rt_info("workers: received %s: stopping %d worker(s) gracefully (send it again to force)", name,
+                running);
         begin_shutdown(sig, 0);
         return;
     }
     if (!M.forced) {
         M.forced = 128 + sig;
         rt_error("workers: received %s again: forced exit of %d worker(s)", name, running);
-        forward(sig);                         /* a second signal: each worker exits at once */
+        forward(sig); /* a second signal: each worker exits at once */
         uv_timer_start(&M.bound, on_kill_bound, 2000, 0);
     }
 }
@@ -433,7 +438,7 @@ static void notified(slot *s, const char *line)
         check_ready();
     } else if (strcmp(line, "RELOADING=1") == 0) {
         s->reload_wait = 1;
-        if (!M.reloading && !M.stopping) {    /* a reload of its own (--watch) */
+        if (!M.reloading && !M.stopping) { /* a reload of its own (--watch) */
             M.reloading = 1;
             rt_notify_reloading();
         }
@@ -450,8 +455,12 @@ static void on_notify(uv_poll_t *h, int status, int events)
 {
     for (;;) {
         char buf[4096], *line, *save = NULL;
-        union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct ucred))]; } ctl;
-        struct iovec iov = { buf, sizeof buf - 1 };
+        union {
+            struct cmsghdr h;
+            /* cppcheck-suppress unusedStructMember ; it sizes the union for the credentials */
+            char b[CMSG_SPACE(sizeof(struct ucred))];
+        } ctl;
+        struct iovec iov = {buf, sizeof buf - 1};
         struct msghdr m;
         struct ucred *cred = NULL;
         ssize_t n;
@@ -469,7 +478,7 @@ static void on_notify(uv_poll_t *h, int status, int events)
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
                 cred = (struct ucred *)CMSG_DATA(c);
         if (!cred || !(s = by_pid(cred->pid)))
-            continue;                         /* only our workers speak here */
+            continue; /* only our workers speak here */
         buf[n] = '\0';
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             notified(s, line);
@@ -532,7 +541,7 @@ int rt_workers_master(const char *argv0, char **script_argv, const rt_cfg *cfg, 
     int password = 0, token = 0, code = 0;
 
     M.loop = uv_default_loop();
-    RT->loop = M.loop;                        /* rt_http's heartbeat runs on it */
+    RT->loop = M.loop; /* rt_http's heartbeat runs on it */
     M.n = count;
     M.shutdown_s = cfg->shutdown_timeout > 0 ? cfg->shutdown_timeout : 10.0;
     M.slots = calloc((size_t)count, sizeof *M.slots);
@@ -541,7 +550,7 @@ int rt_workers_master(const char *argv0, char **script_argv, const rt_cfg *cfg, 
         M.slots[i].index = i;
         M.slots[i].listen_fd = -1;
         M.slots[i].backoff = RT_WORKERS_BACKOFF_MIN;
-        M.slots[i].state = W_DONE;            /* until it is started */
+        M.slots[i].state = W_DONE; /* until it is started */
         uv_timer_init(M.loop, &M.slots[i].timer);
         M.slots[i].timer.data = &M.slots[i];
         if (metrics && metrics_socket(&M.slots[i], err, sizeof err) != 0) {
@@ -589,7 +598,7 @@ int rt_workers_master(const char *argv0, char **script_argv, const rt_cfg *cfg, 
 
     if (M.http)
         rt_workers_http_stop();
-    uv_walk(M.loop, walk_close, NULL);        /* rt_http's unref'd heartbeat handles */
+    uv_walk(M.loop, walk_close, NULL); /* rt_http's unref'd heartbeat handles */
     uv_run(M.loop, UV_RUN_DEFAULT);
     code = M.forced ? M.forced : M.exit_code;
     for (int i = 0; i < count && code == 0; i++)

@@ -31,11 +31,11 @@
 
 #include "rt.h"
 
-#define RT_WORKERS_MAX        256
-#define RT_WORKERS_BACKOFF_MIN 0.1    /* s, first restart delay */
-#define RT_WORKERS_BACKOFF_MAX 30.0   /* s, doubling up to this */
-#define RT_WORKERS_STABLE      10.0   /* s: a worker that ran this long restarts at the minimum */
-#define RT_WORKERS_MARGIN      5.0    /* s after --shutdown-timeout before SIGKILL */
+#define RT_WORKERS_MAX 256
+#define RT_WORKERS_BACKOFF_MIN 0.1  /* s, first restart delay */
+#define RT_WORKERS_BACKOFF_MAX 30.0 /* s, doubling up to this */
+#define RT_WORKERS_STABLE 10.0      /* s: a worker that ran this long restarts at the minimum */
+#define RT_WORKERS_MARGIN 5.0       /* s after --shutdown-timeout before SIGKILL */
 
 /* Which worker this process is: index 0 and count 1 without --workers. */
 extern int rt_worker_index;
@@ -77,14 +77,14 @@ char **rt_workers_env(const rt_cfg *cfg, int password, int token, const char *no
 
 /* A worker slot as the HTTP threads see it (a copy, taken under a lock). */
 typedef struct rt_worker_view {
-    int      index;
-    int      running;       /* a process runs in this slot */
-    int      pid;
-    unsigned incarnation;   /* starts so far */
+    int index;
+    int running; /* a process runs in this slot */
+    int pid;
+    unsigned incarnation; /* starts so far */
     unsigned restarts;
-    int      ready;         /* said READY=1 since it started or last reloaded */
-    char     why[96];       /* when not running: "is restarting (exit status 1)" ... */
-    char     addr[108];     /* its metrics socket (abstract: addr[0] == '\0') */
+    int ready;      /* said READY=1 since it started or last reloaded */
+    char why[96];   /* when not running: "is restarting (exit status 1)" ... */
+    char addr[108]; /* its metrics socket (abstract: addr[0] == '\0') */
     unsigned addrlen;
 } rt_worker_view;
 
@@ -96,7 +96,7 @@ int rt_workers_views(rt_worker_view *views, int cap, int *stopping);
  * its last scraped counters join the dead workers' sums. Loop thread. */
 void rt_workers_http_retire(int index);
 /* Serve --metrics for the master (rt_http with a router). */
-int  rt_workers_http_start(const char *hostport, char *err, size_t errlen);
+int rt_workers_http_start(const char *hostport, char *err, size_t errlen);
 void rt_workers_http_stop(void);
 
 #endif

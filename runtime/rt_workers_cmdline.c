@@ -27,7 +27,10 @@ int rt_worker_count = 1;
 
 #define MAX_SPANS 128
 
-static struct { char **argv; int from, to; } spans[MAX_SPANS];
+static struct {
+    char **argv;
+    int from, to;
+} spans[MAX_SPANS];
 static int nspans;
 
 void rt_workers_note_option(char **argv, int from, int to)
@@ -51,7 +54,7 @@ int rt_workers_parse(const char *v)
     char *end;
     long n;
     if (strcmp(v, "auto") == 0) {
-        cpu_set_t set;              /* the CPUs we may run on, as nproc(1) counts them */
+        cpu_set_t set; /* the CPUs we may run on, as nproc(1) counts them */
         n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
         return n < 1 ? 1 : n > RT_WORKERS_MAX ? RT_WORKERS_MAX : (int)n;
     }
@@ -75,14 +78,14 @@ int rt_workers_child_init(void)
     unsetenv("JETLUA_MASTER_PID");
     unsetenv("JETLUA_WORKER_METRICS_FD");
     snprintf(prefix, sizeof prefix, "[worker %d] ", rt_worker_index);
-    rt_log_prefix = prefix;                   /* which worker said it */
+    rt_log_prefix = prefix; /* which worker said it */
     /* Until the reload manager handles SIGHUP, a reload the master forwards
      * to a starting worker must not kill it (the default action). A worker
      * that is starting loads the current script anyway. libuv resets every
      * signal disposition in the children it spawns. */
     signal(SIGHUP, SIG_IGN);
     if (master > 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);     /* graceful: in-flight messages finish */
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* graceful: in-flight messages finish */
         if (getppid() != (pid_t)master) {
             fprintf(stderr, "jetlua: worker %d: the master (pid %ld) is gone\n", rt_worker_index, master);
             exit(1);
@@ -91,10 +94,9 @@ int rt_workers_child_init(void)
     if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
         fd = -1;
     if (fd >= 0)
-        fcntl(fd, F_SETFD, FD_CLOEXEC);       /* the script's children never get it */
+        fcntl(fd, F_SETFD, FD_CLOEXEC); /* the script's children never get it */
     return fd;
 }
-
 
 static char *env_pair(const char *k, const char *v)
 {
@@ -109,8 +111,12 @@ static char *env_pair(const char *k, const char *v)
 /* The workers' environment: ours, with the master's settings (rt_workers.h). */
 char **rt_workers_env(const rt_cfg *cfg, int password, int token, const char *notify, int metrics)
 {
-    static const char *const ours[] = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JETLUA_MASTER_PID",
-                                       "JETLUA_WORKER_METRICS_FD", NULL};
+    static const char *const ours[] = {"NOTIFY_SOCKET",
+                                       "WATCHDOG_USEC",
+                                       "WATCHDOG_PID",
+                                       "JETLUA_MASTER_PID",
+                                       "JETLUA_WORKER_METRICS_FD",
+                                       NULL};
     char num[32];
     int n = 0, cap = 16;
     for (char **e = environ; *e; e++)
@@ -162,8 +168,8 @@ char **rt_workers_env(const rt_cfg *cfg, int password, int token, const char *no
 char **rt_workers_args(const char *argv0, char **script_argv, int count, int *index_at, int *password,
                        int *token)
 {
-    static const char *const dropped[] = {"--server", "-s", "--password", "--token", "--metrics", "--workers",
-                                          "--worker-index", NULL};
+    static const char *const dropped[] = {"--server",  "-s",        "--password",     "--token",
+                                          "--metrics", "--workers", "--worker-index", NULL};
     char num[16];
     int n = 0, cap = 8;
     for (int i = 0; i < nspans; i++)
@@ -195,4 +201,3 @@ char **rt_workers_args(const char *argv0, char **script_argv, int count, int *in
     args[n] = NULL;
     return args;
 }
-

@@ -45,19 +45,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define ASK_MS     6000
-#define BODY_MAX   (64u << 20)
+#define ASK_MS 6000
+#define BODY_MAX (64u << 20)
 
-static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER;   /* one /metrics at a time */
-static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;    /* retired, last[] */
-static rt_prom *retired;          /* counters of worker processes that have ended */
-static rt_prom *last[RT_WORKERS_MAX];     /* each worker's last answer */
+static pthread_mutex_t scrape_mu = PTHREAD_MUTEX_INITIALIZER; /* one /metrics at a time */
+static pthread_mutex_t state_mu = PTHREAD_MUTEX_INITIALIZER;  /* retired, last[] */
+static rt_prom *retired;              /* counters of worker processes that have ended */
+static rt_prom *last[RT_WORKERS_MAX]; /* each worker's last answer */
 
 typedef struct ask {
-    int    fd;
-    int    done;
-    int    code;           /* HTTP status, 0 when none came */
-    char  *buf;
+    int fd;
+    int done;
+    int code; /* HTTP status, 0 when none came */
+    char *buf;
     size_t n, cap;
     const char *body;
     size_t blen;
@@ -105,7 +105,8 @@ static void ask_all(const rt_worker_view *v, int n, const char *path, ask *a)
         /* a connect to a listening AF_UNIX socket completes at once (or
          * fails when its backlog is full); so does this small write */
         if (a[i].fd < 0 ||
-            connect(a[i].fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + v[i].addrlen)) != 0 ||
+            connect(a[i].fd, (struct sockaddr *)&sa,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + v[i].addrlen)) != 0 ||
             write(a[i].fd, req, (size_t)len) != len)
             ask_finish(&a[i]);
     }
@@ -149,7 +150,7 @@ static void ask_all(const rt_worker_view *v, int n, const char *path, ask *a)
                     continue;
                 }
                 if (r == 0 || (errno != EAGAIN && errno != EINTR))
-                    ask_finish(&a[i]);        /* HTTP/1.0: the worker closes when done */
+                    ask_finish(&a[i]); /* HTTP/1.0: the worker closes when done */
                 break;
             }
         }
@@ -162,7 +163,7 @@ static void ask_all(const rt_worker_view *v, int n, const char *path, ask *a)
     for (int i = 0; i < n; i++)
         if (!a[i].done) {
             ask_finish(&a[i]);
-            a[i].code = 0;                    /* cut short: not an answer */
+            a[i].code = 0; /* cut short: not an answer */
         }
 }
 
@@ -186,7 +187,10 @@ static void reason(char *out, size_t cap, const ask *a)
     snprintf(out, cap, "%.*s", (int)(l > 400 ? 400 : l), b);
 }
 
-typedef struct { char *p; size_t n, cap; } text;
+typedef struct {
+    char *p;
+    size_t n, cap;
+} text;
 
 static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(text *t, const char *fmt, ...)
@@ -224,7 +228,8 @@ static int health(int ready, unsigned *code, char **body, size_t *len)
 
     ask_all(v, n, ready ? "/readyz" : "/livez", a);
     if (ready && stopping) {
-        add(&t, "%sshutting down", bad++ ? "; " : "");
+        add(&t, "shutting down");
+        bad++;
     }
     for (int i = 0; i < n; i++) {
         running += v[i].running;
@@ -244,8 +249,10 @@ static int health(int ready, unsigned *code, char **body, size_t *len)
             add(&t, "%sworker %d: %s", bad++ ? "; " : "", i, why);
         }
     }
-    if (ready && running == 0 && !bad)
-        add(&t, "%sno worker is running", bad++ ? "; " : "");
+    if (ready && running == 0 && !bad) {
+        add(&t, "no worker is running");
+        bad++;
+    }
     ask_free(a, n);
     if (!bad) {
         free(t.p);
@@ -267,7 +274,7 @@ static int health(int ready, unsigned *code, char **body, size_t *len)
 
 static int metrics(unsigned *code, char **body, size_t *len)
 {
-    static rt_worker_view v[RT_WORKERS_MAX], now[RT_WORKERS_MAX];   /* under scrape_mu */
+    static rt_worker_view v[RT_WORKERS_MAX], now[RT_WORKERS_MAX]; /* under scrape_mu */
     static ask a[RT_WORKERS_MAX];
     int up[RT_WORKERS_MAX], st;
     rt_prom *sum = rt_prom_new();
@@ -307,7 +314,7 @@ static int metrics(unsigned *code, char **body, size_t *len)
             rt_prom_free(last[i]);
             last[i] = fresh;
         } else if (last[i]) {
-            rt_prom_add(sum, last[i], NULL, NULL);   /* its counters as last seen; no gauges */
+            rt_prom_add(sum, last[i], NULL, NULL); /* its counters as last seen; no gauges */
         }
     }
     rt_prom_add(sum, retired, NULL, NULL);
@@ -322,8 +329,10 @@ static int metrics(unsigned *code, char **body, size_t *len)
     rt_prom_free(sum);
     add(&t, "%s", merged);
     free(merged);
-    add(&t, "# HELP jetlua_workers worker processes the master keeps running (--workers)\n"
-            "# TYPE jetlua_workers gauge\njetlua_workers %d\n", n);
+    add(&t,
+        "# HELP jetlua_workers worker processes the master keeps running (--workers)\n"
+        "# TYPE jetlua_workers gauge\njetlua_workers %d\n",
+        n);
     add(&t, "# HELP jetlua_worker_up 1 when the worker runs and answered this scrape\n"
             "# TYPE jetlua_worker_up gauge\n");
     for (int i = 0; i < n; i++)

@@ -163,10 +163,12 @@ T.test("--workers 2: kill -9 one mid-stream, SIGHUP both, one /metrics, SIGTERM 
   for _, e in ipairs(journal()) do
     if e.op == "a" then before[e.index] = before[e.index] + 1 end
   end
-  T.ok(before[0] > 0 and before[1] > 0, ("both workers share the durable: %d and %d acked"):format(before[0], before[1]))
+  T.ok(before[0] > 0 and before[1] > 0,
+    ("both workers share the durable: %d and %d acked"):format(before[0], before[1]))
   T.eq(T.run_command({ "kill", "-9", tostring(victim.pid) }), 0)
   T.wait_until(function()
-    local at = err():find(("workers: worker 1 (pid %d) was killed by signal 9 (SIGKILL) after "):format(victim.pid), 1, true)
+    local at = err():find(("workers: worker 1 (pid %d) was killed by signal 9 (SIGKILL) after "):format(victim.pid),
+      1, true)
     return at and err():find("^[%d.]+s: restarting it in 0.1s\n", err():find("after ", at, true) + 6)
   end, 20, "the crash is logged")
   T.wait_until(function() return err():find("workers: worker 1 restarted (pid ", 1, true) end, 20, "restarted")
@@ -242,8 +244,10 @@ T.test("--workers 2: kill -9 one mid-stream, SIGHUP both, one /metrics, SIGTERM 
   -- live workers confirmed
   local live = 0
   for _, e in ipairs(journal()) do live = live + ((e.op == "a" and e.pid ~= victim.pid) and 1 or 0) end
-  local acked_sum = sample(fams, "jetlua_consumer_acked", "jetlua_consumer_acked_total", { consumer = "W", stream = "WORK" })
-  T.ok(acked_sum and acked_sum >= live and live > N / 2, ("acks summed: %s, live workers' %d"):format(tostring(acked_sum), live))
+  local acked_sum = sample(fams, "jetlua_consumer_acked", "jetlua_consumer_acked_total",
+    { consumer = "W", stream = "WORK" })
+  T.ok(acked_sum and acked_sum >= live and live > N / 2,
+    ("acks summed: %s, live workers' %d"):format(tostring(acked_sum), live))
   T.ok(sample(fams, "process_cpu_seconds", "process_cpu_seconds_total") > 0)
   T.ok(sample(fams, "process_resident_memory_bytes", "process_resident_memory_bytes", { worker = "1" }) > 0)
   T.eq((curl(base .. "/readyz")), 200)
@@ -252,7 +256,8 @@ T.test("--workers 2: kill -9 one mid-stream, SIGHUP both, one /metrics, SIGTERM 
   -- SIGHUP reaches both workers (the new one included); the group reports one reload
   master:kill("HUP")
   T.wait_until(function()
-    return err():find("[worker 0] reload #1 ok (SIGHUP)", 1, true) and err():find("[worker 1] reload #1 ok (SIGHUP)", 1, true)
+    return err():find("[worker 0] reload #1 ok (SIGHUP)", 1, true)
+      and err():find("[worker 1] reload #1 ok (SIGHUP)", 1, true)
   end, 30, "both workers reload: " .. err())
   T.wait_until(function() return count(T.read_file(dir .. "/notify.log"), "READY=1") == 2 end, 20)
   notes = T.read_file(dir .. "/notify.log")
@@ -354,7 +359,8 @@ T.test("a worker that fails at its first start stops the group; finished workers
   for _, v in ipairs{ "0", "-1", "x", "2x", "1000", "" } do
     p = T.jetlua({ "run", "--workers", v, dir .. "/once.lua" }, { stdout = dir .. "/o", stderr = dir .. "/e" })
     T.eq(p:wait(30), 2, "--workers " .. v)
-    T.ok(T.read_file(dir .. "/e"):find("--workers: '" .. v .. "' is not a number of workers from 1 to 256, or auto", 1, true),
+    T.ok(T.read_file(dir .. "/e"):find(
+      "--workers: '" .. v .. "' is not a number of workers from 1 to 256, or auto", 1, true),
       T.read_file(dir .. "/e"))
   end
   p = T.jetlua({ "run", "--worker-index", "0", dir .. "/once.lua" }, { stdout = dir .. "/o", stderr = dir .. "/e" })
@@ -393,7 +399,8 @@ T.test("shutdown is bounded: a stopped worker is killed; kill -9 of the master t
   end
   master:kill("TERM")
   T.eq(master:wait(60), 1, T.read_file(dir .. "/err"))
-  T.ok(T.read_file(dir .. "/err"):find(("worker %d (pid %d) did not stop in time: killing it"):format(ws[1].index, ws[1].pid), 1, true),
+  T.ok(T.read_file(dir .. "/err"):find(
+    ("worker %d (pid %d) did not stop in time: killing it"):format(ws[1].index, ws[1].pid), 1, true),
     T.read_file(dir .. "/err"))
   for _, w in ipairs(ws) do T.wait_until(function() return gone(w.pid) end, 10, "pid " .. w.pid .. " gone") end
 

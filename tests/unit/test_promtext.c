@@ -30,38 +30,36 @@ static rt_prom *parsed(const char *text)
     return p;
 }
 
-static const char *W0 =
-    "# HELP jobs_total jobs done\n"
-    "# TYPE jobs_total counter\n"
-    "jobs_total{queue=\"a\"} 3\n"
-    "jobs_total{queue=\"b\\\"}\\n\"} 1.5\n"
-    "# TYPE depth gauge\n"
-    "depth{queue=\"a\"} 7\n"
-    "depth 1\n"
-    "# TYPE lat histogram\n"
-    "lat_bucket{le=\"0.1\"} 1\n"
-    "lat_bucket{le=\"1\"} 2\n"
-    "lat_bucket{le=\"+Inf\"} 3\n"
-    "lat_sum 4.5\n"
-    "lat_count 3\n"
-    "# TYPE mine gauge\n"
-    "mine{worker=\"x\"} 5\n";
+static const char *W0 = "# HELP jobs_total jobs done\n"
+                        "# TYPE jobs_total counter\n"
+                        "jobs_total{queue=\"a\"} 3\n"
+                        "jobs_total{queue=\"b\\\"}\\n\"} 1.5\n"
+                        "# TYPE depth gauge\n"
+                        "depth{queue=\"a\"} 7\n"
+                        "depth 1\n"
+                        "# TYPE lat histogram\n"
+                        "lat_bucket{le=\"0.1\"} 1\n"
+                        "lat_bucket{le=\"1\"} 2\n"
+                        "lat_bucket{le=\"+Inf\"} 3\n"
+                        "lat_sum 4.5\n"
+                        "lat_count 3\n"
+                        "# TYPE mine gauge\n"
+                        "mine{worker=\"x\"} 5\n";
 
-static const char *W1 =
-    "# TYPE jobs_total counter\n"
-    "jobs_total{queue=\"a\"} 10\n"
-    "jobs_total{queue=\"c\"} 2\n"
-    "# HELP depth queue depth\n"
-    "# TYPE depth gauge\n"
-    "depth{queue=\"a\"} 8\n"
-    "# TYPE lat histogram\n"
-    "lat_bucket{le=\"0.1\"} 0\n"
-    "lat_bucket{le=\"1\"} 1\n"
-    "lat_bucket{le=\"+Inf\"} 1\n"
-    "lat_sum 0.5\n"
-    "lat_count 1\n"
-    "# TYPE only_one counter\n"
-    "only_one NaN\n";
+static const char *W1 = "# TYPE jobs_total counter\n"
+                        "jobs_total{queue=\"a\"} 10\n"
+                        "jobs_total{queue=\"c\"} 2\n"
+                        "# HELP depth queue depth\n"
+                        "# TYPE depth gauge\n"
+                        "depth{queue=\"a\"} 8\n"
+                        "# TYPE lat histogram\n"
+                        "lat_bucket{le=\"0.1\"} 0\n"
+                        "lat_bucket{le=\"1\"} 1\n"
+                        "lat_bucket{le=\"+Inf\"} 1\n"
+                        "lat_sum 0.5\n"
+                        "lat_count 1\n"
+                        "# TYPE only_one counter\n"
+                        "only_one NaN\n";
 
 int main(void)
 {
@@ -129,8 +127,13 @@ int main(void)
         CHECK(value_is(sum, "lat_count", 5));
         CHECK(value_is(sum, "depth{queue=\"a\",worker=\"1\"}", 8));
         text = rt_prom_render(sum, &len);
-        CHECK(strstr(text, "# HELP jobs_total jobs done\n# TYPE jobs_total counter\njobs_total{queue=\"a\"} 23\n") != NULL);
-        CHECK(strstr(text, "# HELP depth queue depth\n# TYPE depth gauge\ndepth{queue=\"a\",worker=\"0\"} 7\n") != NULL);
+        CHECK(
+            strstr(text,
+                   "# HELP jobs_total jobs done\n# TYPE jobs_total counter\njobs_total{queue=\"a\"} 23\n") !=
+            NULL);
+        CHECK(strstr(text,
+                     "# HELP depth queue depth\n# TYPE depth gauge\ndepth{queue=\"a\",worker=\"0\"} 7\n") !=
+              NULL);
         CHECK(strstr(text, "lat_bucket{le=\"+Inf\"} 5\nlat_sum 5.5\nlat_count 5\n") != NULL);
         /* the merged text reads back the same */
         {
@@ -145,7 +148,7 @@ int main(void)
         rt_prom_drop(sum, "nothing");
         CHECK(rt_prom_type(sum, "depth") == -1);
         CHECK(!rt_prom_value(sum, "depth{queue=\"a\",worker=\"0\"}", &(double){0}));
-        rt_prom_add(sum, w0, "worker", "0");          /* it comes back, fresh */
+        rt_prom_add(sum, w0, "worker", "0"); /* it comes back, fresh */
         CHECK(value_is(sum, "depth{queue=\"a\",worker=\"0\"}", 7));
         text = rt_prom_render(sum, &len);
         CHECK(strstr(text, "depth{queue=\"a\",worker=\"0\"} 7\ndepth{worker=\"0\"} 1\n") != NULL);
@@ -154,7 +157,7 @@ int main(void)
         {
             rt_prom *other = parsed("# TYPE jobs_total gauge\njobs_total{queue=\"a\"} 100\n");
             rt_prom_add(sum, other, "worker", "2");
-            CHECK(value_is(sum, "jobs_total{queue=\"a\"}", 26));   /* 23 + w0's 3 again */
+            CHECK(value_is(sum, "jobs_total{queue=\"a\"}", 26)); /* 23 + w0's 3 again */
             rt_prom_free(other);
         }
         rt_prom_free(w0);
@@ -180,9 +183,9 @@ int main(void)
 
     /* bad input: the line and the reason */
     {
-        static const char *const bad[] = {
-            "x{a=\"1\" 2\n", "x{a=1} 2\n", "x 1.2.3\n", "x\n", "{a=\"b\"} 1\n", "# TYPE x bogus\n",
-            "x{a=\"1\"}2\n", "x{1a=\"1\"} 2\n", NULL};
+        static const char *const bad[] = {"x{a=\"1\" 2\n", "x{a=1} 2\n",      "x 1.2.3\n",
+                                          "x\n",           "{a=\"b\"} 1\n",   "# TYPE x bogus\n",
+                                          "x{a=\"1\"}2\n", "x{1a=\"1\"} 2\n", NULL};
         for (int i = 0; bad[i]; i++) {
             rt_prom *p = rt_prom_new();
             int r = rt_prom_parse(p, bad[i], strlen(bad[i]), why, sizeof why);
