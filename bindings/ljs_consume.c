@@ -400,7 +400,9 @@ static int pull_done(lua_State *L)
         rt_metric_observe(p->mc_seconds, us / 1e6);
     }
     rt_pull_handled(&p->w, us);              /* the window learns the handlers' pace */
-    if (ok && s->u && p->auto_ack && !jl_msg_acked(s->u) && p->c->state != JL_CONN_CLOSED)
+    /* auto-ack, unless the handler handed the ack to publishes (publish_async{ack = msg}) */
+    if (ok && s->u && p->auto_ack && !jl_msg_acked(s->u) && !jl_msg_handed_off(s->u) &&
+        p->c->state != JL_CONN_CLOSED)
         jl_msg_send_ack(s->u, "+ACK");
     s->u = NULL;
     if (p->qlen <= 1) {

@@ -60,6 +60,10 @@ void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c)
 }
 
 int jl_msg_acked(lmsg *u) { return u->acked; }
+int jl_msg_handed_off(lmsg *u)
+{
+    return u->outputs > 0;
+}
 
 /* Hand-off (js:publish_async{ack = msg}): the message is acked once every
  * output linked to it got its PubAck, nak'd (1 s) as soon as one fails. */

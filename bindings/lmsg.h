@@ -52,6 +52,8 @@ void jl_ackstats_release(jl_ackstats *st);
  * u is acked when the last one succeeds, nak'd when one fails. */
 void jl_msg_output_add(lmsg *u);
 void jl_msg_output_done(lmsg *u, int ok);
+/* Outputs linked to u are still waiting for their PubAck: they own its ack. */
+int jl_msg_handed_off(lmsg *u);
 
 /* The message userdata at idx, or NULL when it is not one. */
 lmsg *jl_msg_test_ud(lua_State *L, int idx);

@@ -131,6 +131,7 @@
 ---@field allow_rollup boolean?
 ---@field deny_delete boolean?
 ---@field deny_purge boolean?
+---@field allow_direct boolean? direct gets: any replica answers reads by subject or sequence
 ---@field description string?
 ---@field mirror jetlua.StreamSource?
 ---@field sources jetlua.StreamSource[]?

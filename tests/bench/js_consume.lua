@@ -39,6 +39,9 @@ end)
 -- Each pass counts in the outermost handler (after any wrapper's KV get/put); when the Nth
 -- returns, auto-ack sends its +ACK, and a timer on the next loop turn flushes, so the flush
 -- round trip follows the last ack. Then the next pass starts from that timer's coroutine.
+-- An idempotent pass hands its handler to js:consume as it is (so that the wrapper's own
+-- default concurrency applies) and acks after the KV write: it ends when the consumer's
+-- stats say N were acked (looked at every 2 ms), then flushes.
 local function run(i)
   local p = passes[i]
   if not p then
@@ -49,21 +52,27 @@ local function run(i)
   local count, h = 0, nil
   disconnects = 0
   local t0, c0 = jet.monotonic(), jet.process.cpu()
-  local inner = p.wrap and p.wrap(function() end)
+  local function finish()
+    assert(nc:flush(60))
+    local secs = jet.monotonic() - t0
+    print(("RESULT %s msgs=%d secs=%.4f rate=%.0f cpu_us_per_msg=%.3f disconnects=%d"):format(p.name,
+      n, secs, n / secs, (jet.process.cpu() - c0) * 1e6 / n, disconnects))
+    h:stop()
+    run(i + 1)
+  end
   local err
-  h, err = js:consume(stream, p.consumer, function(msg)
-    if inner then inner(msg) end
+  if p.wrap then
+    h, err = js:consume(stream, p.consumer, p.wrap(function() end), p.opts)
+    assert(h, err)
+    jet.timer(0, function()
+      while h:stats().acked < n do jet.sleep(0.002) end
+      finish()
+    end)
+    return
+  end
+  h, err = js:consume(stream, p.consumer, function()
     count = count + 1
-    if count == n then
-      jet.timer(0, function()
-        assert(nc:flush(60))
-        local secs = jet.monotonic() - t0
-        print(("RESULT %s msgs=%d secs=%.4f rate=%.0f cpu_us_per_msg=%.3f disconnects=%d"):format(p.name,
-          n, secs, n / secs, (jet.process.cpu() - c0) * 1e6 / n, disconnects))
-        h:stop()
-        run(i + 1)
-      end)
-    end
+    if count == n then jet.timer(0, finish) end
   end, p.opts)
   assert(h, err)
 end

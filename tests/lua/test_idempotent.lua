@@ -184,6 +184,124 @@ T.test("a handler that fails gives its claim back: the redelivery runs it", func
   T.eq((assert(js:kv("idem6")):get("job-1")).value, "done")
 end)
 
+T.test("no concurrency option: the default runs many at once; a redelivery of a running message waits", function()
+  -- ack_wait 2 s: while the handlers run, the server redelivers each message (same msg id);
+  -- with the default concurrency the copy runs beside the first, finds its live claim, naks
+  fresh("IDEM7", { ack_wait = 2 })
+  js:delete_kv("idem7")
+  local n = 10
+  for i = 1, n do assert(js:publish("idem7.x", "job", { msg_id = "job-" .. i })) end
+  local runs, running, most = {}, 0, 0
+  local busy0 = counter("jetlua_idempotent_busy_total")
+  local once = jet.idempotent{ js = js, bucket = "idem7" }
+  local h = assert(js:consume("IDEM7", "C", once(function(msg)
+    local id = msg:header("Nats-Msg-Id")
+    runs[id] = (runs[id] or 0) + 1
+    running = running + 1
+    most = math.max(most, running)
+    local t0 = jet.monotonic()             -- until every message's redelivery was turned away
+    while counter("jetlua_idempotent_busy_total") - busy0 < n and jet.monotonic() - t0 < 30 do
+      jet.sleep(0.05)
+    end
+    running = running - 1
+  end)))
+  T.wait_until(function()
+    local done = 0
+    for _ in pairs(runs) do done = done + 1 end
+    return done == n and running == 0 and settled("IDEM7")
+  end, 60, "all handled")
+  h:drain()
+  T.ok(most > 1, "handlers ran at once without a concurrency option (most at once: " .. most .. ")")
+  T.ok(counter("jetlua_idempotent_busy_total") - busy0 >= n, "each redelivery found the live claim")
+  for i = 1, n do T.eq(runs["job-" .. i], 1, "job-" .. i) end
+  local kv = assert(js:kv("idem7"))
+  T.eq(kv:get("job-1").value, "done")
+end)
+
+T.test("a mark refused (the claim was taken over meanwhile): nak'd, not acked; done by the other", function()
+  fresh("IDEM8", { ack_wait = 30 })
+  js:delete_kv("idem8")
+  local kv = assert(js:create_kv{ bucket = "idem8" })
+  assert(js:publish("idem8.x", "job", { msg_id = "job-1" }))
+  local runs = 0
+  local once = jet.idempotent{ js = js, bucket = "idem8" }
+  local h = assert(js:consume("IDEM8", "C", once(function()
+    runs = runs + 1
+    -- someone took the claim over while this ran (as after a stall past claim_ttl)
+    assert(kv:put("job-1", ("claimed someone-else %.3f"):format(jet.now() + 3600)))
+  end)))
+  T.wait_until(function() return h:stats().naked >= 2 end, 30, "nak'd, and nak'd again while the other holds it")
+  T.eq(h:stats().acked, 0, "never acked before a mark of its own was stored")
+  assert(kv:put("job-1", "done"))              -- the other claimer finished
+  T.wait_until(function() return settled("IDEM8") end, 30, "acked once done")
+  h:drain()
+  T.eq(runs, 1, "run once here")
+  T.eq(kv:get("job-1").value, "done")
+end)
+
+T.test("a claimer dead after its side effect, before its mark: the redelivery runs it once", function()
+  fresh("IDEM9", { ack_wait = 2 })
+  fresh("EFFECTS9")
+  js:delete_kv("idem9")
+  local dir = T.tmpdir()
+  local script = T.write_file(dir .. "/dies.lua", [[
+    local jet = require "jetlua"
+    local nc = assert(jet.connect{ servers = (...) })
+    local js = nc:jetstream()
+    local once = jet.idempotent{ js = js, bucket = "idem9", claim_ttl = 1,
+                                 key = function(m) return m:header("Order-Id") end }
+    assert(js:consume("IDEM9", "C", once(function(msg)
+      assert(js:publish("effects9.x", "dead"))                 -- the side effect is done
+      local pid = io.open("/proc/self/stat"):read("*n")
+      os.execute("kill -9 " .. pid)                            -- and the process dies before the mark
+    end)))
+  ]])
+  local p = T.jetlua({ "run", script, srv.url }, { stdout = dir .. "/out", stderr = dir .. "/err" })
+  assert(js:publish("idem9.x", "job", { headers = { ["Order-Id"] = "order-1" } }))
+  T.ok(p:wait(30), "the claimer died")
+  local kv = assert(js:kv("idem9"))
+  T.ok(kv:get("order-1").value:find("^claimed "), "its claim is left, no mark")
+  T.eq(js:stream_info("EFFECTS9").state.messages, 1)
+  local runs = 0
+  local takeovers0 = counter("jetlua_idempotent_takeovers_total")
+  local skipped0 = counter("jetlua_idempotent_skipped_total")
+  local once = jet.idempotent{ js = js, bucket = "idem9", claim_ttl = 1, key = by_order }
+  local h = assert(js:consume("IDEM9", "C", once(function()
+    runs = runs + 1
+    assert(js:publish("effects9.x", "alive"))
+  end)))
+  T.wait_until(function() return runs == 1 and settled("IDEM9") end, 60, "redelivered, taken over, done")
+  -- a later copy of the message (same key) is skipped
+  assert(js:publish("idem9.x", "job", { headers = { ["Order-Id"] = "order-1" } }))
+  T.wait_until(function() return settled("IDEM9") end, 30, "the copy handled")
+  h:drain()
+  T.eq(runs, 1, "run once by the redelivery")
+  T.eq(counter("jetlua_idempotent_takeovers_total") - takeovers0, 1)
+  T.eq(counter("jetlua_idempotent_skipped_total") - skipped0, 1, "the copy skipped")
+  T.eq(kv:get("order-1").value, "done")
+  T.eq(js:stream_info("EFFECTS9").state.messages, 2, "the dead claimer's effect and one more")
+end)
+
+T.test("a bucket without direct gets (made before they were asked for) still works", function()
+  fresh("IDEM10", { ack_wait = 30 })
+  js:delete_kv("idem10")
+  assert(js:stream{ name = "KV_idem10", subjects = { "$KV.idem10.>" }, max_msgs_per_subject = 1,
+                    discard = "new", allow_rollup = true, deny_delete = true })
+  T.ok(assert(js:kv("idem10")).direct == false)
+  publish_pairs("idem10.x", 10)
+  local effects = {}
+  local once = jet.idempotent{ js = js, bucket = "idem10", key = by_order }
+  local h = assert(js:consume("IDEM10", "C", once(function(msg)
+    local k = msg:header("Order-Id")
+    effects[k] = (effects[k] or 0) + 1
+  end)))
+  T.wait_until(function() return settled("IDEM10") end, 30, "all handled")
+  h:drain()
+  for i = 1, 10 do T.eq(effects["order-" .. i], 1, "order-" .. i) end
+  T.eq(assert(js:create_kv{ bucket = "idem_new" }).direct, true, "create_kv asks for direct gets")
+  T.eq(js:stream_info("KV_idem_new").config.allow_direct, true)
+end)
+
 T.test("bad input", function()
   T.raises(function() jet.idempotent{ js = js, bucket = "x", claim_ttl = 0 } end,
     "jet.idempotent: bad argument 'claim_ttl': must be > 0")

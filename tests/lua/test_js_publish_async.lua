@@ -308,4 +308,28 @@ T.test("a rejection the script waited for is not reported at exit, even when it 
   T.eq(status, 0, err)
 end)
 
+T.test("ack = msg under js:consume's auto-ack: the message waits for its output's PubAck", function()
+  local js = nc:jetstream()
+  assert(js:stream{ name = "HIN", subjects = { "hin.>" } })
+  assert(js:stream{ name = "HOUT", subjects = { "hout.>" } })
+  assert(js:consumer("HIN", { durable = "C", ack_wait = 30 }))
+  assert(js:publish("hin.x", "job"))
+  -- the first delivery's output is refused (a wrong expectation): the message must be nak'd
+  -- and come back, not auto-acked when the handler returns
+  local deliveries = 0
+  local h = assert(js:consume("HIN", "C", function(msg)
+    deliveries = deliveries + 1
+    local expect = deliveries == 1 and { last_subject_seq = 99 } or nil
+    assert(js:publish_async("hout.x", msg.data, { ack = msg, expect = expect }))
+  end))
+  T.wait_until(function()
+    local ci = js:consumer_info("HIN", "C")
+    return deliveries >= 2 and ci.num_pending == 0 and ci.num_ack_pending == 0
+  end, 30, "redelivered after the refused output, then acked")
+  h:drain()
+  T.eq(deliveries, 2)
+  T.eq(h:stats().naked, 1); T.eq(h:stats().acked, 1)
+  T.eq(js:stream_info("HOUT").state.messages, 1, "one output stored")
+end)
+
 T.run()

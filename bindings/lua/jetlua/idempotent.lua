@@ -22,11 +22,24 @@
 -- and re-raises: the retry policy decides, and a redelivery can run it.
 -- claim_ttl defaults to the consumer's ack_wait: a crashed claimer's
 -- message comes back after ack_wait, when its claim has just gone stale.
+-- When the handler returns, "done" is written (compare-and-set on the claim)
+-- without waiting, and the message is acked once it is stored
+-- (publish_async{ack = msg}); if it is refused (the claim was taken over
+-- while the handler ran), the message is nak'd and its redelivery finds the
+-- other claimer's claim or "done".
+--
+-- Speed: every KV operation is a round trip, so the wrapper asks js:consume
+-- for DEFAULT_CONCURRENCY handlers at once (unless the consume options say
+-- otherwise): many claims and marks are in flight together. Messages then
+-- run out of stream order. Writes go through the context's async publisher
+-- (C, no JSON per write); reads are direct gets. Which comes first adapts:
+-- while most keys are new it creates first (one write claims, a refusal
+-- means "look"), while most are done it reads first (one read acks).
 --
 -- Guarantee: while a key's value lives (the bucket's ttl), its handler runs
 -- to completion at most once -- except when a claimer crashes (or stalls
--- past claim_ttl) after the side effect and before writing "done": then the
--- next claimer runs it again. Make the side effect itself idempotent when
+-- past claim_ttl) after the side effect and before "done" is stored: then
+-- the next claimer runs it again. Make the side effect itself idempotent when
 -- that matters. Deadlines are wall-clock times: processes on different
 -- machines need clocks in sync to well under claim_ttl.
 --
@@ -37,48 +50,67 @@ local A = require "jetlua.argcheck"
 
 local M = {}
 
+-- handlers running at once when js:consume's options do not say (see "Speed")
+M.DEFAULT_CONCURRENCY = 64
+
 local KEYS = { js = "table", bucket = "string", key = "function", ttl = "number", history = "number",
                storage = "string", replicas = "number", claim_ttl = "number" }
 
-local function default_key(msg)
-  local id = msg:header("Nats-Msg-Id")
-  if id and id ~= "" then return id end
-  local md = msg:metadata()
-  return md.stream .. ":" .. string.format("%d", md.stream_seq)
+-- KV keys allow letters, digits and - _ / = . ; anything else is hex-escaped
+local function escape(c) return ("_%02X"):format(c:byte()) end
+local function kv_key(k)
+  k = tostring(k)
+  if not k:find("[^%w%-_/=%.]") then return k end
+  return (k:gsub("[^%w%-_/=%.]", escape))
 end
 
--- KV keys allow letters, digits and - _ / = . ; anything else is hex-escaped
-local function kv_key(k)
-  return (tostring(k):gsub("[^%w%-_/=%.]", function(c) return ("_%02X"):format(c:byte()) end))
+-- the default key: the Nats-Msg-Id header, else "<stream>:<sequence>" (as a KV key)
+local stream_keys = {}   -- stream name -> its escaped "<stream>:" (streams are few)
+local function default_key(msg, md)
+  local id = msg:header("Nats-Msg-Id")
+  if id and id ~= "" then return kv_key(id) end
+  local sk = stream_keys[md.stream]
+  if not sk then
+    sk = kv_key(md.stream .. ":")
+    stream_keys[md.stream] = sk
+  end
+  return sk .. ("%d"):format(md.stream_seq)
 end
 
 local function claim_value(owner, ttl)
   return ("claimed %s %.3f"):format(owner, jet.now() + ttl)
 end
 
--- Claim `key` for `owner`. -> "claimed", revision, taken_over | "done" |
--- "busy", seconds the claim has left | nil, code, detail (an I/O failure)
-local function claim(b, key, owner, ttl)
+-- Claim `key` for `owner`; look_first: read the key before trying to create it.
+-- -> "claimed", revision, taken_over | "done" | "busy", seconds the claim has left
+--    | nil, code, detail (an I/O failure)
+local function claim(b, key, owner, ttl, look_first)
   for _ = 1, 5 do
-    local rev, code, detail = b:_write(key, claim_value(owner, ttl), 0)   -- no value yet
-    if rev then return "claimed", rev, false end
-    if code ~= "wrong_revision" then return nil, code, detail end
-    local e
-    e, code, detail = b:_last(key)
-    if e then
+    local rev, code, detail
+    if not look_first then
+      rev, code, detail = b:_send(key, claim_value(owner, ttl), 0)   -- no value yet
+      if rev then return "claimed", rev, false end
+      if code ~= "wrong_revision" then return nil, code, detail end
+    end
+    look_first = false
+    local value, op
+    value, code, detail = b:_peek(key)
+    if value then
+      rev, op = code, detail
       local taken_over = false
-      if e.operation == "PUT" then
-        local who, deadline = e.value:match("^claimed (%S+) ([%d%.]+)$")
+      if op == "PUT" then
+        if value == "done" then return "done" end
+        local who, deadline = value:match("^claimed (%S+) ([%d%.]+)$")
         if not who then return "done" end
         local left = tonumber(deadline) - jet.now()
         if left > 0 then return "busy", left end
         taken_over = true
       end
       -- a deleted key or a stale claim: ours if nobody wrote since we looked
-      rev, code, detail = b:_write(key, claim_value(owner, ttl), e.revision)
+      rev, code, detail = b:_send(key, claim_value(owner, ttl), rev)
       if rev then return "claimed", rev, taken_over end
       if code ~= "wrong_revision" then return nil, code, detail end
-    elseif code ~= "key_not_found" then           -- (purged meanwhile: try again)
+    elseif code ~= "key_not_found" then           -- (not found: create it, next turn)
       return nil, code, detail
     end
   end
@@ -95,7 +127,7 @@ function M.idempotent(o)
   if not o.js then A.argerr(fname, "js", "the JetStream context holding the bucket is needed") end
   if not o.bucket then A.argerr(fname, "bucket", "a bucket name is needed") end
   if o.claim_ttl and o.claim_ttl <= 0 then A.argerr(fname, "claim_ttl", "must be > 0 seconds") end
-  local keyf = o.key or default_key
+  local keyf = o.key
   local hits = jet.metrics.counter("jetlua_idempotent_skipped_total", nil,
     "messages acked without running the handler (already done)")
   local busy = jet.metrics.counter("jetlua_idempotent_busy_total", nil,
@@ -123,30 +155,85 @@ function M.idempotent(o)
   local ack_waits = {}
   local function ttl_of(md)
     if o.claim_ttl then return o.claim_ttl end
-    local k = md.stream .. "\0" .. md.consumer
-    if not ack_waits[k] then
-      local ci = o.js:consumer_info(md.stream, md.consumer)
-      ack_waits[k] = ci and ci.config.ack_wait or 30
+    local per = ack_waits[md.stream]
+    if not per then per = {}; ack_waits[md.stream] = per end
+    local t = per[md.consumer]
+    while t == false do jet.sleep(0.01); t = per[md.consumer] end   -- another handler asks
+    if t then return t end
+    per[md.consumer] = false
+    local ok, ci = pcall(o.js.consumer_info, o.js, md.stream, md.consumer)   -- the others wait: never raise
+    t = ok and ci and ci.config.ack_wait or 30
+    per[md.consumer] = t
+    return t
+  end
+
+  -- Renewal: the claims of running handlers, renewed every ttl/3 by one
+  -- sweeper (a timer that runs only while handlers run), each renewal in a
+  -- coroutine of its own.
+  local running, sweeper, period = {}, nil, math.huge
+  local function renew(c)
+    local r, code = c.b:_send(c.key, claim_value(c.owner, c.ttl), c.rev)
+    c.renewing = false
+    if r then
+      c.rev, c.renew_at = r, jet.monotonic() + c.ttl / 3
+    elseif code == "wrong_revision" then
+      running[c] = nil                              -- taken over: the mark will say so
+    else
+      c.renew_at = jet.monotonic() + c.ttl / 6      -- try again soon
+      jet.log.warn(("%s: could not renew the claim on %s (%s)"):format(fname, c.key, tostring(code)))
     end
-    return ack_waits[k]
+  end
+  local function sweep()
+    local now, due = jet.monotonic(), nil
+    for c in pairs(running) do
+      if not c.renewing and now >= c.renew_at then
+        due = due or {}
+        due[#due + 1] = c
+      end
+    end
+    if not due and not next(running) then         -- nothing runs: stop until the next claim
+      sweeper:stop()
+      sweeper = nil
+      return
+    end
+    for _, c in ipairs(due or {}) do
+      c.renewing = true
+      jet.spawn(renew, c)
+    end
+  end
+  local function watch(c)
+    running[c] = true
+    if not sweeper or c.ttl / 6 < period or not sweeper:active() then
+      if sweeper then sweeper:stop() end
+      period = math.min(period, c.ttl / 6)
+      sweeper = jet.every(period, sweep)
+    end
   end
 
   local owner_base, serial = jet._nuid(), 0
+  -- a moving share of messages that found their key done: above one half, read first
+  local hit_share = 0
 
   return function(handler)
     if type(handler) ~= "function" then A.argerr(fname, "handler", "function expected, got " .. type(handler)) end
-    return function(msg)
-      local b = bucket()
-      local k = keyf(msg)
-      if k == nil or k == "" then
-        error(fname .. ": the key function gave no key for a message on " .. msg.subject, 0)
-      end
-      local key = kv_key(k)
+    local function wrapped(msg)
+      local b = kv or bucket()
       local md = msg:metadata()
+      local key
+      if keyf then
+        local k = keyf(msg)
+        if k == nil or k == "" then
+          error(fname .. ": the key function gave no key for a message on " .. msg.subject, 0)
+        end
+        key = kv_key(k)
+      else
+        key = default_key(msg, md)
+      end
       local ttl = ttl_of(md)
       serial = serial + 1
       local owner = owner_base .. "." .. serial
-      local state, rev, taken_over = claim(b, key, owner, ttl)
+      local state, rev, taken_over = claim(b, key, owner, ttl, hit_share > 0.5)
+      hit_share = hit_share * 0.9375 + (state == "done" and 0.0625 or 0)
       if not state then
         error(("%s: could not claim %s (%s: %s)"):format(fname, key, tostring(rev), tostring(taken_over)), 0)
       elseif state == "done" then
@@ -162,44 +249,34 @@ function M.idempotent(o)
         takeovers:inc()
         jet.log.warn(("%s: took over the stale claim on %s (its claimer crashed or stalled)"):format(fname, key))
       end
-      -- renew the claim while the handler runs
-      local cur = { rev = rev }
-      local timer
-      local function renew()
-        if cur.over then return end
-        cur.renewing = true
-        local r, code = b:_write(key, claim_value(owner, ttl), cur.rev)
-        cur.renewing = false
-        if r then cur.rev = r
-        elseif code == "wrong_revision" then cur.lost = true
-        else jet.log.warn(("%s: could not renew the claim on %s (%s)"):format(fname, key, tostring(code))) end
-        if not cur.over and not cur.lost then timer = jet.timer(ttl / 3, renew) end
-      end
-      timer = jet.timer(ttl / 3, renew)
+      local c = { b = b, key = key, owner = owner, ttl = ttl, rev = rev, renew_at = jet.monotonic() + ttl / 3 }
+      watch(c)
       local ok, err = pcall(handler, msg)
-      cur.over = true
-      timer:stop()
-      while cur.renewing do jet.sleep(0.005) end
+      running[c] = nil
+      if sweeper and not next(running) then      -- no timer left behind while nothing runs
+        sweeper:stop()
+        sweeper = nil
+      end
+      while c.renewing do jet.sleep(0.005) end
       if not ok then
         -- give the key back, so that a redelivery can run it; then let the retry policy decide
-        local r, code = b:_write(key, "", cur.rev, { ["KV-Operation"] = "DEL" })
+        local r, code = b:_send(key, "", c.rev, "DEL")
         if not r and code ~= "wrong_revision" then
           jet.log.warn(("%s: could not release the claim on %s (%s); it expires in %g s")
             :format(fname, key, tostring(code), ttl))
         end
         error(err, 0)
       end
-      local r, code, detail = b:_write(key, "done", cur.rev)
-      if not r and code == "wrong_revision" then
-        jet.log.warn(("%s: the claim on %s was taken over while its handler ran (it ran longer than "
-          .. "claim_ttl %g s without renewing): it may have run twice"):format(fname, key, ttl))
-        r, code, detail = b:put(key, "done")
-      end
+      -- "done", and the message acked once it is stored (nak'd when refused, see above)
+      local r, code, detail = b:_send(key, "done", c.rev, nil, msg)
       if not r then
-        -- done but not marked: the message is acked anyway; a redelivery of a copy could redo it
+        -- not even sent (the connection is closed): the handler ran, so the message is acked
+        -- (if it still can be); a copy redelivered after claim_ttl would run it again
         jet.log.warn(("%s: could not mark %s done (%s: %s)"):format(fname, key, tostring(code), tostring(detail)))
       end
     end
+    require("jetlua.pull").handler_defaults[wrapped] = { concurrency = M.DEFAULT_CONCURRENCY }
+    return wrapped
   end
 end
 

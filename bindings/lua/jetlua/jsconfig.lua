@@ -28,6 +28,7 @@ C.STREAM = {
   discard = { "discard", "enum", set{ "old", "new" } }, duplicate_window = { "duplicate_window", "duration" },
   replicas = { "num_replicas", "number" }, allow_rollup = { "allow_rollup_hdrs", "boolean" },
   deny_delete = { "deny_delete", "boolean" }, deny_purge = { "deny_purge", "boolean" },
+  allow_direct = { "allow_direct", "boolean" },
   mirror = { "mirror", "shape", "source" }, sources = { "sources", "shapes", "source" },
   placement = { "placement", "shape", "placement" }, republish = { "republish", "shape", "republish" },
   subject_transform = { "subject_transform", "shape", "transform", since = "2.10" },

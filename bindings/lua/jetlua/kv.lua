@@ -37,6 +37,13 @@ end
 local CREATE_KEYS = { bucket = true, history = true, ttl = true, max_bytes = true, storage = true,
   replicas = true, description = true, max_value_size = true }
 
+local function new_kv(js, bucket, info)
+  local stream = "KV_" .. bucket
+  return setmetatable({ js = js, bucket = bucket, stream = stream, prefix = "$KV." .. bucket .. ".",
+    direct = info.config.allow_direct == true,
+    direct_prefix = js.prefix .. "DIRECT.GET." .. stream .. ".$KV." .. bucket .. "." }, KV)
+end
+
 -- js:create_kv{bucket=, history=1, ttl=, max_bytes=, storage="file", replicas=1, description=,
 --              max_value_size=} -> kv (creates the bucket, or updates its settings)
 local function create_kv(js, cfg)
@@ -58,6 +65,7 @@ local function create_kv(js, cfg)
     max_msgs_per_subject = history, discard = "new", allow_rollup = true, deny_delete = true,
     storage = cfg.storage or "file", replicas = cfg.replicas or 1, description = cfg.description,
     max_bytes = cfg.max_bytes, max_msg_size = cfg.max_value_size,
+    allow_direct = true,                 -- as nats.go makes buckets; kv:_peek reads with direct gets
   }
   if ttl and ttl > 0 then
     scfg.max_age = ttl
@@ -65,8 +73,7 @@ local function create_kv(js, cfg)
   end
   local info, code, detail = js:stream(scfg)
   if not info then return nil, code, detail end
-  return setmetatable({ js = js, bucket = cfg.bucket, stream = "KV_" .. cfg.bucket,
-    prefix = "$KV." .. cfg.bucket .. "." }, KV)
+  return new_kv(js, cfg.bucket, info)
 end
 
 -- js:kv(bucket) -> kv | nil, "bucket_not_found"
@@ -77,7 +84,7 @@ local function open_kv(js, bucket)
     if code == "stream_not_found" then return nil, "bucket_not_found", "no key-value bucket '" .. bucket .. "'" end
     return nil, code, detail
   end
-  return setmetatable({ js = js, bucket = bucket, stream = "KV_" .. bucket, prefix = "$KV." .. bucket .. "." }, KV)
+  return new_kv(js, bucket, info)
 end
 
 local function entry(kv, m)
@@ -122,6 +129,34 @@ function KV:_write(key, value, last, headers)
     { headers = headers, expect = last and { last_subject_seq = last } or nil }))
 end
 
+-- kv:_send(key, value, [last_revision], [op], [msg]) -> revision | nil, "wrong_revision"|code, detail
+-- _write through the context's async publisher (C): no JSON or request timer per write, and
+-- many writes in flight at once. op: nil (a value) or "DEL". With msg (a consumed message),
+-- it returns true at once and msg is acked when the write is stored, nak'd when it fails.
+-- No retries: a retry needs a msg id, and a msg id per write would fill the server's dedupe
+-- table.
+local EXPECT = "Nats-Expected-Last-Subject-Sequence"
+local send_hdrs = {}                   -- reused: p:publish copies it before it yields
+local ZERO = { [EXPECT] = "0" }
+function KV:_send(key, value, last, op, msg)
+  local p, code, detail = self.js:_publisher()
+  if not p then return nil, code, detail end
+  local subject = self.prefix .. key
+  while true do
+    local h
+    if op then h = { [EXPECT] = last and ("%d"):format(last) or nil, ["KV-Operation"] = op }
+    elseif last == 0 then h = ZERO
+    elseif last then send_hdrs[EXPECT] = ("%d"):format(last); h = send_hdrs end
+    local f, c2, d2 = p:publish(subject, value, h, nil, nil, 0, msg)
+    if f == nil then return nil, c2, d2 end
+    if f ~= false then
+      if msg then return true end
+      return revision_of(f:wait())
+    end
+    p:wait_slot()                      -- the window is full: yields
+  end
+end
+
 -- kv:_last(key) -> the key's latest entry, delete and purge markers included | nil, "key_not_found"|code
 function KV:_last(key)
   local m, code, detail = self.js:get_last_msg(self.stream, self.prefix .. key)
@@ -130,6 +165,33 @@ function KV:_last(key)
     return nil, code, detail
   end
   return entry(self, m)
+end
+
+-- kv:_peek(key) -> value, revision, operation ("PUT", "DEL", "PURGE") | nil, "key_not_found"|code, detail
+-- (revision 0 for the value "done": jet.idempotent never writes after it, so it is not read)
+-- The key's latest message, delete and purge markers included, for jet.idempotent. A bucket
+-- that allows direct gets (every bucket create_kv made since) is read with one: the stored
+-- message itself comes back (no JSON, no base64). In a cluster any replica may answer, so
+-- the answer may be a little old: use it only before a compare-and-set write.
+local DIRECT_OPTS = {}
+function KV:_peek(key)
+  if not self.direct then
+    local e, code, detail = self:_last(key)
+    if not e then return nil, code, detail end
+    return e.value, e.revision, e.operation
+  end
+  DIRECT_OPTS.timeout = self.js.timeout
+  local m, code, detail = self.js.nc:request(self.direct_prefix .. key, "", DIRECT_OPTS)
+  if not m then return nil, code, detail end
+  local data = m.data
+  if data == "done" then return data, 0, "PUT" end   -- jet.idempotent's mark: nothing else to read
+  local status = m:header("Status")
+  if status then
+    if status == "404" then return nil, "key_not_found", "no key '" .. key .. "' in " .. self.bucket end
+    return nil, "api_error",
+      ("direct get from %s: %s %s"):format(self.stream, status, tostring(m:header("Description")))
+  end
+  return data, tonumber(m:header("Nats-Sequence")), m:header("KV-Operation") or "PUT"
 end
 
 local function check_revision(fname, revision, optional)

@@ -8,6 +8,11 @@ local jet = require "jetlua"
 
 local M = {}
 
+-- Options a handler brings along, used where js:consume's options leave them
+-- out: jet.idempotent's wrapper asks for a concurrency that keeps its KV
+-- operations in flight. handler -> {concurrency=}; weak keys.
+M.handler_defaults = setmetatable({}, { __mode = "k" })
+
 local A = require "jetlua.argcheck"
 local argerr, check_name = A.argerr, A.check_name
 
@@ -111,7 +116,8 @@ function M.prepare(js, stream, consumer, handler, opts)
   if type(handler) ~= "function" then argerr(fname, "handler", "function expected, got " .. type(handler)) end
   opts = keys_ok(fname, opts, CONSUME_KEYS)
   local o = pull_opts(fname, opts)
-  o.concurrency = num(fname, opts, "concurrency", 1, true) or 1
+  local hd = M.handler_defaults[handler]
+  o.concurrency = num(fname, opts, "concurrency", 1, true) or (hd and hd.concurrency) or 1
   if opts.auto_ack ~= nil and type(opts.auto_ack) ~= "boolean" then
     argerr(fname, "auto_ack", "boolean expected, got " .. type(opts.auto_ack))
   end
