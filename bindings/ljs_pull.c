@@ -73,7 +73,7 @@ void jl_pull_close(jl_pull *p, int nak, const char *code)
                 if (p->st)
                     p->st->naked++;
             }
-            natsMsg_Destroy(m);
+            jl_msg_free(m);
         }
         jl_pull_wake_next(p, code ? code : "closed");
     }
@@ -490,7 +490,7 @@ static void on_user_msg(jl_pull *p, natsMsg *m)
         /* no memory for the buffer: give the message back at once */
         if (natsMsg_GetReply(m) && p->c->state != JL_CONN_CLOSED)
             natsConnection_Publish(p->c->nc, natsMsg_GetReply(m), "-NAK", 4);
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
         report(p, "no_memory", "out of memory for the buffer of received messages; the message was nak'd", 0);
         return;
     }
@@ -537,7 +537,7 @@ static void on_inbound(jl_pull *p, natsMsg *m)
     rt_pull_heard(&p->w, jl_pull_now());
     if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &status) == NATS_OK && status) {
         on_status(p, m, status);
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
         return;
     }
     on_user_msg(p, m);

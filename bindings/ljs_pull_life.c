@@ -198,7 +198,7 @@ void jl_pull_free(jl_pull *p)
         jl_pull_unhook(p);
     }
     for (natsMsg *m; (m = jl_pull_q_pop(p)) != NULL;)
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
     rt_health_release(p->health);           /* a failure stays visible */
     jl_ackstats_release(p->st);
     jl_conn_release(p->c);

@@ -31,6 +31,17 @@ struct lmsg {
     jl_ackstats *st;    /* the consumer's counters, or NULL */
 };
 
+/* Exported by libnats 3.4.1 (Debian libnats3.4), not declared in its
+ * header: what natsMsg_Destroy calls when the GC thread does not take the
+ * message (natsMsg_freeHeaders + free). */
+extern void natsMsg_free(void *object);
+
+void jl_msg_free(natsMsg *m)
+{
+    if (m)
+        natsMsg_free(m);
+}
+
 static int methods_ref = LUA_NOREF;
 static int mt_ref = LUA_NOREF;      /* the metatable, by integer ref: no string lookup per message */
 
@@ -185,8 +196,7 @@ static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
 
     if (m && natsMsg_IsNoResponders(m))
         err = "no_responders";
-    if (m)
-        natsMsg_Destroy(m);
+    jl_msg_free(m);
     if (T) {
         if (err) {
             op->u->acked = 0;          /* not confirmed: the script may try again */
@@ -496,7 +506,7 @@ static int msg_gc(lua_State *L)
 {
     lmsg *u = lua_touserdata(L, 1);
     if (u->m) {
-        natsMsg_Destroy(u->m);
+        jl_msg_free(u->m);
         u->m = NULL;
     }
     if (u->c) {
