@@ -83,11 +83,21 @@ int jl_cwatch_ask(jl_cwatch *w, uint64_t timeout_ms)
     return 1;
 }
 
+int jl_cwatch_pending(jl_cwatch *w)
+{
+    int msgs = 0, bytes = 0;
+    if (!w || !w->adv)
+        return 0;
+    if (natsSubscription_GetPending(w->adv, &msgs, &bytes) != NATS_OK)
+        return 1;
+    return msgs > 0;
+}
+
 void jl_cwatch_pump(jl_cwatch *w)
 {
     if (!w)
         return;
-    while (w->adv) {
+    while (w->adv && jl_cwatch_pending(w)) {
         int64_t seq = -1, n = -1;
         natsMsg *m = NULL;
         natsStatus s = natsSubscription_NextMsg(&m, w->adv, 0);
