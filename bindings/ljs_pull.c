@@ -486,6 +486,7 @@ static void on_user_msg(jl_pull *p, natsMsg *m)
         rt_metric_set(p->mc_pending, (double)p->num_pending);
     }
     rt_pull_on_msg(&p->w, sz);
+    rt_pull_sized(&p->w, natsMsg_GetDataLength(m));
     if (q_push(p, m) != 0) {
         /* no memory for the buffer: give the message back at once */
         if (natsMsg_GetReply(m) && p->c->state != JL_CONN_CLOSED)
