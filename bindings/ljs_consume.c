@@ -514,12 +514,17 @@ static int pull_redelivery_delay(lua_State *L)
 
 void jl_inject_pull(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"next", jl_pull_lua_next},   {"fetch", jl_pull_lua_fetch}, {"stop", pull_stop},
-        {"drain", pull_drain},        {"closed", pull_closed},      {"stats", pull_stats},
-        {"_reconfigure", pull_reconfigure}, {"_take", pull_take},   {"_done", pull_done},
-        {"_step", pull_step},
-        {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"next", jl_pull_lua_next},
+                                       {"fetch", jl_pull_lua_fetch},
+                                       {"stop", pull_stop},
+                                       {"drain", pull_drain},
+                                       {"closed", pull_closed},
+                                       {"stats", pull_stats},
+                                       {"_reconfigure", pull_reconfigure},
+                                       {"_take", pull_take},
+                                       {"_done", pull_done},
+                                       {"_step", pull_step},
+                                       {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", pull_gc}, {"__call", jl_pull_lua_call}, {NULL, NULL}};
     jl_newclass(L, JL_PULL_MT, methods, meta);
     lua_pushcfunction(L, pull_new);

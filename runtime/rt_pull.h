@@ -128,7 +128,7 @@ typedef struct rt_pull {
     /* the window (consume) */
     double   handler_us;       /* moving average of a handler's run time (0: none yet) */
     int64_t  ramp;             /* slow start: +1 per handled message (doubles per window) up to max */
-    double   avg_size;         /* moving average of a message's payload bytes (0: none yet) */
+    double avg_size;           /* moving average of a message's payload bytes (0: none yet) */
     /* requests out */
     rt_pull_req reqs[RT_PULL_MAX_REQS];
     int      nreqs;

@@ -217,27 +217,27 @@ static void test_window_bytes(void)
     rt_pull w;
     engine(&w, RT_PULL_CONSUME, 4000, 1);
     w.ramp = 4000;
-    CHECK(rt_pull_window(&w) == 4000);               /* nothing seen yet */
+    CHECK(rt_pull_window(&w) == 4000); /* nothing seen yet */
     rt_pull_sized(&w, 128);
-    CHECK(rt_pull_window(&w) == 4000);               /* small messages: max_messages */
+    CHECK(rt_pull_window(&w) == 4000); /* small messages: max_messages */
     engine(&w, RT_PULL_CONSUME, 4000, 1);
     w.ramp = 4000;
     rt_pull_sized(&w, 1024 * 1024);
     CHECK(rt_pull_window(&w) == 32);
-    CHECK(refill(&w, 0, 0, 0, NOW) == 32);           /* one pull of 32, not 4000 */
-    rt_pull_sized(&w, 0);                            /* the average moves by a tenth */
+    CHECK(refill(&w, 0, 0, 0, NOW) == 32); /* one pull of 32, not 4000 */
+    rt_pull_sized(&w, 0);                  /* the average moves by a tenth */
     CHECK(rt_pull_window(&w) == 35);
     engine(&w, RT_PULL_CONSUME, 4000, 1);
     rt_pull_sized(&w, 64LL * 1024 * 1024);
-    CHECK(rt_pull_window(&w) == 1);                  /* larger than the bound: one at a time */
+    CHECK(rt_pull_window(&w) == 1); /* larger than the bound: one at a time */
     engine(&w, RT_PULL_MESSAGES, 4000, 1);
     rt_pull_sized(&w, 1024 * 1024);
-    CHECK(rt_pull_window(&w) == 32);                 /* the iterator too */
+    CHECK(rt_pull_window(&w) == 32); /* the iterator too */
     engine(&w, RT_PULL_FETCH, 4000, 1);
     rt_pull_sized(&w, 1024 * 1024);
-    CHECK(rt_pull_window(&w) == 4000);               /* fetch asks for what it was told */
+    CHECK(rt_pull_window(&w) == 4000); /* fetch asks for what it was told */
     engine(&w, RT_PULL_CONSUME, 1000000, 1);
-    w.max_bytes = 100LL * 1024 * 1024;               /* max_bytes given: that bound instead */
+    w.max_bytes = 100LL * 1024 * 1024; /* max_bytes given: that bound instead */
     w.ramp = 1000000;
     rt_pull_sized(&w, 1024 * 1024);
     CHECK(rt_pull_window(&w) == 1000000);
