@@ -325,15 +325,11 @@ static jl_pull_slot *slot_arg(lua_State *L, jl_pull *p, const char *fname)
     return p->slots[idx - 1];
 }
 
-/* engine:_take(idx) -> msg, handler | nil (the runner ends) */
-static int pull_take(lua_State *L)
+/* The next buffered message for slot s: pushes msg, handler (2), or
+ * nothing (0: the runner ends). */
+static int take(lua_State *L, jl_pull *p, jl_pull_slot *s)
 {
-    jl_pull *p = ((pull_ud *)luaL_checkudata(L, 1, JL_PULL_MT))->p;
-    jl_pull_slot *s;
     natsMsg *m;
-    if (!p)
-        return 0;
-    s = slot_arg(L, p, "consumer:_take");
     if (!s->busy || p->qlen == 0 || s->idx > p->w.concurrency ||
         (p->state != JL_PULL_ACTIVE && p->state != JL_PULL_DRAINING))
         return 0;
@@ -346,6 +342,15 @@ static int pull_take(lua_State *L)
     if (p->qlen == 0)
         jl_pull_maybe_pull(p);               /* ask again as soon as there is room */
     return 2;
+}
+
+/* engine:_take(idx) -> msg, handler | nil (the runner ends) */
+static int pull_take(lua_State *L)
+{
+    jl_pull *p = ((pull_ud *)luaL_checkudata(L, 1, JL_PULL_MT))->p;
+    if (!p)
+        return 0;
+    return take(L, p, slot_arg(L, p, "consumer:_take"));
 }
 
 /* A handler failed (raised, or its retry policy handled the error: then
@@ -379,18 +384,14 @@ static void handler_failed(lua_State *L, jl_pull *p, jl_pull_slot *s, const char
     rt_error_repeat(p->where, line, err ? err : "(an error that is not a string)");
 }
 
-/* engine:_done(idx, msg, ok, err, tb, note): auto ack or nak, counts, refill */
-static int pull_done(lua_State *L)
+/* The handler of slot s returned (stack: engine, idx, msg, ok, err, tb,
+ * note): auto ack or nak, counts, refill. */
+static void done(lua_State *L, jl_pull *p, jl_pull_slot *s)
 {
-    jl_pull *p = ((pull_ud *)luaL_checkudata(L, 1, JL_PULL_MT))->p;
     int ok = lua_toboolean(L, 4);
     double us = -1;
-    jl_pull_slot *s;
-    if (!p)
-        return 0;
-    s = slot_arg(L, p, "consumer:_done");
     if (!s->busy)
-        return 0;
+        return;
     if (!ok)
         handler_failed(L, p, s, lua_tostring(L, 5), NULL);
     else if (lua_touserdata(L, 5) == &failed_key)
@@ -409,7 +410,34 @@ static int pull_done(lua_State *L)
         jl_pull_maybe_pull(p);
         jl_pull_gauges(p);
     }
+}
+
+/* engine:_done(idx, msg, ok, err, tb, note) */
+static int pull_done(lua_State *L)
+{
+    jl_pull *p = ((pull_ud *)luaL_checkudata(L, 1, JL_PULL_MT))->p;
+    if (!p)
+        return 0;
+    done(L, p, slot_arg(L, p, "consumer:_done"));
     return 0;
+}
+
+/* engine:_step(idx [, msg, ok, err, tb, note]) -> msg, handler | nil: the
+ * runner's one call per message (_done of the last, then _take). */
+static int pull_step(lua_State *L)
+{
+    jl_pull *p = ((pull_ud *)luaL_checkudata(L, 1, JL_PULL_MT))->p;
+    jl_pull_slot *s;
+    if (!p)
+        return 0;
+    s = slot_arg(L, p, "consumer:_step");
+    if (lua_gettop(L) >= 3) {
+        lua_settop(L, 7);
+        done(L, p, s);
+        if (p->finalized)
+            return 0;
+    }
+    return take(L, p, s);
 }
 
 static void runner_done(rt_co *co, int ok, void *data)
@@ -488,11 +516,17 @@ static int pull_redelivery_delay(lua_State *L)
 
 void jl_inject_pull(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"next", jl_pull_lua_next},   {"fetch", jl_pull_lua_fetch}, {"stop", pull_stop},
-        {"drain", pull_drain},        {"closed", pull_closed},      {"stats", pull_stats},
-        {"_reconfigure", pull_reconfigure}, {"_take", pull_take},   {"_done", pull_done},
-        {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"next", jl_pull_lua_next},
+                                       {"fetch", jl_pull_lua_fetch},
+                                       {"stop", pull_stop},
+                                       {"drain", pull_drain},
+                                       {"closed", pull_closed},
+                                       {"stats", pull_stats},
+                                       {"_reconfigure", pull_reconfigure},
+                                       {"_take", pull_take},
+                                       {"_done", pull_done},
+                                       {"_step", pull_step},
+                                       {NULL, NULL}};
     static const luaL_Reg meta[] = {{"__gc", pull_gc}, {"__call", jl_pull_lua_call}, {NULL, NULL}};
     jl_newclass(L, JL_PULL_MT, methods, meta);
     lua_pushcfunction(L, pull_new);

@@ -5,6 +5,7 @@
  * CONSUMER.INFO). The answer is parsed by rt_pull_info_parse (rt_pull.c).
  */
 #include "ljs_consumer_watch.h"
+#include "lmsg.h"
 #include "lwire.h"
 #include "rt_json.h"
 #include "rt_mem.h"
@@ -40,7 +41,7 @@ static void info_reply(jl_reply *r, natsMsg *m, const char *err)
         snprintf(ci.detail, sizeof ci.detail, "consumer info request: %s", ci.code);
     }
     if (m)
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
     w->info(w->owner, &ci);        /* may free w: nothing after this */
 }
 
@@ -82,11 +83,21 @@ int jl_cwatch_ask(jl_cwatch *w, uint64_t timeout_ms)
     return 1;
 }
 
+int jl_cwatch_pending(jl_cwatch *w)
+{
+    int msgs = 0, bytes = 0;
+    if (!w || !w->adv)
+        return 0;
+    if (natsSubscription_GetPending(w->adv, &msgs, &bytes) != NATS_OK)
+        return 1;
+    return msgs > 0;
+}
+
 void jl_cwatch_pump(jl_cwatch *w)
 {
     if (!w)
         return;
-    while (w->adv) {
+    while (w->adv && jl_cwatch_pending(w)) {
         int64_t seq = -1, n = -1;
         natsMsg *m = NULL;
         natsStatus s = natsSubscription_NextMsg(&m, w->adv, 0);
@@ -96,7 +107,7 @@ void jl_cwatch_pump(jl_cwatch *w)
             break;
         rt_json_int(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), "stream_seq", &seq);
         rt_json_int(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), "deliveries", &n);
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
         if (seq > 0 && w->maxdel)
             w->maxdel(w->owner, seq, n);
     }

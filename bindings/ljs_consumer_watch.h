@@ -35,6 +35,8 @@ jl_cwatch *jl_cwatch_new(jl_conn *c, const char *info_subj, const char *adv_subj
 int jl_cwatch_ask(jl_cwatch *w, uint64_t timeout_ms);
 int jl_cwatch_asking(const jl_cwatch *w);
 
+/* 1 when the advisory subscription has messages waiting (or is closed). */
+int jl_cwatch_pending(jl_cwatch *w);
 /* Hand queued advisories to the owner (loop thread). */
 void jl_cwatch_pump(jl_cwatch *w);
 

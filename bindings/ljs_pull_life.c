@@ -62,7 +62,17 @@ void jl_pull_start_drain(jl_pull *p)
 
 /* ---- the connection's calls ---- */
 
-static void pull_after_read(jl_client *k) { jl_pull_pump((jl_pull *)k); }
+/* After every read of the connection: pump only an engine whose pull
+ * subscription got something (or closed). With 1,000 idle consumers every
+ * heartbeat or info reply pumped all of them (5 % of a core). The tick
+ * pumps every engine at least once a second anyway, which also reads the
+ * rare max-deliveries advisories. */
+static void pull_after_read(jl_client *k)
+{
+    jl_pull *p = (jl_pull *)k;
+    if (jl_sub_pending(p->sub) > 0)
+        jl_pull_pump(p);
+}
 
 static void pull_event(jl_client *k, int ev)
 {
@@ -198,7 +208,7 @@ void jl_pull_free(jl_pull *p)
         jl_pull_unhook(p);
     }
     for (natsMsg *m; (m = jl_pull_q_pop(p)) != NULL;)
-        natsMsg_Destroy(m);
+        jl_msg_free(m);
     rt_health_release(p->health);           /* a failure stays visible */
     jl_ackstats_release(p->st);
     jl_conn_release(p->c);

@@ -38,9 +38,23 @@ struct lmsg {
 static int methods_ref = LUA_NOREF;
 static int mt_ref = LUA_NOREF;      /* the metatable, by integer ref: no string lookup per message */
 
+/* The Lua GC sees a message as its small userdata, not the natsMsg it
+ * owns: 1 MiB messages piled up until the GC ran on its own (a consume of
+ * 200 of them peaked at 217 MB RSS against 24 MB for cnats, and each new
+ * message got fresh pages). So every JL_MSG_GC_BYTES of payload handed to
+ * Lua runs the GC through one cycle; small messages rarely reach it. */
+#define JL_MSG_GC_BYTES (16 * 1024 * 1024)
+static size_t gc_debt;
+
 lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c)
 {
-    lmsg *u = lua_newuserdata(L, sizeof *u);
+    lmsg *u;
+    gc_debt += (size_t)natsMsg_GetDataLength(m);
+    if (gc_debt >= JL_MSG_GC_BYTES) {
+        lua_gc(L, LUA_GCSTEP, (int)(gc_debt / 1024));
+        gc_debt = 0;
+    }
+    u = lua_newuserdata(L, sizeof *u);
     u->m = m;
     u->c = c;
     u->acked = 0;
@@ -207,8 +221,7 @@ static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
 
     if (m && natsMsg_IsNoResponders(m))
         err = "no_responders";
-    if (m)
-        natsMsg_Destroy(m);
+    jl_msg_free(m);
     if (err) {
         const char *why = strcmp(err, "no_responders") == 0 ? "nobody answered (the consumer is gone?)"
                           : r->detail                       ? r->detail

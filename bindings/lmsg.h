@@ -17,6 +17,7 @@ typedef struct lmsg lmsg;
 void jl_msg_push(lua_State *L, natsMsg *m, jl_conn *c);
 lmsg *jl_msg_push_ud(lua_State *L, natsMsg *m, jl_conn *c);
 natsMsg *jl_msg_check(lua_State *L, int idx, const char *fname);
+
 lmsg *jl_msg_check_ud(lua_State *L, int idx, const char *fname);
 
 /* Free a message this thread owns, here and now. natsMsg_Destroy hands

@@ -208,6 +208,13 @@ int rt_pull_apply_limits(rt_pull *w)
 int64_t rt_pull_window(const rt_pull *w)
 {
     int64_t win = w->max_msgs;
+    if (w->mode == RT_PULL_FETCH)
+        return win;
+    if (w->max_bytes == 0 && w->avg_size > 0) {
+        double fit = (double)RT_PULL_WINDOW_BYTES / w->avg_size;
+        if (fit < (double)win)
+            win = fit < 1 ? 1 : (int64_t)fit;
+    }
     if (w->mode != RT_PULL_CONSUME)
         return win;
     if (w->ramp < win)
@@ -369,6 +376,12 @@ void rt_pull_reset(rt_pull *w)
 void rt_pull_heard(rt_pull *w, uint64_t now)
 {
     w->last_in = now;
+}
+
+void rt_pull_sized(rt_pull *w, int64_t payload)
+{
+    double b = payload > 0 ? (double)payload : 1;
+    w->avg_size = w->avg_size > 0 ? w->avg_size * 0.9 + b * 0.1 : b;
 }
 
 void rt_pull_on_msg(rt_pull *w, int64_t size)

@@ -32,6 +32,11 @@
 #define RT_PULL_BACKOFF_MAX_MS 30000  /* ... up to 30 s */
 #define RT_PULL_INFO_PERIOD_MS 10000  /* consumer info: lag gauges, limits, a deleted consumer noticed */
 #define RT_PULL_SLOW_START_MIN 16     /* slow start: max(4 x concurrency, this) */
+/* Without max_bytes, consume and messages hold at most about this many
+ * bytes (by the average message size seen): nats-server disconnects a
+ * client it has more than max_pending (64 MiB by default) queued for as a
+ * slow consumer, and 4000 large messages would not fit in memory anyway. */
+#define RT_PULL_WINDOW_BYTES (32LL * 1024 * 1024)
 
 typedef enum { RT_PULL_CONSUME = 0, RT_PULL_MESSAGES, RT_PULL_FETCH } rt_pull_mode;
 
@@ -123,6 +128,7 @@ typedef struct rt_pull {
     /* the window (consume) */
     double   handler_us;       /* moving average of a handler's run time (0: none yet) */
     int64_t  ramp;             /* slow start: +1 per handled message (doubles per window) up to max */
+    double avg_size;           /* moving average of a message's payload bytes (0: none yet) */
     /* requests out */
     rt_pull_req reqs[RT_PULL_MAX_REQS];
     int      nreqs;
@@ -158,7 +164,9 @@ int rt_pull_apply_limits(rt_pull *w);
  * than the ramp, and no more than running handlers get through in half
  * the consumer's ack_wait at their measured pace (at least concurrency),
  * so buffered messages never sit until they are redelivered
- * (nats.go #1929). Other modes: max_messages. */
+ * (nats.go #1929). Consume and messages without max_bytes: also no more
+ * than RT_PULL_WINDOW_BYTES at the average message size (at least 1).
+ * Fetch: max_messages. */
 int64_t rt_pull_window(const rt_pull *w);
 
 /* A handler finished after us microseconds (< 0: not timed): the moving
@@ -193,6 +201,8 @@ void rt_pull_reset(rt_pull *w);
 void rt_pull_heard(rt_pull *w, uint64_t now);
 /* A user message of size bytes (counted only with max_bytes) arrived. */
 void rt_pull_on_msg(rt_pull *w, int64_t size);
+/* Its payload had this many bytes: the average the window is sized by. */
+void rt_pull_sized(rt_pull *w, int64_t payload);
 
 /* What the owner does after a status or a no-responders. */
 typedef enum {

@@ -41,6 +41,7 @@ local CONSUME_METHODS = {
   _reconfigure = function(h) return h:_reconfigure({ max_messages = 10 }, function() end) end,
   _take = function(h) return h:_take(1) end,
   _done = function(h) return h:_done(1, nil, true) end,
+  _step = function(h) return h:_step(1, nil, true) end,
 }
 
 local MSG_METHODS = {
@@ -63,7 +64,8 @@ local function poke_all(label, obj, methods, order)
   end
 end
 
-local CONSUME_ORDER = { "closed", "stats", "next", "fetch", "call", "_take", "_done", "_reconfigure", "stop",
+local CONSUME_ORDER = { "closed", "stats", "next", "fetch", "call", "_take", "_done", "_step", "_reconfigure",
+                        "stop",
                         "drain", "closed", "stats", "fetch", "next" }
 local MSG_ORDER = { "metadata", "header", "header_values", "fields", "in_progress", "ack_sync", "nak_delay", "nak",
                     "term", "ack", "respond", "metadata" }
@@ -100,7 +102,8 @@ T.test("js:consume handles: every method in every end state", function()
     local h = assert(env.js:consume(env.name, "C", function() jet.sleep(0.01) end,
       { max_messages = 10, heartbeat = 0.5, expires = 2 }))
     jet.sleep(0.05)
-    poke_all("consume (active)", h, CONSUME_METHODS, { "closed", "stats", "next", "fetch", "call", "_take", "_done" })
+    poke_all("consume (active)", h, CONSUME_METHODS, { "closed", "stats", "next", "fetch", "call", "_take", "_done",
+                                                          "_step" })
     e[2](env, h)
     poke_all("consume after " .. e[1], h, CONSUME_METHODS, CONSUME_ORDER)
     env.nc:close()
@@ -112,7 +115,8 @@ T.test("js:messages iterators: every method in every end state", function()
     local env = setup()
     local it = assert(env.js:messages(env.name, "C", { max_messages = 10, heartbeat = 0.5, expires = 2 }))
     assert(it:next(5)):ack()
-    poke_all("messages (active)", it, CONSUME_METHODS, { "closed", "stats", "fetch", "_take", "_done", "_reconfigure" })
+    poke_all("messages (active)", it, CONSUME_METHODS, { "closed", "stats", "fetch", "_take", "_done", "_step",
+                                                           "_reconfigure" })
     e[2](env, it)
     poke_all("messages after " .. e[1], it, CONSUME_METHODS, CONSUME_ORDER)
     -- a for loop over it ends

@@ -208,6 +208,41 @@ static void test_ack_wait_bound(void)
     CHECK(w.handler_us == 0.001);                    /* never 0: 0 means "not timed yet" */
 }
 
+/* Large messages without max_bytes: the window holds about 32 MiB at the
+ * average size seen, so nats-server never queues more than its max_pending
+ * (64 MiB) for us (1 MiB messages under the defaults got the client cut off
+ * as a slow consumer), and the buffer's memory stays bounded. */
+static void test_window_bytes(void)
+{
+    rt_pull w;
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    w.ramp = 4000;
+    CHECK(rt_pull_window(&w) == 4000); /* nothing seen yet */
+    rt_pull_sized(&w, 128);
+    CHECK(rt_pull_window(&w) == 4000); /* small messages: max_messages */
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    w.ramp = 4000;
+    rt_pull_sized(&w, 1024 * 1024);
+    CHECK(rt_pull_window(&w) == 32);
+    CHECK(refill(&w, 0, 0, 0, NOW) == 32); /* one pull of 32, not 4000 */
+    rt_pull_sized(&w, 0);                  /* the average moves by a tenth */
+    CHECK(rt_pull_window(&w) == 35);
+    engine(&w, RT_PULL_CONSUME, 4000, 1);
+    rt_pull_sized(&w, 64LL * 1024 * 1024);
+    CHECK(rt_pull_window(&w) == 1); /* larger than the bound: one at a time */
+    engine(&w, RT_PULL_MESSAGES, 4000, 1);
+    rt_pull_sized(&w, 1024 * 1024);
+    CHECK(rt_pull_window(&w) == 32); /* the iterator too */
+    engine(&w, RT_PULL_FETCH, 4000, 1);
+    rt_pull_sized(&w, 1024 * 1024);
+    CHECK(rt_pull_window(&w) == 4000); /* fetch asks for what it was told */
+    engine(&w, RT_PULL_CONSUME, 1000000, 1);
+    w.max_bytes = 100LL * 1024 * 1024; /* max_bytes given: that bound instead */
+    w.ramp = 1000000;
+    rt_pull_sized(&w, 1024 * 1024);
+    CHECK(rt_pull_window(&w) == 1000000);
+}
+
 /* Refill: ask for window - held once held is down to the threshold (half
  * the window during slow start); nothing while backing off or probing. */
 static void test_refill(void)
@@ -674,6 +709,7 @@ int main(void)
     test_slow_start();
     test_ack_wait_bound();
     test_refill();
+    test_window_bytes();
     test_refill_bytes();
     test_requests();
     test_statuses();
