@@ -37,83 +37,14 @@ int rt_ack_subject(const char *reply, rt_ack_meta *m)
 
 /* ---- the PubAck: one pass over the top-level members ---- */
 
-typedef struct {
-    const char *p, *end;
-} cur;
-
-static void ws(cur *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-/* At a '"': move past the closing quote; the raw contents are [*s, *s + *n);
- * *esc says whether they hold a backslash. */
-static int string(cur *c, const char **s, size_t *n, int *esc)
-{
-    const char *q;
-    *esc = 0;
-    if (c->p >= c->end || *c->p != '"')
-        return -1;
-    q = ++c->p;
-    while (c->p < c->end && *c->p != '"') {
-        if (*c->p == '\\') {
-            *esc = 1;
-            c->p++;
-        }
-        c->p++;
-    }
-    if (c->p >= c->end)
-        return -1;
-    *s = q;
-    *n = (size_t)(c->p - q);
-    c->p++;
-    return 0;
-}
-
-/* Skip one value: a string, a container (strings inside may hold brackets),
- * or a number/literal up to the next delimiter. */
-static int skip(cur *c)
-{
-    const char *s;
-    size_t n;
-    int esc, depth = 0;
-    ws(c);
-    if (c->p >= c->end)
-        return -1;
-    if (*c->p == '"')
-        return string(c, &s, &n, &esc);
-    if (*c->p != '{' && *c->p != '[') {
-        const char *q = c->p;
-        while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != ']' && *c->p != ' ' &&
-               *c->p != '\t' && *c->p != '\r' && *c->p != '\n')
-            c->p++;
-        return c->p > q ? 0 : -1;
-    }
-    while (c->p < c->end) {
-        char ch = *c->p;
-        if (ch == '"') {
-            if (string(c, &s, &n, &esc) != 0)
-                return -1;
-            continue;
-        }
-        c->p++;
-        if (ch == '{' || ch == '[')
-            depth++;
-        else if ((ch == '}' || ch == ']') && --depth == 0)
-            return 0;
-    }
-    return -1;
-}
-
 /* A string member: copied into buf, or unescaped by rt_json when it holds
  * escapes (rare). */
-static int take_string(cur *c, const char *data, size_t len, const char *key, char *buf, size_t cap)
+static int take_string(rt_json_cur *c, const char *data, size_t len, const char *key, char *buf, size_t cap)
 {
     const char *s;
     size_t n;
     int esc;
-    if (string(c, &s, &n, &esc) != 0)
+    if (rt_json_string(c, &s, &n, &esc) != 0)
         return -1;
     if (esc)
         return rt_json_str(data, len, key, buf, cap);
@@ -142,31 +73,31 @@ static int key_is(const char *k, size_t kn, const char *name)
 
 int rt_puback_parse(const char *data, size_t len, rt_puback *a)
 {
-    cur c = {data, data ? data + len : NULL};
+    rt_json_cur c = {data, data ? data + len : NULL};
     const char *err = NULL, *errend = NULL;
     int have_stream = 0, have_seq = 0;
 
     bad(a);
     if (!data)
         return bad(a);
-    ws(&c);
+    rt_json_ws(&c);
     if (c.p >= c.end || *c.p != '{')
         return bad(a);
     c.p++;
-    ws(&c);
+    rt_json_ws(&c);
     if (c.p < c.end && *c.p == '}')
         return bad(a);
     for (;;) {
         const char *k;
         size_t kn;
         int esc;
-        if (string(&c, &k, &kn, &esc) != 0)
+        if (rt_json_string(&c, &k, &kn, &esc) != 0)
             return bad(a);
-        ws(&c);
+        rt_json_ws(&c);
         if (c.p >= c.end || *c.p != ':')
             return bad(a);
         c.p++;
-        ws(&c);
+        rt_json_ws(&c);
         if (c.p >= c.end)
             return bad(a);
         if (key_is(k, kn, "stream") && *c.p == '"') {
@@ -189,17 +120,17 @@ int rt_puback_parse(const char *data, size_t len, rt_puback *a)
             c.p += 4;
         } else {
             const char *start = c.p;
-            if (skip(&c) != 0)
+            if (rt_json_skip(&c) != 0)
                 return bad(a);
             if (key_is(k, kn, "error") && *start == '{') {
                 err = start;
                 errend = c.p;
             }
         }
-        ws(&c);
+        rt_json_ws(&c);
         if (c.p < c.end && *c.p == ',') {
             c.p++;
-            ws(&c);
+            rt_json_ws(&c);
             continue;
         }
         if (c.p < c.end && *c.p == '}')

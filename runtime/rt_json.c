@@ -12,9 +12,7 @@
 
 #define MAX_DEPTH 64
 
-typedef struct {
-    const char *p, *end;
-} cur;
+typedef rt_json_cur cur;
 
 static void ws(cur *c)
 {
@@ -22,18 +20,29 @@ static void ws(cur *c)
         c->p++;
 }
 
-/* At a '"': move past the closing quote; the contents are [*s, *s + *n). */
-static int string(cur *c, const char **s, size_t *n)
+void rt_json_ws(rt_json_cur *c)
+{
+    ws(c);
+}
+
+/* At a '"': move past the closing quote; the contents are [*s, *s + *n);
+ * *esc: whether they hold a backslash. */
+static int string(cur *c, const char **s, size_t *n, int *esc)
 {
     const char *q;
+    int e = 0;
     if (c->p >= c->end || *c->p != '"')
         return -1;
     q = ++c->p;
     while (c->p < c->end && *c->p != '"') {
-        if (*c->p == '\\')
+        if (*c->p == '\\') {
+            e = 1;
             c->p++;
+        }
         c->p++;
     }
+    if (esc)
+        *esc = e;
     if (c->p >= c->end)
         return -1;
     if (s) {
@@ -59,7 +68,7 @@ static int skip_container(cur *c, int depth)
     }
     for (;;) {
         if (obj) {
-            if (string(c, NULL, NULL) != 0)
+            if (string(c, NULL, NULL, NULL) != 0)
                 return -1;
             ws(c);
             if (c->p >= c->end || *c->p != ':')
@@ -92,7 +101,7 @@ static int skip(cur *c, int depth)
     if (c->p >= c->end)
         return -1;
     if (*c->p == '"')
-        return string(c, NULL, NULL);
+        return string(c, NULL, NULL, NULL);
     if (*c->p == '{' || *c->p == '[')
         return skip_container(c, depth);
     /* a number, true, false or null: up to the next delimiter */
@@ -102,6 +111,16 @@ static int skip(cur *c, int depth)
             c->p++;
         return c->p > q ? 0 : -1;
     }
+}
+
+int rt_json_string(rt_json_cur *c, const char **s, size_t *n, int *esc)
+{
+    return string(c, s, n, esc);
+}
+
+int rt_json_skip(rt_json_cur *c)
+{
+    return skip(c, 0);
 }
 
 int rt_json_get(const char *js, size_t len, const char *path, const char **val, size_t *vlen)
@@ -123,7 +142,7 @@ int rt_json_get(const char *js, size_t len, const char *path, const char **val, 
         for (;;) { /* to the key seg, or fail */
             const char *k;
             size_t kn;
-            if (string(&c, &k, &kn) != 0)
+            if (string(&c, &k, &kn, NULL) != 0)
                 return -1;
             ws(&c);
             if (c.p >= c.end || *c.p != ':')

@@ -26,4 +26,20 @@ int rt_json_int(const char *js, size_t len, const char *path, int64_t *out);
  * string). */
 int rt_json_str(const char *js, size_t len, const char *path, char *buf, size_t cap);
 
+/* ---- the scanner itself, for one-pass readers of a known shape (the
+ * PubAck parser, rt_jsack.c) ---- */
+
+typedef struct rt_json_cur {
+    const char *p, *end;
+} rt_json_cur;
+
+/* Skip blanks. */
+void rt_json_ws(rt_json_cur *c);
+/* At a '"': move past the closing quote; the raw contents are [*s, *s + *n)
+ * (s may be NULL); *esc (may be NULL) says whether they hold a backslash.
+ * 0, or -1 (not at a string, or unterminated). */
+int rt_json_string(rt_json_cur *c, const char **s, size_t *n, int *esc);
+/* Skip one value (leading blanks allowed): 0, or -1 (not JSON). */
+int rt_json_skip(rt_json_cur *c);
+
 #endif
