@@ -471,13 +471,6 @@ static int read_servers(lua_State *L, int idx, connect_op *op)
     return 1;
 }
 
-#define NATS_CHECK(call, what)                                                          \
-    do {                                                                                \
-        natsStatus s_ = (call);                                                         \
-        if (s_ != NATS_OK)                                                              \
-            jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_));          \
-    } while (0)
-
 /* jet.connect{servers=, name=, user=, password=, password_file=, token=,
  *             token_file=, creds=, nkey=, tls={ca=, cert=, key=},
  *             reconnect={max=, wait=}, timeout=}

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NATS_CHECK(call, what)                                                          \
-    do {                                                                                \
-        natsStatus s_ = (call);                                                         \
-        if (s_ != NATS_OK)                                                              \
-            jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_));          \
-    } while (0)
-
 /* A TLS file cnats could not load: name the file and OpenSSL's reason
  * (cnats' status text alone is "SSL Error"). */
 static void tls_load(lua_State *L, natsStatus s, const char *arg, const char *what, const char *file)

@@ -7,6 +7,15 @@
 #include <lua.h>
 #include <nats/nats.h>
 
+/* A natsOptions call of jet.connect (L in scope): a failure raises, naming
+ * the option. */
+#define NATS_CHECK(call, what)                                                 \
+    do {                                                                       \
+        natsStatus s_ = (call);                                                \
+        if (s_ != NATS_OK)                                                     \
+            jl_argerror(L, "jet.connect", what, "%s", natsStatus_GetText(s_)); \
+    } while (0)
+
 typedef struct jl_connect_auth {
     const char *user, *password, *token, *creds, *nkey, *nkey_pub;
     const char *ca, *cert, *key;

@@ -106,3 +106,22 @@ const char *rt_lua_dir(const char **why)
     }
     return dir;
 }
+
+int rt_find_in_path(const char *name, char *out, size_t n)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t l = strcspn(path, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, path, name);
+        if (access(buf, X_OK) == 0) {
+            if (out)
+                snprintf(out, n, "%s", buf);
+            return 0;
+        }
+        path += l + (path[l] == ':');
+    }
+    return -1;
+}

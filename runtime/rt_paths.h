@@ -1,6 +1,6 @@
 /*
  * rt_paths.h - where jetlua's Lua library (bindings/lua, installed as
- * <prefix>/share/jetlua/lua) is found at run time.
+ * <prefix>/share/jetlua/lua) is found at run time, and programs in $PATH.
  *
  * Order:
  *  1. $JETLUA_LUA_DIR when set (and then only there: a wrong value is an
@@ -30,5 +30,9 @@ int rt_find_lua_dir(const char *env, const char *exe, const char *build_dir,
 /* The same for this process ($JETLUA_LUA_DIR, /proc/self/exe and the paths
  * compiled in), computed once. Returns the directory, or NULL and *why. */
 const char *rt_lua_dir(const char **why);
+
+/* An executable `name` in $PATH (default "/usr/local/bin:/usr/bin:/bin"):
+ * 0 and its path in out (when out is not NULL), or -1. */
+int rt_find_in_path(const char *name, char *out, size_t n);
 
 #endif

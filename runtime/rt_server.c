@@ -13,6 +13,7 @@
 #include "rt.h"
 #include "rt_mem.h"
 #include "rt_server.h"
+#include "rt_paths.h"
 #include "rt_statedir.h"
 
 #include <errno.h>
@@ -76,22 +77,6 @@ static void fail(const char *fmt, const char *a)
     S.state = S_FAILED;
     rt_error("%s", S.err);
     notify();
-}
-
-static int find_in_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    char buf[PATH_MAX];
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t l = strcspn(path, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, path, name);
-        if (access(buf, X_OK) == 0)
-            return 0;
-        path += l + (path[l] == ':');
-    }
-    return -1;
 }
 
 /* The port of the last run when it is free (other jetluas still connected
@@ -253,7 +238,7 @@ static void begin(void)
     const char *dir = RT->cfg.state_dir ? RT->cfg.state_dir : "./.jetlua";
     char err[sizeof S.err];
 
-    if (find_in_path("nats-server") != 0) {
+    if (rt_find_in_path("nats-server", NULL, 0) != 0) {
         fail("%s", "nats-server is not installed: apt-get install nats-server "
                    "(or run scripts/setup.sh), or pass --server URL");
         return;

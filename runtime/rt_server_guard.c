@@ -17,6 +17,7 @@
  * libuv, no Lua: it blocks freely, it is alone in its process.
  */
 #include "rt_server_guard.h"
+#include "rt_paths.h"
 #include "rt_statedir.h"
 
 #include <errno.h>
@@ -55,24 +56,6 @@ static void glog(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     fflush(stderr);
-}
-
-static int find_in_path(const char *name, char *out, size_t n)
-{
-    const char *path = getenv("PATH");
-    char buf[PATH_MAX];
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t l = strcspn(path, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)l, path, name);
-        if (access(buf, X_OK) == 0) {
-            snprintf(out, n, "%s", buf);
-            return 0;
-        }
-        path += l + (path[l] == ':');
-    }
-    return -1;
 }
 
 static int port_open(int port)
@@ -147,7 +130,7 @@ int rt_server_guard(const char *dir, int port)
         glog("cannot use the state dir %s: %s", dir, err);
         return 1;
     }
-    if (find_in_path("nats-server", server, sizeof server) != 0) {
+    if (rt_find_in_path("nats-server", server, sizeof server) != 0) {
         glog("nats-server is not installed (apt-get install nats-server)");
         return 1;
     }
