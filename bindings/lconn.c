@@ -382,35 +382,31 @@ static int nc_on(lua_State *L)
     return 0;
 }
 
-/* nc:jetstream(opts): the JetStream context lives in Lua (jetlua/js.lua),
- * loaded on first use so scripts without JetStream never pay for it. */
-static int nc_jetstream(lua_State *L)
+/* nc:jetstream(opts) and nc:service(opts) live in Lua (jetlua/js.lua,
+ * jetlua/service.lua), loaded on first use so scripts without them never
+ * pay for them: require(module)[fn](nc, opts), with nres results. */
+static int call_module(lua_State *L, const char *fname, const char *module, const char *fn, int nres)
 {
-    jl_conn_check(L, 1, "nc:jetstream");
+    jl_conn_check(L, 1, fname);
     lua_settop(L, 2);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "jetlua.js");
+    lua_pushstring(L, module);
     lua_call(L, 1, 1);
-    lua_getfield(L, -1, "jetstream");
+    lua_getfield(L, -1, fn);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
-    lua_call(L, 2, 1);
-    return 1;
+    lua_call(L, 2, nres);
+    return nres == LUA_MULTRET ? lua_gettop(L) - 3 : nres;
 }
 
-/* nc:service(opts): NATS services live in Lua (jetlua/service.lua) */
+static int nc_jetstream(lua_State *L)
+{
+    return call_module(L, "nc:jetstream", "jetlua.js", "jetstream", 1);
+}
+
 static int nc_service(lua_State *L)
 {
-    jl_conn_check(L, 1, "nc:service");
-    lua_settop(L, 2);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "jetlua.service");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "service");
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_call(L, 2, LUA_MULTRET);
-    return lua_gettop(L) - 3;
+    return call_module(L, "nc:service", "jetlua.service", "service", LUA_MULTRET);
 }
 
 /* nc:stats() -> {in_msgs=, out_msgs=, in_bytes=, out_bytes=, reconnects=,
