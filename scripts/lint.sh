@@ -5,6 +5,10 @@
 #   cppcheck      every .c file (runtime, bindings, tests): warning, style, performance,
 #                 portability; suppressions are documented in scripts/lint/cppcheck-suppressions.txt
 #                 or next to the code (/* cppcheck-suppress id ; why */)
+#   pipelines     no shell script under `set -o pipefail` reads a pipe with a reader that stops
+#                 early (`| head`, `| awk '... exit'`): the writer dies of SIGPIPE, pipefail
+#                 makes the pipeline fail, and `set -e` ends the script at random (test_deb.sh
+#                 did, silently, in 1 of 20 runs). Read to the end instead (awk 'NR == 1').
 #   clang-format  the C lines a change touches (git clang-format, .clang-format): those that
 #                 differ between the base and the work tree. Lines nobody touched keep their
 #                 history; a file is never reformatted as a whole.
@@ -65,6 +69,15 @@ if [ "$n" -gt 0 ]; then
 elif [ $rc != 0 ]; then
   fail "cppcheck did not run (status $rc)"
 fi
+
+echo "== shell pipelines (no early-exiting reader under pipefail)"
+mapfile -t sh < <(files '*.sh'; echo ./.ci/run)
+for f in "${sh[@]}"; do
+  grep -q 'pipefail' "$f" || continue
+  hits=$(grep -nE "\|[[:space:]]*(head([[:space:]]|\$|\))|awk[^|]*[{;][[:space:]]*exit[[:space:]]*})" "$f")
+  [ -z "$hits" ] || fail "$f: a reader that stops early under pipefail (SIGPIPE ends the script at random):
+$hits"
+done
 
 echo "== clang-format (the C lines changed since the base)"
 gcf=(/usr/bin/python3 "$(command -v git-clang-format)" --extensions c,h)

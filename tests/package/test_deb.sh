@@ -18,6 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "test_deb: FAIL: $*" >&2; exit 1; }
+# set -e ends the script on any failed command: say which one, never end silently
+trap 'echo "test_deb: FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 ok() { echo "test_deb: ok - $*"; }
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -45,10 +47,12 @@ ok "contents"
 depends=$(dpkg-deb -f "$deb" Depends)
 dpkg-deb -x "$deb" "$work/x"
 for lib in $(readelf -d "$work/x/usr/bin/jetlua" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  # awk reads to the end: an early exit would kill ldconfig with SIGPIPE, and pipefail would
+  # end the script (it did, in 1 of 20 runs, silently)
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && p == "" {p = $NF} END {print p}')
   [ -n "$path" ] || fail "$lib: not found by ldconfig"
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
-  [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
+  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | awk -F: 'NR == 1 {print $1}' || true)
+  [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | awk -F: 'NR == 1 {print $1}' || true)
   [ -n "$pkg" ] || fail "$lib ($path): dpkg -S finds no package owning it"
   echo "$depends" | grep -qE "(^|[ ,|])$pkg( |,|$)" || fail "Depends lacks $pkg (for $lib): $depends"
 done
