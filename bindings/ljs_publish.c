@@ -327,6 +327,18 @@ static int pa_publish(lua_State *L)
     return 1;
 }
 
+/* p:_fast_prefix(prefix) -> true | false (full): a stream listens on every
+ * subject under prefix, so their PubAcks take the fast path from the first
+ * publish on (see jl_pub_fast_prefix). */
+static int pa_fast_prefix(lua_State *L)
+{
+    pa *p = check_pa(L, "js:_fast_prefix");
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    lua_pushboolean(L, jl_pub_fast_prefix(p, s, len) == 0);
+    return 1;
+}
+
 /* p:wait_slot(): yield until the window has room (or the publisher ends) */
 static int pa_wait_slot(lua_State *L)
 {
@@ -395,6 +407,8 @@ static int pa_stats(lua_State *L)
     lua_setfield(L, -2, "max_pending_bytes");
     lua_pushnumber(L, (lua_Number)p->held_in_buffer);
     lua_setfield(L, -2, "buffer_waits");
+    lua_pushnumber(L, (lua_Number)p->fast_acks);
+    lua_setfield(L, -2, "fast_acks");
     return 1;
 }
 
@@ -412,6 +426,7 @@ void jl_inject_js_publish(lua_State *L)
 {
     static const luaL_Reg pa_methods[] = {{"publish", pa_publish},
                                           {"wait_slot", pa_wait_slot},
+                                          {"_fast_prefix", pa_fast_prefix},
                                           {"complete", pa_complete},
                                           {"pending", pa_pending},
                                           {"on_error", pa_on_error},

@@ -83,6 +83,15 @@ struct pa {
     char prefix[64];
     size_t prefix_len;
     rt_map known;      /* subjects a PubAck came back for (hashed): fast replies */
+    /* subject prefixes a stream is known to listen on ("$KV.<bucket>." of an
+     * open bucket: every key is a new subject); off after an anonymous 503,
+     * on again when a PubAck comes back for a subject under it */
+    struct {
+        char s[64];
+        size_t n;
+        int on;
+    } fastpre[8];
+    int nfastpre;
     uint64_t anon_503; /* 503s on the fast sub, not yet matched to an entry */
     uint64_t next_token;
     rt_map map; /* token -> entry */
@@ -106,6 +115,7 @@ struct pa {
     uint64_t idseq;
     uint64_t published, acked, failed, retried, unacked_at_exit;
     uint64_t held_in_buffer; /* timeouts re-armed: the message was still in the write buffer */
+    uint64_t fast_acks;      /* PubAcks read on the loop (the fast path) */
 };
 
 /* ---- ljs_publish_acks.c ---- */
@@ -122,6 +132,10 @@ void jl_pub_report_unobserved(const char *what, const char *code, const char *de
 /* 1: publishes to subj take the fast reply "<prefix><token>", 0: the slow
  * one "<prefix>s.<token>" (see ljs_publish_acks.c, "the ack path"). */
 int jl_pub_fast(pa *p, const char *subj, size_t len);
+/* Subjects under prefix take the fast reply: a stream listens on all of
+ * them (the caller knows). 0, or -1 when the prefix is too long or the
+ * table is full (they then learn subject by subject, as any other). */
+int jl_pub_fast_prefix(pa *p, const char *prefix, size_t len);
 
 /* ---- ljs_publish_wait.c ---- */
 /* Yield co until the window has room (W_SLOT) or nothing is pending

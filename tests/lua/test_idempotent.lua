@@ -302,6 +302,32 @@ T.test("a bucket without direct gets (made before they were asked for) still wor
   T.eq(js:stream_info("KV_idem_new").config.allow_direct, true)
 end)
 
+T.test("KV writes: PubAcks read on the loop from each key's first write; a deleted bucket's fail", function()
+  fresh("IDEM11", { ack_wait = 30 })
+  js:delete_kv("idem11")
+  local js2 = nc:jetstream{ timeout = 2 }          -- a publisher of its own: its stats are this test's
+  local n = 40
+  for i = 1, n do assert(js:publish("idem11.x", "job", { headers = { ["Order-Id"] = "o-" .. i } })) end
+  local ran = 0
+  local once = jet.idempotent{ js = js2, bucket = "idem11", key = by_order }
+  local h = assert(js2:consume("IDEM11", "C", once(function() ran = ran + 1 end)))
+  T.wait_until(function() return settled("IDEM11") end, 30, "all handled")
+  h:drain()
+  T.eq(ran, n, "handlers run")
+  local st = js2:publish_async_stats()
+  T.eq(st.acked, 2 * n, "a claim and a mark per key")
+  T.eq(st.fast_acks, 2 * n, "every PubAck read on the loop, none through cnats' thread")
+  -- the bucket's stream gone: its 503 on the fast path names no publish; the write still fails
+  -- as no_responders (when its ack is due), and the next one at once (on the slow path)
+  local kv = assert(js2:kv("idem11"))
+  assert(js:delete_kv("idem11"))
+  local r, code = kv:_send("k1", "v", 0)
+  T.eq(r, nil); T.eq(code, "no_responders", "the first write")
+  r, code = kv:_send("k2", "v", 0)
+  T.eq(r, nil); T.eq(code, "no_responders", "the next write")
+  T.eq(js2:publish_async_stats().pending, 0, "nothing left pending")
+end)
+
 T.test("bad input", function()
   T.raises(function() jet.idempotent{ js = js, bucket = "x", claim_ttl = 0 } end,
     "jet.idempotent: bad argument 'claim_ttl': must be > 0")

@@ -565,7 +565,8 @@ function JS:publish_async_stats()
   me("js:publish_async_stats", self)
   if not self._pa then
     return { published = 0, acked = 0, failed = 0, retried = 0, pending = 0, max_pending = self.max_pending,
-             pending_bytes = 0, max_pending_bytes = self.max_pending_bytes, buffer_waits = 0 }
+             pending_bytes = 0, max_pending_bytes = self.max_pending_bytes, buffer_waits = 0,
+             fast_acks = 0 }
   end
   return self._pa:stats()
 end

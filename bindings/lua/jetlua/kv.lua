@@ -141,6 +141,12 @@ local ZERO = { [EXPECT] = "0" }
 function KV:_send(key, value, last, op, msg)
   local p, code, detail = self.js:_publisher()
   if not p then return nil, code, detail end
+  if self._fast_pa ~= p then
+    -- the bucket's stream listens on every key: PubAcks read on the loop from the first
+    -- write of a key on (else each new key's ack would cross cnats' delivery thread)
+    p:_fast_prefix(self.prefix)
+    self._fast_pa = p
+  end
   local subject = self.prefix .. key
   while true do
     local h
