@@ -22,6 +22,7 @@
  */
 #include "jl.h"
 #include "lconn.h"
+#include "lmux.h"
 #include "lwire.h"
 #include "rt_health.h"
 #include "rt_list.h"
@@ -410,8 +411,9 @@ static int nc_service(lua_State *L)
 }
 
 /* nc:stats() -> {in_msgs=, out_msgs=, in_bytes=, out_bytes=, reconnects=,
- * buffered=, max_buffered=}: cnats' counters, and what waits in the write
- * buffer (bytes not yet taken by the socket) */
+ * buffered=, max_buffered=, fast_replies=}: cnats' counters, what waits in
+ * the write buffer (bytes not yet taken by the socket), and the request
+ * replies read on the loop (lmux.c, the fast path) */
 static int nc_stats(lua_State *L)
 {
     jl_conn *c = jl_conn_check(L, 1, "nc:stats");
@@ -426,7 +428,7 @@ static int nc_stats(lua_State *L)
     }
     if (c->nc && !jl_conn_is_closed(c))
         buffered = natsConnection_Buffered(c->nc);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     lua_pushnumber(L, (lua_Number)in_msgs);    lua_setfield(L, -2, "in_msgs");
     lua_pushnumber(L, (lua_Number)out_msgs);   lua_setfield(L, -2, "out_msgs");
     lua_pushnumber(L, (lua_Number)in_bytes);   lua_setfield(L, -2, "in_bytes");
@@ -434,6 +436,8 @@ static int nc_stats(lua_State *L)
     lua_pushnumber(L, (lua_Number)c->reconnects); lua_setfield(L, -2, "reconnects");
     lua_pushinteger(L, buffered > 0 ? buffered : 0); lua_setfield(L, -2, "buffered");
     lua_pushinteger(L, c->max_buffered);       lua_setfield(L, -2, "max_buffered");
+    lua_pushnumber(L, (lua_Number)jl_conn_fast_reply_count(c));
+    lua_setfield(L, -2, "fast_replies");
     return 1;
 }
 

@@ -391,43 +391,22 @@ static uint64_t subject_key(const char *s, size_t n)
  * a publisher of ever new subjects (ids in them) keeps the slow path. */
 enum { KNOWN_MAX = 4096 };
 
-static int fastpre_match(const pa *p, int i, const char *subj, size_t len)
-{
-    return len > p->fastpre[i].n && memcmp(subj, p->fastpre[i].s, p->fastpre[i].n) == 0;
-}
-
 int jl_pub_fast(pa *p, const char *subj, size_t len)
 {
-    for (int i = 0; i < p->nfastpre; i++)
-        if (p->fastpre[i].on && fastpre_match(p, i, subj, len))
-            return 1;
-    return p->known.n > 0 && rt_map_get(&p->known, subject_key(subj, len)) != NULL;
+    return rt_prefixes_match(&p->fastpre, subj, len) ||
+           (p->known.n > 0 && rt_map_get(&p->known, subject_key(subj, len)) != NULL);
 }
 
 int jl_pub_fast_prefix(pa *p, const char *prefix, size_t len)
 {
-    int i;
-    for (i = 0; i < p->nfastpre; i++)
-        if (p->fastpre[i].n == len && memcmp(p->fastpre[i].s, prefix, len) == 0)
-            break;
-    if (len == 0 || len >= sizeof p->fastpre[0].s || i == (int)(sizeof p->fastpre / sizeof p->fastpre[0]))
-        return -1;
-    memcpy(p->fastpre[i].s, prefix, len);
-    p->fastpre[i].s[len] = '\0';
-    p->fastpre[i].n = len;
-    p->fastpre[i].on = 1;
-    if (i == p->nfastpre)
-        p->nfastpre++;
-    return 0;
+    return rt_prefixes_add(&p->fastpre, prefix, len);
 }
 
 static void learn_subject(pa *p, pa_entry *e)
 {
     const char *subj = natsMsg_GetSubject(e->msg);
     size_t len = strlen(subj);
-    for (int i = 0; i < p->nfastpre; i++)
-        if (!p->fastpre[i].on && fastpre_match(p, i, subj, len))
-            p->fastpre[i].on = 1; /* its stream answers again */
+    rt_prefixes_seen(&p->fastpre, subj, len); /* its stream answers again */
     if (p->known.n >= KNOWN_MAX) {
         rt_map_free(&p->known);
         rt_map_init(&p->known, 16);
@@ -501,8 +480,7 @@ static void fast_503(pa *p, int n)
     p->anon_503 += (uint64_t)n;
     rt_map_free(&p->known);
     rt_map_init(&p->known, 16);
-    for (int i = 0; i < p->nfastpre; i++)
-        p->fastpre[i].on = 0;
+    rt_prefixes_off(&p->fastpre);
 }
 
 /* Loop thread, after each read event: the PubAcks of the fast path. */

@@ -29,6 +29,7 @@
 #include "lwire.h"
 #include "rt_list.h"
 #include "rt_map.h"
+#include "rt_prefixes.h"
 #include "rt_pubwin.h"
 
 #define PA_MT "jetlua.js_publisher"
@@ -83,15 +84,7 @@ struct pa {
     char prefix[64];
     size_t prefix_len;
     rt_map known;      /* subjects a PubAck came back for (hashed): fast replies */
-    /* subject prefixes a stream is known to listen on ("$KV.<bucket>." of an
-     * open bucket: every key is a new subject); off after an anonymous 503,
-     * on again when a PubAck comes back for a subject under it */
-    struct {
-        char s[64];
-        size_t n;
-        int on;
-    } fastpre[8];
-    int nfastpre;
+    rt_prefixes fastpre; /* subject prefixes a stream is known to listen on (an open KV bucket's) */
     uint64_t anon_503; /* 503s on the fast sub, not yet matched to an entry */
     uint64_t next_token;
     rt_map map; /* token -> entry */
@@ -133,8 +126,8 @@ void jl_pub_report_unobserved(const char *what, const char *code, const char *de
  * one "<prefix>s.<token>" (see ljs_publish_acks.c, "the ack path"). */
 int jl_pub_fast(pa *p, const char *subj, size_t len);
 /* Subjects under prefix take the fast reply: a stream listens on all of
- * them (the caller knows). 0, or -1 when the prefix is too long or the
- * table is full (they then learn subject by subject, as any other). */
+ * them (the caller knows). 0, or -1 when the prefix is empty or too long
+ * (they then learn subject by subject, as any other). See rt_prefixes.h. */
 int jl_pub_fast_prefix(pa *p, const char *prefix, size_t len);
 
 /* ---- ljs_publish_wait.c ---- */

@@ -7,6 +7,16 @@
  * thread through the inbox (rt_post); each waiter may carry a libuv timer
  * for its timeout.
  *
+ * The fast path: requests to a subject under a prefix registered with
+ * jl_conn_fast_replies (a KV bucket's direct gets: its stream answers every
+ * key) reply to "<prefix>f.<token>", a synchronous subscription read on the
+ * loop after each read event: no hop through cnats' delivery thread, no
+ * wake of the loop. cnats hides the message of a 503 (no responders) on a
+ * synchronous subscription, so it names no waiter there: the prefixes are
+ * turned off (what follows takes the slow path, where a 503 names its
+ * request) and that many fast waiters fail as no_responders when their
+ * timeout comes, as the async publisher does with its PubAcks.
+ *
  * Lifetime: the mux is made by jl_conn_mux_start and registered as a
  * passive client (holding a connection ref); cnats completes its
  * subscription after the connection closed, and then the mux removes
@@ -18,6 +28,7 @@
 #include "lmux.h"
 #include "rt_map.h"
 #include "rt_mem.h"
+#include "rt_prefixes.h"
 #include "rt_timer.h"
 
 #include <stdio.h>
@@ -31,7 +42,11 @@ typedef struct jl_mux {
     char prefix[64]; /* "_INBOX.<nuid>." */
     size_t prefix_len;
     uint64_t next_token;
-    rt_map replies; /* token -> jl_reply */
+    rt_map replies;         /* token -> jl_reply */
+    natsSubscription *fast; /* sync, "<prefix>f.*", made with the first fast prefix */
+    uint64_t anon_503;      /* 503s on it, not yet matched to a waiter */
+    uint64_t fast_replies;  /* replies read from it */
+    rt_prefixes pre;        /* requests under these take the fast path */
 } jl_mux;
 
 static void reply_finish(jl_reply *r, natsMsg *m, const char *err)
@@ -43,16 +58,33 @@ static void reply_finish(jl_reply *r, natsMsg *m, const char *err)
 static void reply_timeout(uv_timer_t *t)
 {
     jl_reply *r = t->data;
-    rt_map_del(&r->conn->mux->replies, r->token);
+    jl_mux *x = r->conn->mux;
+    rt_map_del(&x->replies, r->token);
+    if (r->fast && x->anon_503 > 0) {
+        x->anon_503--;
+        reply_finish(r, NULL, "no_responders");
+        return;
+    }
     reply_finish(r, NULL, "timeout");
 }
 
-/* The token of a reply subject of this mux, or 0 (tokens start at 1). */
+/* The token of a reply subject of this mux ("<prefix><token>" or
+ * "<prefix>f.<token>"), or 0 (tokens start at 1). */
 static uint64_t token_of(const jl_mux *x, const char *subj)
 {
+    const char *t;
     if (strncmp(subj, x->prefix, x->prefix_len) != 0)
         return 0;
-    return strtoull(subj + x->prefix_len, NULL, 10);
+    t = subj + x->prefix_len;
+    if (t[0] == 'f' && t[1] == '.')
+        t += 2;
+    return strtoull(t, NULL, 10);
+}
+
+/* 1: a reply to a request to subj comes on the fast path. */
+static int is_fast(const jl_mux *x, const char *subj)
+{
+    return x->fast && subj && rt_prefixes_match(&x->pre, subj, strlen(subj));
 }
 
 /* Finish the waiters hit() picks with err/detail. Collect first:
@@ -112,10 +144,15 @@ static void mux_deliver(void *a, void *b)
     uint64_t tok = token_of(x, natsMsg_GetSubject(m));
     jl_reply *r = tok ? rt_map_del(&x->replies, tok) : NULL;
 
-    if (r)
-        reply_finish(r, m, NULL);
-    else
+    if (x->replies.n == 0)
+        x->anon_503 = 0; /* 503s of waiters that ended otherwise */
+    if (!r) {
         natsMsg_Destroy(m); /* a late reply: its waiter timed out */
+        return;
+    }
+    if (!r->fast && r->subj && !natsMsg_IsNoResponders(m))
+        rt_prefixes_seen(&x->pre, r->subj, strlen(r->subj)); /* answered again: the fast path */
+    reply_finish(r, m, NULL);
 }
 
 static void mux_complete(void *a, void *b)
@@ -124,11 +161,39 @@ static void mux_complete(void *a, void *b)
     jl_conn *c = x->c;
 
     fail_some(x, NULL, NULL, "closed", NULL); /* none left, unless cnats completed it first */
+    if (x->fast) {
+        natsSubscription_Unsubscribe(x->fast);
+        natsSubscription_Destroy(x->fast);
+        x->fast = NULL;
+    }
     natsSubscription_Destroy(x->sub);
     c->mux = NULL;
     jl_conn_client_remove(c, &x->k); /* may free c */
     rt_map_free(&x->replies);
     free(x);
+}
+
+/* Loop thread, after each read event: the replies of the fast path. */
+static void mux_after_read(jl_client *k)
+{
+    jl_mux *x = (jl_mux *)k;
+    int n503 = 0;
+    while (x->fast) {
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, x->fast, 0);
+        if (s == NATS_OK) {
+            x->fast_replies++;
+            mux_deliver(x, m); /* may resume a coroutine: x lives until mux_complete */
+        } else if (s == NATS_NO_RESPONDERS) {
+            n503++;
+        } else if (s != NATS_SLOW_CONSUMER) {
+            break; /* NATS_TIMEOUT: empty; anything else: closed */
+        }
+    }
+    if (n503) {
+        x->anon_503 += (uint64_t)n503;
+        rt_prefixes_off(&x->pre);
+    }
 }
 
 static void on_mux_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
@@ -152,6 +217,7 @@ int jl_conn_mux_start(jl_conn *c)
     x->c = c;
     x->k.event = mux_event;
     x->k.denied = mux_denied;
+    x->k.after_read = mux_after_read;
     x->k.passive = 1;
     if ((x->prefix_len = jl_inbox_prefix(x->prefix, sizeof x->prefix)) == 0 ||
         rt_map_init(&x->replies, 64) != 0) {
@@ -173,7 +239,7 @@ int jl_conn_mux_start(jl_conn *c)
 
 size_t jl_conn_reply_len(jl_conn *c)
 {
-    return (c->mux ? c->mux->prefix_len : 64) + 20;
+    return (c->mux ? c->mux->prefix_len : 64) + 22; /* "f." and a token */
 }
 
 int jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, size_t bufsz)
@@ -184,12 +250,33 @@ int jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, s
     r->conn = c;
     r->token = ++x->next_token;
     r->timer = NULL;
+    r->fast = is_fast(x, r->subj);
     if (rt_map_put(&x->replies, r->token, r) != 0)
         return -1;
     if (timeout_ms > 0)
         r->timer = rt_timer_new(reply_timeout, r, timeout_ms, 0);
-    snprintf(buf, bufsz, "%s%llu", x->prefix, (unsigned long long)r->token);
+    snprintf(buf, bufsz, r->fast ? "%sf.%llu" : "%s%llu", x->prefix, (unsigned long long)r->token);
     return 0;
+}
+
+uint64_t jl_conn_fast_reply_count(const jl_conn *c)
+{
+    return c->mux ? c->mux->fast_replies : 0;
+}
+
+int jl_conn_fast_replies(jl_conn *c, const char *prefix, size_t len)
+{
+    jl_mux *x = c->mux;
+    if (!x || jl_conn_is_closed(c) || len == 0 || len >= RT_PREFIX_LEN)
+        return -1;
+    if (!x->fast) {
+        char subj[80];
+        snprintf(subj, sizeof subj, "%sf.*", x->prefix);
+        if (natsConnection_SubscribeSync(&x->fast, c->nc, subj) != NATS_OK)
+            return -1;
+        natsSubscription_SetPendingLimits(x->fast, -1, -1);
+    }
+    return rt_prefixes_add(&x->pre, prefix, len);
 }
 
 void jl_conn_reply_cancel(jl_conn *c, jl_reply *r)

@@ -36,6 +36,7 @@ struct jl_reply {
     void *data;
     uv_timer_t *timer;  /* NULL: no timeout */
     const char *subj;   /* the request's subject (permission errors name it), or NULL */
+    int fast;           /* its reply comes on the fast path (set by jl_conn_reply_add) */
     const char *detail; /* set only while fn runs for an error: a sentence, or NULL */
 };
 
@@ -49,6 +50,14 @@ size_t jl_conn_reply_len(struct jl_conn *c);
 /* Register a reply waiter; fills r->token and writes the reply subject to
  * buf. timeout_ms 0 = none. Returns 0, or -1 (connection closed / no mux). */
 int jl_conn_reply_add(struct jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, size_t bufsz);
+/* Requests to subjects under prefix (set r->subj before jl_conn_reply_add)
+ * get their replies on the fast path: read on the loop, no thread hop.
+ * For subjects something is known to answer (a KV bucket's direct gets).
+ * 0, or -1 (closed, prefix empty or too long: the slow path stays).
+ * See rt_prefixes.h (bounded: a new prefix may replace the oldest). */
+int jl_conn_fast_replies(struct jl_conn *c, const char *prefix, size_t len);
+/* Replies read on the fast path so far (nc:stats().fast_replies). */
+uint64_t jl_conn_fast_reply_count(const struct jl_conn *c);
 /* Forget a waiter without calling it (its coroutine was abandoned). */
 void jl_conn_reply_cancel(struct jl_conn *c, jl_reply *r);
 

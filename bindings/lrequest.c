@@ -166,8 +166,21 @@ static int nc_request(lua_State *L)
     return jl_future_wait(L, &op->f, co, 0, -1, NULL);
 }
 
+/* nc:_fast_replies(prefix) -> true | false: replies to requests under
+ * prefix are read on the loop (jl_conn_fast_replies). Internal: for
+ * subjects a stream is known to answer (kv.lua's direct gets). */
+static int nc_fast_replies(lua_State *L)
+{
+    jl_conn *c = jl_conn_check(L, 1, "nc:_fast_replies");
+    size_t len;
+    const char *prefix = luaL_checklstring(L, 2, &len);
+    lua_pushboolean(L, jl_conn_fast_replies(c, prefix, len) == 0);
+    return 1;
+}
+
 void jl_inject_request(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"request", nc_request}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {
+        {"request", nc_request}, {"_fast_replies", nc_fast_replies}, {NULL, NULL}};
     jl_conn_add_methods(L, methods);
 }

@@ -317,6 +317,18 @@ T.test("KV writes: PubAcks read on the loop from each key's first write; a delet
   local st = js2:publish_async_stats()
   T.eq(st.acked, 2 * n, "a claim and a mark per key")
   T.eq(st.fast_acks, 2 * n, "every PubAck read on the loop, none through cnats' thread")
+  -- every key done: a second consumer over the same messages reads each key once (a direct
+  -- get), and those replies too are read on the loop
+  assert(js:consumer("IDEM11", { durable = "C2", ack_wait = 30 }))
+  local replies0, ran2 = nc:stats().fast_replies, 0
+  h = assert(js2:consume("IDEM11", "C2", once(function() ran2 = ran2 + 1 end)))
+  T.wait_until(function()
+    local ci = js:consumer_info("IDEM11", "C2")
+    return ci.num_pending == 0 and ci.num_ack_pending == 0
+  end, 30, "all acked as done")
+  h:drain()
+  T.eq(ran2, 0, "no handler ran again")
+  T.eq(nc:stats().fast_replies - replies0, n, "one direct get per key, read on the loop")
   -- the bucket's stream gone: its 503 on the fast path names no publish; the write still fails
   -- as no_responders (when its ack is due), and the next one at once (on the slow path)
   local kv = assert(js2:kv("idem11"))

@@ -119,6 +119,39 @@ T.test("respond without a reply subject raises", function()
   T.raises(function() got:respond("y") end, "msg:respond: the message has no reply subject")
 end)
 
+T.test("replies under a fast prefix are read on the loop; a 503 there still says no_responders", function()
+  svc:subscribe("fast.echo.*", function(m) m:respond("r:" .. m.subject) end, { concurrency = 50 })
+  svc:flush()
+  local c2 = assert(jet.connect{ servers = srv.url })
+  T.eq(c2:_fast_replies("fast.echo."), true)
+  T.eq(c2:_fast_replies("fast.none."), true)
+  T.eq(c2:stats().fast_replies, 0)
+  local done = 0
+  for i = 1, 40 do
+    jet.spawn(function()
+      local m = assert(c2:request("fast.echo." .. i, "x", { timeout = 10 }))
+      T.eq(m.data, "r:fast.echo." .. i)
+      done = done + 1
+    end)
+  end
+  T.wait_until(function() return done == 40 end, 30, "40 concurrent requests answered")
+  T.eq(c2:stats().fast_replies, 40, "every reply read on the loop")
+  -- nobody answers under fast.none.: the 503 names no request on the fast path; the request
+  -- still ends as no_responders (when its timeout comes), the next one at once (slow path)
+  local m, code = c2:request("fast.none.1", "x", { timeout = 1 })
+  T.eq(m, nil); T.eq(code, "no_responders", "the first request")
+  m, code = c2:request("fast.none.2", "x", { timeout = 10 })
+  T.eq(m, nil); T.eq(code, "no_responders", "the next request")
+  -- after a 503 every prefix takes the slow path, until a reply under it comes back there
+  local f0 = c2:stats().fast_replies
+  T.eq(assert(c2:request("fast.echo.a", "x")).data, "r:fast.echo.a")
+  T.eq(c2:stats().fast_replies, f0, "the slow path after a 503")
+  T.eq(assert(c2:request("fast.echo.b", "x")).data, "r:fast.echo.b")
+  T.eq(c2:stats().fast_replies, f0 + 1, "the fast path again")
+  c2:close()
+  T.eq(c2:_fast_replies("fast.x."), false, "closed: refused, no crash")
+end)
+
 T.test("a request waiting when its connection closes ends with an error", function()
   local c2 = assert(jet.connect{ servers = srv.url })
   c2:flush()

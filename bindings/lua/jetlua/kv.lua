@@ -186,6 +186,11 @@ function KV:_peek(key)
     if not e then return nil, code, detail end
     return e.value, e.revision, e.operation
   end
+  if not self._fast_direct then
+    -- the bucket's stream answers every key: replies read on the loop (no thread hop)
+    self.js.nc:_fast_replies(self.direct_prefix)
+    self._fast_direct = true
+  end
   DIRECT_OPTS.timeout = self.js.timeout
   local m, code, detail = self.js.nc:request(self.direct_prefix .. key, "", DIRECT_OPTS)
   if not m then return nil, code, detail end
