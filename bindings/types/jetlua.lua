@@ -86,6 +86,7 @@
 ---@field reconnects integer
 ---@field buffered integer bytes waiting in the write buffer
 ---@field max_buffered integer above this, nc:publish yields
+---@field fast_replies integer request replies read on the loop thread (a KV bucket's direct gets)
 
 ---@class jetlua.SubStats
 ---@field delivered integer
@@ -244,6 +245,7 @@
 ---@field pending_bytes integer
 ---@field max_pending_bytes integer
 ---@field buffer_waits integer
+---@field fast_acks integer PubAcks read on the loop thread (no hop through cnats' delivery thread)
 
 ---@class jetlua.PullOptions
 ---@field max_messages integer? buffered + requested + running (default 4000)
