@@ -9,8 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static int m(const rt_prefixes *t, const char *s) { return rt_prefixes_match(t, s, strlen(s)); }
-static int add(rt_prefixes *t, const char *s) { return rt_prefixes_add(t, s, strlen(s)); }
+static int m(const rt_prefixes *t, const char *s)
+{
+    return rt_prefixes_match(t, s, strlen(s));
+}
+static int add(rt_prefixes *t, const char *s)
+{
+    return rt_prefixes_add(t, s, strlen(s));
+}
 
 int main(void)
 {
