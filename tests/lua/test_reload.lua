@@ -25,6 +25,8 @@ T.test("--watch: 8 rewrites (2 broken) while messages flow: each handled once, b
     nc:subscribe("work", function(msg) handler(nc, msg) end)
     jet.on_reload(function(info) nc:publish("reloaded", tostring(info.generation)) end)
     nc:on("disconnected", function() nc:publish("results", "DISCONNECTED") end)
+    nc:flush()   -- the SUB has reached the server before the test publishes (else, under
+                 -- load, the first messages found no subscriber: core NATS drops them)
     print("ready")
   ]])
   local child = T.jetlua({ "run", "--watch", "--server", srv.url, "app.lua" },   -- a relative path
