@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -483,8 +484,31 @@ static int cmd_tool(int argc, char **argv)
     return n;
 }
 
+/* Room for deep recursion through C functions. LuaJIT runs every Lua
+ * function, coroutines included, on this thread's C stack, and bounds only
+ * its own Lua stack (65,500 slots: "stack overflow"). Recursion through a C
+ * function that calls back into Lua -- string.gsub with a function, whose
+ * frame holds an 8 KiB buffer -- used ~72 MiB of C stack before that error
+ * came, measured, so under the usual 8 MiB limit a script's runaway
+ * recursion was a segfault (test_stack_overflow). The main thread's stack
+ * grows on demand up to the soft limit read at each fault, and the kernel
+ * leaves at least 128 MiB below it free of mappings: so raise the soft limit
+ * to 128 MiB (never above the hard limit). glibc sized the default thread
+ * stacks at startup, so other threads are unchanged; child processes
+ * inherit the raised soft limit. */
+static void grow_stack(void)
+{
+    const rlim_t want = (rlim_t)128 << 20;
+    struct rlimit r;
+    if (getrlimit(RLIMIT_STACK, &r) != 0 || r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= want)
+        return;
+    r.rlim_cur = (r.rlim_max == RLIM_INFINITY || r.rlim_max >= want) ? want : r.rlim_max;
+    setrlimit(RLIMIT_STACK, &r);
+}
+
 int main(int argc, char **argv)
 {
+    grow_stack();
     /* print() output reaches logs and pipes line by line, as a person expects */
     setvbuf(stdout, NULL, _IOLBF, 0);
     rt_notify_init();      /* before any thread: it edits the environment */

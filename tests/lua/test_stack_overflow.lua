@@ -125,4 +125,31 @@ T.test("a reload that overflows is reported with file:line; the old code keeps r
   T.ok(not err:find("error in error handling", 1, true), err)
 end)
 
+T.test("recursion through C functions (gsub, sort): an error at file:line, never a segfault", function()
+  -- LuaJIT runs Lua on the thread's C stack and bounds only its Lua stack: string.gsub with a
+  -- function used ~72 MiB of C stack before "stack overflow" came, a segfault under the usual
+  -- 8 MiB limit (jetlua raises the soft limit to 128 MiB at start, runtime/main.c)
+  local st, out, err = child([[
+    local jet = require "jetlua"
+    local function gs() return (("x"):gsub("x", function() return gs() end)) end
+    local function srt() table.sort({ 3, 2, 1 }, function(a, b) srt(); return a < b end) end
+    local nc = assert(jet.connect())
+    local errs = {}
+    for _, f in ipairs{ gs, srt } do
+      local ok, e = pcall(f)
+      errs[#errs + 1] = ok and "no error" or tostring(e):match("stack overflow") or tostring(e)
+    end
+    local n = 0
+    nc:subscribe("so.c", function() n = n + 1; gs() end)
+    for _ = 1, 3 do nc:publish("so.c", "x") end
+    while n < 3 do jet.sleep(0.01) end
+    print("errors " .. table.concat(errs, ",") .. "; handlers " .. n)
+    gs()
+  ]])
+  T.eq(st, 1, err)
+  T.eq(out, "errors stack overflow,stack overflow; handlers 3\n", err)
+  T.eq(overflow_reports(err, "handler for 'so.c' failed"), 3, err)
+  T.eq(overflow_reports(err, "main chunk failed"), 1, err)
+end)
+
 T.run()
