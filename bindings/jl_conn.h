@@ -69,6 +69,7 @@ typedef struct jl_conn {
     jl_client *clients;                    /* subscriptions, the mux, publishers, consumers */
     struct jl_mux *mux;                    /* the request mux (lrequest.c), once started */
     uint64_t        reconnects;
+    uint64_t fast_replies;                 /* request replies read on the loop (lmux.c) */
     uint32_t        pubs;                  /* publishes since the last write check */
     size_t pub_bytes;                      /* ... and their bytes */
     int             closing;               /* close or drain was asked for */

@@ -22,7 +22,6 @@
  */
 #include "jl.h"
 #include "lconn.h"
-#include "lmux.h"
 #include "lwire.h"
 #include "rt_health.h"
 #include "rt_list.h"
@@ -436,7 +435,7 @@ static int nc_stats(lua_State *L)
     lua_pushnumber(L, (lua_Number)c->reconnects); lua_setfield(L, -2, "reconnects");
     lua_pushinteger(L, buffered > 0 ? buffered : 0); lua_setfield(L, -2, "buffered");
     lua_pushinteger(L, c->max_buffered);       lua_setfield(L, -2, "max_buffered");
-    lua_pushnumber(L, (lua_Number)jl_conn_fast_reply_count(c));
+    lua_pushnumber(L, (lua_Number)c->fast_replies);
     lua_setfield(L, -2, "fast_replies");
     return 1;
 }

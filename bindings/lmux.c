@@ -45,7 +45,6 @@ typedef struct jl_mux {
     rt_map replies;         /* token -> jl_reply */
     natsSubscription *fast; /* sync, "<prefix>f.*", made with the first fast prefix */
     uint64_t anon_503;      /* 503s on it, not yet matched to a waiter */
-    uint64_t fast_replies;  /* replies read from it */
     rt_prefixes pre;        /* requests under these take the fast path */
 } jl_mux;
 
@@ -182,7 +181,7 @@ static void mux_after_read(jl_client *k)
         natsMsg *m = NULL;
         natsStatus s = natsSubscription_NextMsg(&m, x->fast, 0);
         if (s == NATS_OK) {
-            x->fast_replies++;
+            x->c->fast_replies++; /* nc:stats().fast_replies */
             mux_deliver(x, m); /* may resume a coroutine: x lives until mux_complete */
         } else if (s == NATS_NO_RESPONDERS) {
             n503++;
@@ -257,11 +256,6 @@ int jl_conn_reply_add(jl_conn *c, jl_reply *r, uint64_t timeout_ms, char *buf, s
         r->timer = rt_timer_new(reply_timeout, r, timeout_ms, 0);
     snprintf(buf, bufsz, r->fast ? "%sf.%llu" : "%s%llu", x->prefix, (unsigned long long)r->token);
     return 0;
-}
-
-uint64_t jl_conn_fast_reply_count(const jl_conn *c)
-{
-    return c->mux ? c->mux->fast_replies : 0;
 }
 
 int jl_conn_fast_replies(jl_conn *c, const char *prefix, size_t len)

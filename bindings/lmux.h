@@ -56,8 +56,6 @@ int jl_conn_reply_add(struct jl_conn *c, jl_reply *r, uint64_t timeout_ms, char 
  * 0, or -1 (closed, prefix empty or too long: the slow path stays).
  * See rt_prefixes.h (bounded: a new prefix may replace the oldest). */
 int jl_conn_fast_replies(struct jl_conn *c, const char *prefix, size_t len);
-/* Replies read on the fast path so far (nc:stats().fast_replies). */
-uint64_t jl_conn_fast_reply_count(const struct jl_conn *c);
 /* Forget a waiter without calling it (its coroutine was abandoned). */
 void jl_conn_reply_cancel(struct jl_conn *c, jl_reply *r);
 
