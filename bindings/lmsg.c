@@ -324,6 +324,22 @@ static int msg_stream_seq(lua_State *L)
     return 2;
 }
 
+/* msg:_claim_meta() -> stream, consumer, stream sequence (a string),
+ * num_delivered: what jet.idempotent needs of each message, without the
+ * table metadata() builds */
+static int msg_claim_meta(lua_State *L)
+{
+    lmsg *u = check(L, 1, "msg:_claim_meta");
+    rt_ack_meta m;
+    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
+        return jl_fail(L, "not_jetstream", "msg:_claim_meta: not a JetStream message");
+    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
+    lua_pushlstring(L, m.f[RT_ACK_CONSUMER], m.len[RT_ACK_CONSUMER]);
+    lua_pushlstring(L, m.f[RT_ACK_STREAM_SEQ], m.len[RT_ACK_STREAM_SEQ]);
+    lua_pushnumber(L, (double)strtoll(m.f[RT_ACK_DELIVERED], NULL, 10));
+    return 4;
+}
+
 static lmsg *check(lua_State *L, int idx, const char *fname)
 {
     lmsg *u = luaL_testudata(L, idx, MSG_MT);
@@ -520,11 +536,12 @@ static int msg_tostring(lua_State *L)
 
 void jl_inject_msg(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"header", msg_header}, {"header_values", msg_header_values},
-        {"respond", msg_respond}, {"ack", msg_ack}, {"ack_sync", msg_ack_sync}, {"nak", msg_nak},
-        {"in_progress", msg_in_progress}, {"term", msg_term}, {"metadata", msg_metadata},
-        {"_stream_seq", msg_stream_seq}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"header", msg_header},           {"header_values", msg_header_values},
+                                       {"respond", msg_respond},         {"ack", msg_ack},
+                                       {"ack_sync", msg_ack_sync},       {"nak", msg_nak},
+                                       {"in_progress", msg_in_progress}, {"term", msg_term},
+                                       {"metadata", msg_metadata},       {"_stream_seq", msg_stream_seq},
+                                       {"_claim_meta", msg_claim_meta},  {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__index", msg_index}, {"__newindex", msg_newindex}, {"__gc", msg_gc},
         {"__tostring", msg_tostring}, {NULL, NULL}};

@@ -66,15 +66,15 @@ end
 
 -- the default key: the Nats-Msg-Id header, else "<stream>:<sequence>" (as a KV key)
 local stream_keys = {}   -- stream name -> its escaped "<stream>:" (streams are few)
-local function default_key(msg, md)
+local function default_key(msg, stream, seq)
   local id = msg:header("Nats-Msg-Id")
   if id and id ~= "" then return kv_key(id) end
-  local sk = stream_keys[md.stream]
+  local sk = stream_keys[stream]
   if not sk then
-    sk = kv_key(md.stream .. ":")
-    stream_keys[md.stream] = sk
+    sk = kv_key(stream .. ":")
+    stream_keys[stream] = sk
   end
-  return sk .. ("%d"):format(md.stream_seq)
+  return sk .. seq
 end
 
 local function claim_value(owner, ttl)
@@ -153,17 +153,17 @@ function M.idempotent(o)
 
   -- claim_ttl: given, or the consumer's ack_wait (looked up once per consumer)
   local ack_waits = {}
-  local function ttl_of(md)
+  local function ttl_of(stream, consumer)
     if o.claim_ttl then return o.claim_ttl end
-    local per = ack_waits[md.stream]
-    if not per then per = {}; ack_waits[md.stream] = per end
-    local t = per[md.consumer]
-    while t == false do jet.sleep(0.01); t = per[md.consumer] end   -- another handler asks
+    local per = ack_waits[stream]
+    if not per then per = {}; ack_waits[stream] = per end
+    local t = per[consumer]
+    while t == false do jet.sleep(0.01); t = per[consumer] end   -- another handler asks
     if t then return t end
-    per[md.consumer] = false
-    local ok, ci = pcall(o.js.consumer_info, o.js, md.stream, md.consumer)   -- the others wait: never raise
+    per[consumer] = false
+    local ok, ci = pcall(o.js.consumer_info, o.js, stream, consumer)   -- the others wait: never raise
     t = ok and ci and ci.config.ack_wait or 30
-    per[md.consumer] = t
+    per[consumer] = t
     return t
   end
 
@@ -218,7 +218,9 @@ function M.idempotent(o)
     if type(handler) ~= "function" then A.argerr(fname, "handler", "function expected, got " .. type(handler)) end
     local function wrapped(msg)
       local b = kv or bucket()
-      local md = msg:metadata()
+      -- what metadata() says, without its table: stream, consumer, stream sequence, deliveries
+      local stream, consumer, seq, delivered = msg:_claim_meta()
+      if not stream then error(fname .. ": not a JetStream message (no $JS.ACK reply subject)", 0) end
       local key
       if keyf then
         local k = keyf(msg)
@@ -227,9 +229,9 @@ function M.idempotent(o)
         end
         key = kv_key(k)
       else
-        key = default_key(msg, md)
+        key = default_key(msg, stream, seq)
       end
-      local ttl = ttl_of(md)
+      local ttl = ttl_of(stream, consumer)
       serial = serial + 1
       local owner = owner_base .. "." .. serial
       local state, rev, taken_over = claim(b, key, owner, ttl, hit_share > 0.5)
@@ -242,7 +244,7 @@ function M.idempotent(o)
       elseif state == "busy" then
         -- someone else runs it: come back when it is likely done, or its claim stale
         busy:inc()
-        local delay = math.min(0.1 * 2 ^ math.min(md.num_delivered - 1, 8), rev + 0.05, 30)
+        local delay = math.min(0.1 * 2 ^ math.min(delivered - 1, 8), rev + 0.05, 30)
         return msg:nak(math.max(delay, 0.05))
       end
       if taken_over then
