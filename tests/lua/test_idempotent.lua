@@ -345,6 +345,15 @@ T.test("bad input", function()
     "jet.idempotent: bad argument 'claim_ttl': must be > 0")
   T.raises(function() jet.idempotent{ js = js, bucket = "x", claim_ttl = "1" } end,
     "jet.idempotent: bad argument 'claim_ttl': number expected, got string")
+  -- a core message (no $JS.ACK reply): a clear error, raised from the wrapped handler
+  local once = jet.idempotent{ js = js, bucket = "idem_core" }
+  local got, err
+  local sub = nc:subscribe("idem.core", function(m) got = true; err = select(2, pcall(once(function() end), m)) end)
+  nc:flush()
+  nc:publish("idem.core", "x")
+  T.wait_until(function() return got end, 10, "the core message")
+  T.eq(err, "jet.idempotent: not a JetStream message (no $JS.ACK reply subject)")
+  sub:unsubscribe()
 end)
 
 T.run()
