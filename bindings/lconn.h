@@ -34,6 +34,15 @@ void jl_conn_after_read(void *c);
 void jl_conn_fire_event(jl_conn *c, int ev, const char *info);
 void jl_conn_fire_error(jl_conn *c, const char *code, const char *detail, const char *subject);
 
+/* Messages cnats queued on sub (1: it cannot say, e.g. closed). */
+int jl_sub_pending(natsSubscription *sub);
+/* Read a synchronous reply subscription dry, on the loop (the fast paths of
+ * the async publisher and the request mux): fn(arg, m) for each message (fn
+ * owns m) until it returns nonzero. *subp is read again after each call (fn
+ * may end the subscription). Returns the 503s cnats swallowed there: they
+ * name no message. */
+int jl_fast_sub_drain(natsSubscription *const *subp, int (*fn)(void *arg, natsMsg *m), void *arg);
+
 /* A fresh "_INBOX.<nuid>." prefix for a wildcard reply subscription: its
  * length, or 0 on failure. */
 size_t jl_inbox_prefix(char *buf, size_t size);

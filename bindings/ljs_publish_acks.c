@@ -483,26 +483,24 @@ static void fast_503(pa *p, int n)
     rt_prefixes_off(&p->fastpre);
 }
 
+/* One PubAck of the fast path; stop once the publisher finished. */
+static int fast_ack(void *arg, natsMsg *m)
+{
+    pa *p = arg;
+    p->fast_acks++;
+    handle_ack(p, m);
+    jl_msg_free(m);
+    return p->finished;
+}
+
 /* Loop thread, after each read event: the PubAcks of the fast path. */
 static void pa_after_read(jl_client *k)
 {
     pa *p = (pa *)k;
-    int before = p->q.pending, n503 = 0;
+    int before = p->q.pending, n503;
 
     p->refs++; /* a resumed coroutine may drop the others */
-    while (p->fast && !p->finished) {
-        natsMsg *m = NULL;
-        natsStatus s = natsSubscription_NextMsg(&m, p->fast, 0);
-        if (s == NATS_OK) {
-            p->fast_acks++;
-            handle_ack(p, m);
-            jl_msg_free(m);
-        } else if (s == NATS_NO_RESPONDERS) {
-            n503++;
-        } else if (s != NATS_SLOW_CONSUMER) {
-            break; /* NATS_TIMEOUT: empty; anything else: closed */
-        }
-    }
+    n503 = p->finished ? 0 : jl_fast_sub_drain(&p->fast, fast_ack, p);
     if (n503)
         fast_503(p, n503);
     if (p->q.pending < before)

@@ -553,20 +553,6 @@ static void on_no_responders(jl_pull *p)
         ask_info(p);                         /* gone for good? then it ends */
 }
 
-/* Messages waiting in sub (cnats' queue), or 1 when it cannot say (closed:
- * NextMsg then reports it). NextMsg on an empty subscription formats a
- * "timeout" error text (vsnprintf) every time: with 1,000 idle consumers
- * pumped after every read, that was most of the process's idle CPU. */
-int jl_sub_pending(natsSubscription *sub)
-{
-    int msgs = 0, bytes = 0;
-    if (!sub)
-        return 0;
-    if (natsSubscription_GetPending(sub, &msgs, &bytes) != NATS_OK)
-        return 1;
-    return msgs;
-}
-
 void jl_pull_drain_sub(jl_pull *p)
 {
     while (p->sub && jl_sub_pending(p->sub) > 0) {

@@ -154,8 +154,6 @@ jl_pull *jl_pull_check(lua_State *L, const char *fname);
 uint64_t jl_pull_now(void);
 /* Metrics, and the consumer watch (info_subj/adv_subj; not for fetch). */
 void jl_pull_observe(jl_pull *p, const char *info_subj, const char *adv_subj);
-/* Messages cnats queued on sub (1: it cannot say, e.g. closed). */
-int jl_sub_pending(natsSubscription *sub);
 /* Move everything cnats queued into the buffer. */
 void jl_pull_drain_sub(jl_pull *p);
 /* Send one pull request: 0, or -1 (the table is full, or cnats refused). */

@@ -172,23 +172,21 @@ static void mux_complete(void *a, void *b)
     free(x);
 }
 
+/* One reply of the fast path (may resume a coroutine: x lives until
+ * mux_complete). */
+static int fast_reply(void *arg, natsMsg *m)
+{
+    jl_mux *x = arg;
+    x->c->fast_replies++; /* nc:stats().fast_replies */
+    mux_deliver(x, m);
+    return 0;
+}
+
 /* Loop thread, after each read event: the replies of the fast path. */
 static void mux_after_read(jl_client *k)
 {
     jl_mux *x = (jl_mux *)k;
-    int n503 = 0;
-    while (x->fast) {
-        natsMsg *m = NULL;
-        natsStatus s = natsSubscription_NextMsg(&m, x->fast, 0);
-        if (s == NATS_OK) {
-            x->c->fast_replies++; /* nc:stats().fast_replies */
-            mux_deliver(x, m); /* may resume a coroutine: x lives until mux_complete */
-        } else if (s == NATS_NO_RESPONDERS) {
-            n503++;
-        } else if (s != NATS_SLOW_CONSUMER) {
-            break; /* NATS_TIMEOUT: empty; anything else: closed */
-        }
-    }
+    int n503 = jl_fast_sub_drain(&x->fast, fast_reply, x);
     if (n503) {
         x->anon_503 += (uint64_t)n503;
         rt_prefixes_off(&x->pre);
