@@ -192,8 +192,7 @@ static int msg_nak(lua_State *L)
 
 /* An ack_sync: the mux's waiter and the future its coroutine waits on. */
 typedef struct acksync_op {
-    jl_future f;
-    jl_reply r;
+    jl_reply_wait w; /* first: the future's ops get &w.f */
     lmsg *u;
 } acksync_op;
 
@@ -203,16 +202,8 @@ static int acksync_push(lua_State *L, jl_future *f)
     return 1;
 }
 
-static void acksync_abandoned(jl_future *f)
-{
-    acksync_op *op = (acksync_op *)f;
-    jl_conn_reply_cancel(op->r.conn, &op->r);
-    jl_conn_release(op->r.conn);
-    jl_future_free(&op->f);
-    free(op);
-}
-
-static const jl_future_ops acksync_ops = {"msg:ack_sync", "msg:ack_sync", acksync_push, acksync_abandoned};
+static const jl_future_ops acksync_ops = {"msg:ack_sync", "msg:ack_sync", acksync_push,
+                                          jl_reply_wait_abandoned};
 
 static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
 {
@@ -230,13 +221,13 @@ static void acksync_done(jl_reply *r, natsMsg *m, const char *err)
         char *text = rt_xmalloc(n);
         op->u->acked = 0; /* not confirmed: the script may try again */
         snprintf(text, n, "msg:ack_sync: %s", why);
-        jl_future_fail(&op->f, err, text, 0);
+        jl_future_fail(&op->w.f, err, text, 0);
         free(text);
     } else {
         count_ack(op->u, "+ACK");
-        jl_future_ok(&op->f);
+        jl_future_ok(&op->w.f);
     }
-    jl_future_free(&op->f);
+    jl_future_free(&op->w.f);
     free(op);
     jl_conn_release(c);
 }
@@ -264,23 +255,23 @@ static int msg_ack_sync(lua_State *L)
         return jl_conn_closed_result(L, "msg:ack_sync");
     jl_conn_check_open(L, u->c, "msg:ack_sync");
     op = rt_xcalloc(1, sizeof *op);
-    jl_future_init(&op->f, &acksync_ops);
+    jl_future_init(&op->w.f, &acksync_ops);
     op->u = u;
-    op->r.fn = acksync_done;
-    op->r.data = op;
-    if (jl_conn_reply_add(u->c, &op->r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
+    op->w.r.fn = acksync_done;
+    op->w.r.data = op;
+    if (jl_conn_reply_add(u->c, &op->w.r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
         free(op);
         return jl_fail(L, "closed", "msg:ack_sync: the connection is closed");
     }
     if (natsConnection_PublishRequest(u->c->nc, natsMsg_GetReply(u->m), reply, "+ACK", 4) != NATS_OK) {
-        jl_conn_reply_cancel(u->c, &op->r);
+        jl_conn_reply_cancel(u->c, &op->w.r);
         free(op);
         return jl_fail(L, "closed", "msg:ack_sync: the connection is closed");
     }
     jl_conn_write_some(u->c, 0);
     u->acked = 1;
     jl_conn_retain(u->c);
-    return jl_future_wait(L, &op->f, co, 0, -1, NULL);
+    return jl_future_wait(L, &op->w.f, co, 0, -1, NULL);
 }
 
 /* msg:metadata() -> {stream=, consumer=, num_delivered=, stream_seq=, consumer_seq=,

@@ -277,3 +277,13 @@ void jl_conn_reply_cancel(jl_conn *c, jl_reply *r)
         rt_map_del(&c->mux->replies, r->token);
     rt_timer_free(&r->timer);
 }
+
+void jl_reply_wait_abandoned(jl_future *f)
+{
+    jl_reply_wait *w = (jl_reply_wait *)f;
+    jl_conn *c = w->r.conn;
+    jl_conn_reply_cancel(c, &w->r);
+    jl_conn_release(c);
+    jl_future_free(&w->f);
+    free(w);
+}

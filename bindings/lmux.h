@@ -18,6 +18,8 @@
 #ifndef JETLUA_LMUX_H
 #define JETLUA_LMUX_H
 
+#include "lfuture.h"
+
 #include <nats/nats.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +41,18 @@ struct jl_reply {
     int fast;           /* its reply comes on the fast path (set by jl_conn_reply_add) */
     const char *detail; /* set only while fn runs for an error: a sentence, or NULL */
 };
+
+/* A coroutine waiting on one reply through a future (nc:request,
+ * msg:ack_sync): the first member of their ops. The op is one allocation
+ * that holds a connection ref while the waiter is registered. */
+typedef struct jl_reply_wait {
+    jl_future f;
+    jl_reply r;
+} jl_reply_wait;
+
+/* jl_future_ops.abandoned for such ops (the coroutine was abandoned):
+ * forget the waiter, drop the connection ref, free the op. */
+void jl_reply_wait_abandoned(jl_future *f);
 
 /* Subscribe the mux (at connect, once): 0, or -1. */
 int jl_conn_mux_start(struct jl_conn *c);

@@ -51,9 +51,8 @@ static void check_headers(lua_State *L, int hidx, const char *fname)
 
 /* A request: the mux's waiter and the future its coroutine waits on. */
 typedef struct req_op {
-    jl_future f;
-    jl_reply r;
-    natsMsg *m;  /* the reply, until pushed */
+    jl_reply_wait w; /* first: the future's ops get &w.f */
+    natsMsg *m;      /* the reply, until pushed */
     char subj[]; /* the request's subject: a permission error names it */
 } req_op;
 
@@ -64,22 +63,12 @@ static int req_push(lua_State *L, jl_future *f)
         lua_pushnil(L);
         return 1;
     }
-    jl_msg_push(L, op->m, op->r.conn);
+    jl_msg_push(L, op->m, op->w.r.conn);
     op->m = NULL;
     return 1;
 }
 
-/* The coroutine was abandoned: forget the waiter. */
-static void req_abandoned(jl_future *f)
-{
-    req_op *op = (req_op *)f;
-    jl_conn_reply_cancel(op->r.conn, &op->r);
-    jl_conn_release(op->r.conn);
-    jl_future_free(&op->f);
-    free(op);
-}
-
-static const jl_future_ops req_ops = {"nc:request", "nc:request", req_push, req_abandoned};
+static const jl_future_ops req_ops = {"nc:request", "nc:request", req_push, jl_reply_wait_abandoned};
 
 static void req_done(jl_reply *r, natsMsg *m, const char *err)
 {
@@ -93,7 +82,7 @@ static void req_done(jl_reply *r, natsMsg *m, const char *err)
     }
     if (m) {
         op->m = m;
-        jl_future_ok(&op->f);
+        jl_future_ok(&op->w.f);
     } else {
         const char *why = r->detail                           ? r->detail
                           : strcmp(err, "timeout") == 0       ? "no reply in time"
@@ -102,12 +91,12 @@ static void req_done(jl_reply *r, natsMsg *m, const char *err)
         size_t n = strlen(op->subj) + strlen(why) + 32;
         char *text = rt_xmalloc(n);
         snprintf(text, n, "nc:request to %s: %s", op->subj, why);
-        jl_future_fail(&op->f, err, text, 0);
+        jl_future_fail(&op->w.f, err, text, 0);
         free(text);
     }
     if (op->m)
         natsMsg_Destroy(op->m); /* nobody took it */
-    jl_future_free(&op->f);
+    jl_future_free(&op->w.f);
     free(op);
     jl_conn_release(c);
 }
@@ -147,23 +136,23 @@ static int nc_request(lua_State *L)
     if (hidx)
         check_headers(L, hidx, "nc:request");
     op = rt_xcalloc(1, sizeof *op + slen + 1);
-    jl_future_init(&op->f, &req_ops);
+    jl_future_init(&op->w.f, &req_ops);
     memcpy(op->subj, subj, slen);
-    op->r.subj = op->subj;
-    op->r.fn = req_done;
-    op->r.data = op;
-    if (jl_conn_reply_add(c, &op->r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
+    op->w.r.subj = op->subj;
+    op->w.r.fn = req_done;
+    op->w.r.data = op;
+    if (jl_conn_reply_add(c, &op->w.r, (uint64_t)(timeout * 1000.0), reply, sizeof reply) != 0) {
         free(op);
         return jl_conn_closed_result(L, "nc:request");
     }
     s = jl_conn_publish(L, c, subj, reply, data, len, hidx, "nc:request");
     if (s != NATS_OK) {
-        jl_conn_reply_cancel(c, &op->r);
+        jl_conn_reply_cancel(c, &op->w.r);
         free(op);
         return jl_push_status(L, s, "nc:request");
     }
     jl_conn_retain(c);
-    return jl_future_wait(L, &op->f, co, 0, -1, NULL);
+    return jl_future_wait(L, &op->w.f, co, 0, -1, NULL);
 }
 
 /* nc:_fast_replies(prefix) -> true | false: replies to requests under
