@@ -302,31 +302,19 @@ static int msg_metadata(lua_State *L)
     return 1;
 }
 
-/* msg:_stream_seq() -> stream, stream sequence (as a string): the cheap
- * part of metadata() a pipeline needs for each message's Nats-Msg-Id */
-static int msg_stream_seq(lua_State *L)
-{
-    lmsg *u = check(L, 1, "msg:_stream_seq");
-    rt_ack_meta m;
-    if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
-        return jl_fail(L, "not_jetstream", "msg:_stream_seq: not a JetStream message");
-    lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
-    lua_pushlstring(L, m.f[RT_ACK_STREAM_SEQ], m.len[RT_ACK_STREAM_SEQ]);
-    return 2;
-}
-
-/* msg:_claim_meta() -> stream, consumer, stream sequence (a string),
- * num_delivered: what jet.idempotent needs of each message, without the
+/* msg:_ack_ids() -> stream, stream sequence (a string), consumer,
+ * num_delivered: the part of metadata() a pipeline (each message's
+ * Nats-Msg-Id) and jet.idempotent (its key and claim) need, without the
  * table metadata() builds */
-static int msg_claim_meta(lua_State *L)
+static int msg_ack_ids(lua_State *L)
 {
-    lmsg *u = check(L, 1, "msg:_claim_meta");
+    lmsg *u = check(L, 1, "msg:_ack_ids");
     rt_ack_meta m;
     if (rt_ack_subject(natsMsg_GetReply(u->m), &m) != 0)
-        return jl_fail(L, "not_jetstream", "msg:_claim_meta: not a JetStream message");
+        return jl_fail(L, "not_jetstream", "msg:_ack_ids: not a JetStream message");
     lua_pushlstring(L, m.f[RT_ACK_STREAM], m.len[RT_ACK_STREAM]);
-    lua_pushlstring(L, m.f[RT_ACK_CONSUMER], m.len[RT_ACK_CONSUMER]);
     lua_pushlstring(L, m.f[RT_ACK_STREAM_SEQ], m.len[RT_ACK_STREAM_SEQ]);
+    lua_pushlstring(L, m.f[RT_ACK_CONSUMER], m.len[RT_ACK_CONSUMER]);
     lua_pushnumber(L, (double)strtoll(m.f[RT_ACK_DELIVERED], NULL, 10));
     return 4;
 }
@@ -527,12 +515,17 @@ static int msg_tostring(lua_State *L)
 
 void jl_inject_msg(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"header", msg_header},           {"header_values", msg_header_values},
-                                       {"respond", msg_respond},         {"ack", msg_ack},
-                                       {"ack_sync", msg_ack_sync},       {"nak", msg_nak},
-                                       {"in_progress", msg_in_progress}, {"term", msg_term},
-                                       {"metadata", msg_metadata},       {"_stream_seq", msg_stream_seq},
-                                       {"_claim_meta", msg_claim_meta},  {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"header", msg_header},
+                                       {"header_values", msg_header_values},
+                                       {"respond", msg_respond},
+                                       {"ack", msg_ack},
+                                       {"ack_sync", msg_ack_sync},
+                                       {"nak", msg_nak},
+                                       {"in_progress", msg_in_progress},
+                                       {"term", msg_term},
+                                       {"metadata", msg_metadata},
+                                       {"_ack_ids", msg_ack_ids},
+                                       {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__index", msg_index}, {"__newindex", msg_newindex}, {"__gc", msg_gc},
         {"__tostring", msg_tostring}, {NULL, NULL}};

@@ -219,7 +219,7 @@ function M.idempotent(o)
     local function wrapped(msg)
       local b = kv or bucket()
       -- what metadata() says, without its table: stream, consumer, stream sequence, deliveries
-      local stream, consumer, seq, delivered = msg:_claim_meta()
+      local stream, seq, consumer, delivered = msg:_ack_ids()
       if not stream then error(fname .. ": not a JetStream message (no $JS.ACK reply subject)", 0) end
       local key
       if keyf then

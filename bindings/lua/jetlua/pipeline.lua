@@ -201,7 +201,7 @@ function M.pipeline(cfg)
           return msg:ack()
         end
       end
-      local stream, seq = msg:_stream_seq()
+      local stream, seq = msg:_ack_ids()
       local subject = static_to or subject_of({ value = value }, msg)
       js:_publish_linked(subject, encode(value), stream .. ":" .. seq, msg)
       return
