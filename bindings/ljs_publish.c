@@ -327,7 +327,7 @@ static int pa_publish(lua_State *L)
     return 1;
 }
 
-/* p:_fast_prefix(prefix) -> true | false (full): a stream listens on every
+/* p:_fast_prefix(prefix) -> true | false (empty or too long): a stream listens on every
  * subject under prefix, so their PubAcks take the fast path from the first
  * publish on (see jl_pub_fast_prefix). */
 static int pa_fast_prefix(lua_State *L)

@@ -95,22 +95,21 @@ static int frame(lua_State *L, int level, char *buf, size_t cap, size_t *n)
 
 /* "stack overflow" raised inside a C function (string.gsub calling back
  * into Lua, ...) carries no position: give it the innermost Lua frame's,
- * as LuaJIT does when a Lua function overflows. Returns 0 if none. */
-static int overflow_where(lua_State *T, char *where, size_t cap)
+ * as LuaJIT does when a Lua function overflows (where stays "" if none). */
+static void overflow_where(lua_State *T, char *where, size_t cap)
 {
     lua_Debug ar;
     for (int level = 0; level < 64 && lua_getstack(T, level, &ar); level++) {
         if (lua_getinfo(T, "Sl", &ar) && *ar.what != 'C' && ar.currentline > 0) {
             snprintf(where, cap, "%s:%d: ", ar.short_src, ar.currentline);
-            return 1;
+            return;
         }
     }
-    return 0;
 }
 
 void rt_traceback_push(lua_State *L, lua_State *T)
 {
-    char buf[4096];
+    char buf[4096], where[LUA_IDSIZE + 32] = "";
     size_t n, len;
     const char *msg = message(L, &len);
     int depth = stack_depth(T);
@@ -127,17 +126,10 @@ void rt_traceback_push(lua_State *L, lua_State *T)
     for (; frame(T, level, buf, sizeof buf, &n); level++)
         ;
 done:
-    if (len == 14 && memcmp(msg, "stack overflow", 14) == 0) {
-        char where[LUA_IDSIZE + 32];
-        if (overflow_where(T, where, sizeof where)) {
-            lua_pushstring(L, where);
-            lua_pushlstring(L, msg, len);
-            lua_pushlstring(L, buf, n);
-            lua_concat(L, 3);
-            return;
-        }
-    }
+    if (len == 14 && memcmp(msg, "stack overflow", 14) == 0)
+        overflow_where(T, where, sizeof where);
+    lua_pushstring(L, where);
     lua_pushlstring(L, msg, len);
     lua_pushlstring(L, buf, n);
-    lua_concat(L, 2);
+    lua_concat(L, 3);
 }

@@ -19,8 +19,8 @@ local function fresh(name, ccfg)
   end
 end
 
-local function settled(stream)
-  local ci = js:consumer_info(stream, "C")
+local function settled(stream, durable)
+  local ci = js:consumer_info(stream, durable or "C")
   return ci.num_pending == 0 and ci.num_ack_pending == 0
 end
 
@@ -322,10 +322,7 @@ T.test("KV writes: PubAcks read on the loop from each key's first write; a delet
   assert(js:consumer("IDEM11", { durable = "C2", ack_wait = 30 }))
   local replies0, ran2 = nc:stats().fast_replies, 0
   h = assert(js2:consume("IDEM11", "C2", once(function() ran2 = ran2 + 1 end)))
-  T.wait_until(function()
-    local ci = js:consumer_info("IDEM11", "C2")
-    return ci.num_pending == 0 and ci.num_ack_pending == 0
-  end, 30, "all acked as done")
+  T.wait_until(function() return settled("IDEM11", "C2") end, 30, "all acked as done")
   h:drain()
   T.eq(ran2, 0, "no handler ran again")
   T.eq(nc:stats().fast_replies - replies0, n, "one direct get per key, read on the loop")
